@@ -1,0 +1,7 @@
+"""``hangar sandbox``: placeholder until its helper fills it in."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="sandbox commands.", no_args_is_help=True)

@@ -1,0 +1,175 @@
+"""Provider and sandbox interfaces, and the spec a sandbox is made from.
+
+A provider turns a :class:`SandboxSpec` into a ready :class:`Sandbox`: one whose sandboxd answers.
+The sandbox handle offers the in-box operations (through :class:`~runtime.sandbox.client.SandboxdClient`)
+and its lifecycle. Backends: ``docker`` (real containers) and ``local`` (sandboxd in-process over a
+temporary directory; for fast tests of code that drives a sandbox, not a security boundary).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from runtime.sandbox.client import SandboxdClient
+
+DEFAULT_IMAGE = "hangar-sandbox:latest"
+
+OutputCallback = Callable[[str, str], Awaitable[None] | None]
+"""Called with ``(stream, text)`` (``stream`` is ``"stdout"`` or ``"stderr"``) as output arrives."""
+
+
+class Mount(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str
+    """Host path (bind) or volume name (volume)."""
+    target: str
+    read_only: bool = True
+    type: Literal["bind", "volume"] = "bind"
+
+
+class SandboxSpec(BaseModel):
+    """Everything a sandbox is made from. Two equal specs share a warm pool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image: str = DEFAULT_IMAGE
+    cpus: float = Field(default=1.0, gt=0, le=64)
+    memory_mb: int = Field(default=1024, ge=64)
+    pids_limit: int = Field(default=256, ge=16)
+    tmp_size_mb: int = Field(default=512, ge=8)
+    """Size of each tmpfs (``/tmp`` and the home directory)."""
+    shm_size_mb: int = Field(default=256, ge=16)
+    network: Literal["none", "egress"] = "none"
+    """``none``: only loopback. ``egress``: open egress on a Docker network Hangar creates."""
+    env: tuple[tuple[str, str], ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    workspace_volume: str | None = None
+    """Named volume to mount at ``/workspace`` (an environment's); a fresh one when ``None``."""
+    runtime: str | None = None
+    """OCI runtime (e.g. ``runsc`` for gVisor); the engine default when ``None``."""
+    start_timeout_s: float = Field(default=30.0, gt=0)
+    lifetime_s: float | None = Field(default=3600.0, gt=0)
+    """Hard limit on a sandbox's life; ``None`` for no limit."""
+    idle_timeout_s: float | None = Field(default=900.0, gt=0)
+    """Stop after this long without an operation; ``None`` for no limit."""
+
+    def key(self) -> str:
+        """Stable short hash identifying the spec (pool key, label value)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+class SandboxState(enum.StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    DEAD = "dead"
+    """Died on its own (out of memory, killed, reaped); operations raise ``SandboxGone``."""
+
+
+class Sandbox(abc.ABC):
+    """A ready sandbox. Usable as ``async with`` (stops it on exit).
+
+    The in-box operations live on :attr:`client`; the handle adds lifecycle and activity
+    tracking (every operation through ``client`` renews the idle deadline).
+    """
+
+    def __init__(self, sandbox_id: str, spec: SandboxSpec, client: SandboxdClient) -> None:
+        self.id = sandbox_id
+        self.spec = spec
+        self.client = client
+        self.state = SandboxState.READY
+        self.created_at = time.monotonic()
+        self.last_active = self.created_at
+        client.on_activity = self.touch
+
+    def touch(self) -> None:
+        self.last_active = time.monotonic()
+
+    def expired(self, now: float | None = None) -> str | None:
+        """The reason this sandbox outlived its lifetime or idle timeout, else ``None``."""
+        now = time.monotonic() if now is None else now
+        if self.spec.lifetime_s is not None and now - self.created_at > self.spec.lifetime_s:
+            return "lifetime"
+        if self.spec.idle_timeout_s is not None and now - self.last_active > self.spec.idle_timeout_s:
+            return "idle"
+        return None
+
+    @abc.abstractmethod
+    async def pause(self) -> None:
+        """Freeze every process in the box (no CPU while pooled)."""
+
+    @abc.abstractmethod
+    async def resume(self) -> None:
+        """Undo :meth:`pause`; returns when sandboxd answers again."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop and remove the box and what it owns (idempotent). The workspace volume is kept
+        when it was given in the spec."""
+
+    @abc.abstractmethod
+    async def check_alive(self) -> None:
+        """Raise ``SandboxGone`` (with the reason) when the box died."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+class SandboxInfo(BaseModel):
+    id: str
+    name: str
+    state: str
+    image: str
+    created: str
+    spec_key: str | None = None
+
+
+class Provider(abc.ABC):
+    """Creates sandboxes. ``start``/``stop`` bracket its life (``async with`` does both)."""
+
+    name: str
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect to the backend; raises ``EngineUnavailable`` with the reason."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Release what the provider holds; sandboxes it created are stopped."""
+
+    @abc.abstractmethod
+    async def create(self, spec: SandboxSpec) -> Sandbox:
+        """A new ready sandbox. Raises ``ImageMissing``, ``EngineUnavailable`` or
+        ``SandboxStartFailed`` (with the daemon's last log lines) — never a bare timeout."""
+
+    @abc.abstractmethod
+    async def list(self) -> list[SandboxInfo]:
+        """Sandboxes of this provider's namespace that exist on the backend."""
+
+    @abc.abstractmethod
+    async def remove(self, sandbox_id: str) -> None:
+        """Remove a sandbox by id or name (idempotent)."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,134 @@
+"""Build the sandbox image, versioned by the content that builds it.
+
+The build context is assembled from ``sandbox_images/<name>/`` plus the parts of ``runtime`` that
+run inside the box (``runtime/__init__.py``, ``runtime/errors.py``, ``runtime/sandboxd/``). Its
+SHA-256 becomes the image label ``hangar.content-hash`` and the tag ``hangar-sandbox:<hash12>``;
+``hangar-sandbox:latest`` points at the newest build. An image whose label matches is fresh and is
+never rebuilt.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import EngineUnavailable, InfraError, InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGES_DIR = REPO_ROOT / "sandbox_images"
+RUNTIME_DIR = REPO_ROOT / "runtime"
+IMAGE_REPO = "hangar-sandbox"
+HASH_LABEL = "hangar.content-hash"
+BASE_IMAGE = "debian:bookworm-slim"
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    files: dict[str, bytes]
+    """Archive name -> content, in a stable order."""
+    content_hash: str
+
+    @property
+    def tag(self) -> str:
+        return f"{IMAGE_REPO}:{self.content_hash[:12]}"
+
+
+def extra_ca_path() -> Path | None:
+    """The CA bundle to trust inside the image, when the host needs one to reach package registries.
+
+    ``HANGAR_EXTRA_CA`` wins (empty disables); otherwise pip's own setting (``PIP_CERT`` or
+    ``cert`` in ``/etc/pip.conf``), which is what a TLS-inspecting proxy requires.
+    """
+    explicit = os.environ.get("HANGAR_EXTRA_CA")
+    if explicit is not None:
+        return Path(explicit) if explicit else None
+    if os.environ.get("PIP_CERT"):
+        return Path(os.environ["PIP_CERT"])
+    parser = configparser.ConfigParser()
+    parser.read(["/etc/pip.conf", os.path.expanduser("~/.config/pip/pip.conf")])
+    cert = parser.get("global", "cert", fallback=None)
+    return Path(cert) if cert else None
+
+
+def _runtime_files() -> Iterator[tuple[str, Path]]:
+    yield "runtime/__init__.py", RUNTIME_DIR / "__init__.py"
+    yield "runtime/errors.py", RUNTIME_DIR / "errors.py"
+    for path in sorted((RUNTIME_DIR / "sandboxd").rglob("*.py")):
+        yield f"runtime/sandboxd/{path.relative_to(RUNTIME_DIR / 'sandboxd').as_posix()}", path
+
+
+def build_context(name: str = "default") -> BuildContext:
+    image_dir = IMAGES_DIR / name
+    if not (image_dir / "Dockerfile").is_file():
+        raise InputError(f"no sandbox image named {name!r} (expected {image_dir}/Dockerfile)")
+    files: dict[str, bytes] = {}
+    for path in sorted(p for p in image_dir.rglob("*") if p.is_file()):
+        files[path.relative_to(image_dir).as_posix()] = path.read_bytes()
+    for arcname, path in _runtime_files():
+        files[arcname] = path.read_bytes()
+    ca = extra_ca_path()
+    files["extra-ca.pem"] = ca.read_bytes() if ca and ca.is_file() else b""
+    digest = hashlib.sha256()
+    for arcname, data in sorted(files.items()):
+        digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
+    return BuildContext(files=files, content_hash=digest.hexdigest())
+
+
+def _tar(ctx: BuildContext) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for arcname, data in sorted(ctx.files.items()):
+            info = tarfile.TarInfo(arcname)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def image_is_fresh(client: Any, ctx: BuildContext) -> bool:
+    import docker.errors
+
+    try:
+        image = client.images.get(ctx.tag)
+    except docker.errors.ImageNotFound:
+        return False
+    labels = image.labels or {}
+    return bool(labels.get(HASH_LABEL) == ctx.content_hash)
+
+
+def ensure_image(
+    client: Any, name: str = "default", *, force: bool = False, log: Callable[[str], None] = print
+) -> str:
+    """Build the image unless a fresh one exists; returns its hash tag. Also tags ``:latest``."""
+    import docker.errors
+
+    ctx = build_context(name)
+    if not force and image_is_fresh(client, ctx):
+        client.images.get(ctx.tag).tag(IMAGE_REPO, "latest")
+        log(f"{ctx.tag} is up to date")
+        return ctx.tag
+    log(f"building {ctx.tag} (this takes a few minutes the first time)")
+    try:
+        stream = client.api.build(
+            fileobj=_tar(ctx), custom_context=True, tag=ctx.tag, rm=True, decode=True,
+            labels={HASH_LABEL: ctx.content_hash}, buildargs={"BASE_IMAGE": BASE_IMAGE},
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise InfraError(f"image build failed: {chunk['error'].strip()}", retryable=False)
+            line = str(chunk.get("stream", "")).rstrip()
+            if line.startswith("Step "):
+                log(line)
+    except docker.errors.APIError as e:
+        raise EngineUnavailable(f"Docker engine refused the build: {e}") from e
+    client.images.get(ctx.tag).tag(IMAGE_REPO, "latest")
+    log(f"built {ctx.tag}")
+    return ctx.tag

@@ -108,3 +108,41 @@ def from_body(body: object, *, default_status: int = 500) -> HangarError:
     cls = _BY_CODE.get(code, InputError if 400 <= default_status < 500 else InfraError)
     retryable = err.get("retryable")
     return cls(message, code=code, retryable=retryable if isinstance(retryable, bool) else None)
+
+
+# --- model API (runtime/llm) -------------------------------------------------------------------
+
+
+class MissingCredentials(InputError):
+    """No usable model credentials in the environment (raised before any sandbox starts)."""
+
+    code = "missing_credentials"
+
+
+class ModelError(InfraError):
+    """The model API failed or refused the request; ``status`` is its HTTP status when it sent one.
+
+    4xx answers (other than 408 and 429) are not retryable: the same request fails the same way.
+    """
+
+    code = "model_error"
+    retryable = False
+    http_status = 502
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.status = status
+
+
+class ModelUnavailable(ModelError):
+    """Rate limited (429), overloaded or failing (5xx, 408), timed out or unreachable."""
+
+    code = "model_unavailable"
+    retryable = True
+    http_status = 503
+
+
+_register(MissingCredentials, ModelError, ModelUnavailable)

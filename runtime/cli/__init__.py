@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
-from runtime.cli import agents, images, sandbox
+from runtime.cli import agents, images, keys, sandbox, serve
+from runtime.cli.run import run
+from runtime.logs import configure_logging
 
 app = typer.Typer(
     name="hangar",
@@ -12,9 +16,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what Hangar does (stderr)."),
+) -> None:
+    configure_logging(logging.INFO if verbose else logging.WARNING)
+
+
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(images.app, name="images")
 app.add_typer(agents.app, name="agents")
+app.add_typer(serve.app, name="serve")
+app.add_typer(keys.app, name="keys")
+app.command("run")(run)
 
 
 def main() -> None:

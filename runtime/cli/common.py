@@ -8,12 +8,29 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
+from runtime.config import Settings
 from runtime.errors import HangarError, InputError
+from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 
 err_console = Console(stderr=True)
 
 EXIT_USAGE = 2
-EXIT_INFRA = 3
+EXIT_INFRA = 7
+"""Exit codes shared by every command; ``hangar run`` adds one per terminal status (README)."""
+
+
+def docker_provider(settings: Settings, *, reap: bool = False) -> DockerProvider:
+    """The Docker provider a command uses: one namespace per Hangar instance, reaping only when
+    the command owns the namespace's lifetime (a server), never from a one-off command."""
+    return DockerProvider(
+        DockerProviderConfig(
+            state_dir=settings.data_dir / "sandbox",
+            namespace=settings.sandbox_namespace,
+            runtime=settings.sandbox_runtime,
+            reap_on_start=reap,
+            reap_interval_s=None,
+        )
+    )
 
 
 @contextlib.contextmanager

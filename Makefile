@@ -1,0 +1,65 @@
+# Hangar — one command surface for people and CI. `make help` lists the targets.
+# Every target installs what it needs on a fresh Debian machine and skips work already done.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create the virtualenv with Hangar and its dev tools
+
+.PHONY: engine
+engine: ## Make sure a Docker engine answers (installs docker.io and starts dockerd when missing)
+	@bash sandbox_images/ensure-engine.sh
+
+.PHONY: host-chromium
+host-chromium: ## Install Debian's Chromium on the host (browser unit tests run against it)
+	@test -x /usr/bin/chromium || { apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium libatomic1 >/dev/null; }
+
+.PHONY: images
+images: venv engine ## Build the sandbox image when missing or out of date
+	@bash sandbox_images/ensure-base.sh debian:bookworm-slim
+	@$(BIN)/hangar images build
+
+.PHONY: lint
+lint: venv ## Ruff
+	$(BIN)/ruff check runtime tests
+
+.PHONY: typecheck
+typecheck: venv ## Mypy, strict on runtime/
+	$(BIN)/mypy
+
+.PHONY: test
+test: venv images host-chromium ## Lint, type-check and run every test tier (unit, then integration on real Docker)
+	$(BIN)/ruff check runtime tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: venv images ## Benchmarks: prints medians, p99 and ratios against a baseline measured in the same run
+	$(BIN)/python -m tests.bench
+
+.PHONY: run
+run: venv images ## Start Hangar (Ctrl-C stops it)
+	$(BIN)/hangar sandbox shell
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches (images and volumes stay)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,179 @@
+"""The parts of an agent definition that mirror the Interactions API Agent resource (spec §3.4, §3.7, §7).
+
+Strict (``extra="forbid"``) because they are read from agent files, where an unknown key is a typo.
+Where the API leaves a field optional but an agent file would be useless without it (a function
+tool without a name), it is required here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
+
+from runtime.agents.paths import WorkspacePath
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+def _shape(value: object) -> str:
+    """Picks the branch of a string/object/list union, so that a bad value reports only the errors
+    of the branch it was meant for (not also "should be a string")."""
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list) else "object"
+
+
+# --- Tools (the ``AgentTool`` subset of §3.4) ----------------------------------------------------
+
+
+class FunctionTool(_Strict):
+    """A client-side function: a call pauses the run in ``requires_action`` until the caller answers."""
+
+    type: Literal["function"]
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """JSON Schema of the arguments (an ``object`` schema)."""
+
+
+class CodeExecutionTool(_Strict):
+    type: Literal["code_execution"]
+
+
+class UrlContextTool(_Strict):
+    type: Literal["url_context"]
+
+
+class GoogleSearchTool(_Strict):
+    type: Literal["google_search"]
+    search_types: list[Literal["web_search", "image_search", "enterprise_web_search"]] | None = None
+
+
+class AllowedTools(_Strict):
+    mode: Literal["auto", "any", "none", "validated"] | None = None
+    tools: list[str] | None = None
+    """Tool names on the server; all of them when absent."""
+
+
+class McpServerTool(_Strict):
+    """A remote MCP server whose tools the model may call."""
+
+    type: Literal["mcp_server"]
+    name: str
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] | None = None
+    """Sent with every request to the server (e.g. ``Authorization``)."""
+    allowed_tools: list[AllowedTools] | None = None
+
+
+AgentTool = Annotated[
+    FunctionTool | CodeExecutionTool | UrlContextTool | GoogleSearchTool | McpServerTool,
+    Field(discriminator="type"),
+]
+
+# --- agent_config (AntigravityAgentConfig, §3.6) --------------------------------------------------
+
+Int64 = Annotated[
+    int,
+    Field(ge=1),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}]}),
+]
+"""An int64 the SDK serialises as a JSON string: an integer or a string of digits is accepted."""
+
+
+class AgentConfig(_Strict):
+    type: Literal["antigravity"] = "antigravity"
+    """The only agent_config the Agent resource accepts."""
+    model: str | None = None
+    """Model id (open enum, spec §3.9), e.g. ``gemini-3.1-pro-preview``."""
+    max_total_tokens: Int64 | None = None
+    """Token budget of one run (input + output + thoughts); the run ends ``budget_exceeded`` past it."""
+
+
+# --- base_environment (§3.7) ---------------------------------------------------------------------
+
+
+class Source(_Strict):
+    """Something placed in the environment's workspace before the run."""
+
+    type: Literal["gcs", "inline", "repository", "skill_registry"] | None = None
+    source: str | None = None
+    """GCS path or repository path."""
+    target: WorkspacePath | None = None
+    """Where it lands, relative to the workspace."""
+    content: str | None = None
+    """Inline content (``type: inline``)."""
+    encoding: str | None = None
+    """Encoding of ``content``, e.g. ``base64``."""
+
+
+class AllowlistEntry(_Strict):
+    domain: str
+    """Domain the box may reach; wildcards like ``*.googleapis.com``; ``*`` allows all."""
+    credential: str | None = None
+    """Id of a credential the egress proxy injects on matching requests."""
+    transform: (
+        Annotated[
+            Annotated[dict[str, str], Tag("object")] | Annotated[list[dict[str, str]], Tag("list")],
+            Discriminator(_shape),
+        ]
+        | None
+    ) = None
+    """Headers the egress proxy sets on matching requests."""
+
+
+class NetworkConfig(_Strict):
+    allowlist: Annotated[
+        Annotated[Literal["disabled"], Tag("string")] | Annotated[list[AllowlistEntry], Tag("list")],
+        Discriminator(_shape),
+    ]
+
+
+Network = Annotated[
+    Annotated[Literal["disabled"], Tag("string")] | Annotated[NetworkConfig, Tag("object")],
+    Discriminator(_shape),
+]
+
+
+class EnvVar(_Strict):
+    value: str | None = None
+    credential: str | None = None
+    """Id of a credential whose secret becomes the value."""
+
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Environment(_Strict):
+    type: Literal["remote"] = "remote"
+    sources: list[Source] | None = None
+    env: (
+        dict[
+            Annotated[str, Field(pattern=_ENV_NAME)],
+            Annotated[
+                Annotated[str, Tag("string")] | Annotated[EnvVar, Tag("object")], Discriminator(_shape)
+            ],
+        ]
+        | None
+    ) = None
+    """Environment variables of the sandbox."""
+    network: Network | None = None
+    """Egress: ``disabled`` or an allowlist of domains enforced outside the box."""
+
+    def wants_egress(self) -> bool | None:
+        """Whether ``network`` asks for egress; ``None`` when it says nothing."""
+        if self.network is None:
+            return None
+        if self.network == "disabled":
+            return False
+        return self.network.allowlist != "disabled" and bool(self.network.allowlist)
+
+
+EnvironmentOrId = Annotated[
+    Annotated[Environment, Tag("object")] | Annotated[str, Tag("string")],
+    Discriminator(_shape),
+]
+"""An environment object, or the id of an existing environment."""

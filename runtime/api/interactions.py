@@ -1,0 +1,95 @@
+"""``/{v}/interactions`` routes. They validate, call the service, and render; nothing else."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from runtime.api.deps import Interactions, Project
+from runtime.api.sse import frames, sse_response
+from runtime.errors import InputError
+from runtime.service.wire import CreateInteraction, Interaction, describe
+
+router = APIRouter()
+
+
+def _json(interaction: Interaction) -> JSONResponse:
+    return JSONResponse(interaction.model_dump(mode="json", exclude_none=True))
+
+
+async def _parse_create(request: Request) -> CreateInteraction:
+    limit: int = request.app.state.settings.max_request_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise InputError(f"request body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise InputError(f"request body is larger than {limit} bytes")
+    try:
+        data: Any = json.loads(body or b"null")
+    except ValueError as e:
+        raise InputError(f"request body is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise InputError("request body must be a JSON object")
+    try:
+        return CreateInteraction.model_validate(data)
+    except ValidationError as e:
+        raise InputError(f"invalid request: {describe(e)}") from e
+
+
+@router.post("/interactions")
+async def create_interaction(
+    request: Request,
+    project: Project,
+    service: Interactions,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    body = await _parse_create(request)
+    record = await service.create(project, body, idempotency_key)
+    if body.stream:
+        events = await service.follow(project, record.id)
+        keepalive = request.app.state.settings.keepalive_seconds
+        return sse_response(frames(events, keepalive, on_close=lambda: service.discard_later(record)))
+    if not body.background:
+        await service.wait(project, record.id)
+    interaction = await service.get(project, record.id)
+    service.discard_later(record)
+    return _json(interaction)
+
+
+@router.get("/interactions/{interaction_id}")
+async def get_interaction(
+    request: Request,
+    interaction_id: str,
+    project: Project,
+    service: Interactions,
+    stream: bool = False,
+    include_input: bool = False,
+    last_event_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    if not stream:
+        return _json(await service.get(project, interaction_id, include_input=include_input))
+    after = 0
+    if last_event_id:
+        if not last_event_id.isdigit():
+            raise InputError("last_event_id must be an event_id received from this interaction's stream")
+        after = int(last_event_id)
+    events = await service.follow(project, interaction_id, after)
+    return sse_response(frames(events, request.app.state.settings.keepalive_seconds))
+
+
+@router.post("/interactions/{interaction_id}/cancel")
+async def cancel_interaction(interaction_id: str, project: Project, service: Interactions) -> Response:
+    return _json(await service.cancel(project, interaction_id))
+
+
+@router.delete("/interactions/{interaction_id}")
+async def delete_interaction(interaction_id: str, project: Project, service: Interactions) -> Response:
+    await service.delete(project, interaction_id)
+    return JSONResponse({})

@@ -1,0 +1,215 @@
+"""``hangar run AGENT "task"``: run an agent in-process against the local Docker engine.
+
+The CI entry point: live steps for people (or JSON events with ``--json``), the declared outputs
+downloaded, ``result.json`` / ``steps.jsonl`` / ``summary.md`` written, and an exit code per
+terminal status (see ``run_output.EXIT_CODES``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from runtime import steps as s
+from runtime.agent.events import LoopEvent, RunResult, RunStatus, StepAdded
+from runtime.agent.session import AgentSession, loop_config
+from runtime.agents import AgentRegistry, default_agents_dir, load_agent_file
+from runtime.agents.spec import AgentSpec
+from runtime.cli.common import EXIT_USAGE, docker_provider, err_console
+from runtime.cli.display import LiveDisplay
+from runtime.cli.run_output import EXIT_CODES, RunReport, append_github_summary, write_outputs
+from runtime.config import Settings
+from runtime.errors import HangarError, InputError
+from runtime.llm.gemini import GeminiClient
+
+ARTIFACTS = ("plan.md", "walkthrough.md")
+
+
+def resolve_agent(ref: str, agents_dir: Path | None) -> tuple[AgentSpec, str]:
+    """An agent id (from the agents folder) or a YAML path; returns it with its spec hash."""
+    folder = agents_dir or default_agents_dir()
+    path = Path(ref)
+    if ref.endswith((".yaml", ".yml")) or path.is_file():
+        registry = AgentRegistry.from_folder(folder) if folder.is_dir() else AgentRegistry()
+        spec = registry.resolve(path) if folder.is_dir() else load_agent_file(path)
+        return spec, spec.spec_hash(folder)
+    registry = AgentRegistry.from_folder(folder)
+    return registry.resolve(ref), registry.spec_hash(ref)
+
+
+def _task_text(task: str | None, input_file: Path | None) -> str:
+    if input_file is not None:
+        if not input_file.is_file():
+            raise InputError(f"input file not found: {input_file}")
+        extra = input_file.read_text(encoding="utf-8")
+        return f"{task}\n\n{extra}" if task else extra
+    if not task:
+        raise InputError("give the task as an argument or with --input-file")
+    return task
+
+
+class _JsonEvents:
+    async def __call__(self, event: LoopEvent) -> None:
+        if isinstance(event, StepAdded):
+            line = {"event": "step", "index": event.index, "step": s.dump_step(event.step)}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+
+
+async def _execute(
+    agent: AgentSpec,
+    agent_hash: str,
+    task: str,
+    *,
+    data: list[Path],
+    fetch: list[str],
+    output_dir: Path | None,
+    time_limit_s: float | None,
+    max_tokens: int | None,
+    model: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    settings = Settings()
+    gemini = GeminiClient(base_url=settings.gemini_base_url)
+    steps: list[s.Step] = [s.UserInputStep(content=[s.TextContent(text=task)])]
+    report = RunReport(agent=agent.id, agent_hash=agent_hash, task=task, status=RunStatus.FAILED, reason="")
+    started = time.monotonic()
+    console = Console(stderr=as_json)
+    sink = _JsonEvents() if as_json else LiveDisplay(console, quiet=quiet)
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, cancel.set)
+    try:
+        gemini.check_credentials()  # before any sandbox starts
+        config = loop_config(agent, model=model, max_tokens=max_tokens, timeout_s=time_limit_s)
+        async with (
+            docker_provider(settings) as provider,
+            AgentSession(agent, provider, gemini, config=config, sink=sink) as session,
+        ):
+            report.sandbox_id = session.sandbox.id if session.sandbox else None
+            report.timings["provision_s"] = round(time.monotonic() - started, 3)
+            for path in data:
+                await session.upload(path)
+            result = await session.run(steps, cancel)
+            _apply(report, result)
+            if output_dir is not None:
+                report.files = await _download(
+                    session, [*(agent.outputs or []), *ARTIFACTS, *fetch], output_dir
+                )
+    except HangarError as e:
+        report.status, report.reason = RunStatus.FAILED, f"{e.code}: {e.message}"
+        if isinstance(e, InputError):
+            report.timings["total_s"] = round(time.monotonic() - started, 3)
+            _finish(report, steps, output_dir, console, as_json)
+            return EXIT_USAGE
+    finally:
+        if isinstance(sink, LiveDisplay):
+            sink.close()
+        await gemini.aclose()
+    report.timings["total_s"] = round(time.monotonic() - started, 3)
+    _finish(report, steps, output_dir, console, as_json)
+    return EXIT_CODES.get(report.status, 1)
+
+
+def _apply(report: RunReport, result: RunResult) -> None:
+    report.status, report.reason, report.final_text = result.status, result.reason, result.final_text
+    report.usage = result.usage.model_dump()
+    report.timings["model_turns"] = result.model_turns
+
+
+async def _download(session: AgentSession, paths: list[str], output_dir: Path) -> list[str]:
+    files_dir = output_dir / "files"
+    got: list[str] = []
+    for path in dict.fromkeys(paths):
+        try:
+            await session.download(path, files_dir)
+            got.append(path)
+        except InputError:
+            continue  # an artifact the agent did not write; declared outputs were checked by the loop
+    return got
+
+
+def _finish(
+    report: RunReport, steps: list[s.Step], output_dir: Path | None, console: Console, as_json: bool
+) -> None:
+    if output_dir is not None:
+        write_outputs(output_dir, report, steps)
+    append_github_summary(report)
+    if as_json:
+        sys.stdout.write(json.dumps({"event": "result", **report.to_json()}, ensure_ascii=False) + "\n")
+        return
+    colour = "green" if report.status == RunStatus.COMPLETED else "red"
+    if report.final_text:
+        console.print()
+        console.print(report.final_text)
+    console.print(f"\n[bold {colour}]{report.status}[/]: {report.reason}")
+    if output_dir is not None:
+        console.print(f"results in {output_dir}/ (result.json, steps.jsonl, summary.md, files/)")
+
+
+def run(
+    agent: Annotated[str, typer.Argument(help="Agent id (from agents/) or path to an agent YAML file.")],
+    task: Annotated[str | None, typer.Argument(help="The task. Or use --input-file.")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input-file", "-i", help="Read the task from a file.")
+    ] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", "-d", help="File or folder to upload into the workspace (repeatable)."),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Write result.json, steps.jsonl, summary.md and the produced files here.",
+        ),
+    ] = None,
+    fetch: Annotated[
+        list[str] | None,
+        typer.Option("--fetch", help="Extra workspace path to download into --output-dir (repeatable)."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Wall-clock limit in seconds (default: the agent's).")
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Token budget of the run.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model id (default: the agent's).")] = None,
+    agents_dir: Annotated[
+        Path | None, typer.Option("--agents-dir", help="Folder of agent YAML files.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON events on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final answer and status.")] = False,
+) -> None:
+    """Run an agent on a task in a fresh sandbox and exit with its status."""
+    try:
+        spec, spec_hash = resolve_agent(agent, agents_dir)
+        text = _task_text(task, input_file)
+    except HangarError as e:
+        err_console.print(f"[bold red]error[/] ({e.code}): {e.message}")
+        raise typer.Exit(EXIT_USAGE) from e
+    code = asyncio.run(
+        _execute(
+            spec,
+            spec_hash,
+            text,
+            data=data or [],
+            fetch=fetch or [],
+            output_dir=output_dir,
+            time_limit_s=timeout,
+            max_tokens=max_tokens,
+            model=model,
+            as_json=as_json,
+            quiet=quiet,
+        )
+    )
+    raise typer.Exit(code)

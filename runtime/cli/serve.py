@@ -1,0 +1,67 @@
+"""``hangar serve``: the Interactions API server (uvicorn), its store and its worker in one process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import SecretStr
+from rich.console import Console
+
+from runtime.cli.common import fail_on_hangar_error
+from runtime.config import Settings
+
+app = typer.Typer(help="Run the Hangar API server.")
+console = Console()
+
+DEV_KEY_FILE = "dev-api-key"
+
+
+def dev_api_key(settings: Settings) -> str:
+    """``HANGAR_API_KEY``, else the key saved in the data dir on first start (created then)."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    path = settings.data_dir / DEV_KEY_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = "hk_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key + "\n")
+    return key
+
+
+@app.callback(invoke_without_command=True)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="State directory (database, dev key).")] = None,
+) -> None:
+    """Serve /v1, /v1beta and /v1alpha interactions until Ctrl-C."""
+    from runtime.api import create_app
+
+    with fail_on_hangar_error():
+        settings = Settings()
+        given = {"host": host, "port": port, "data_dir": data_dir}
+        settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+        key = dev_api_key(settings)
+        settings = settings.model_copy(update={"api_key": SecretStr(key)})
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(f"Hangar listening on [bold]{url}[/] (data in {settings.data_dir})")
+        console.print(f"Dev API key: [bold]{key}[/]")
+        console.print(
+            f"  genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url={url!r}))"
+        )
+        if settings.gemini_base_url:
+            console.print(f"Model calls go to {settings.gemini_base_url}")
+        elif settings.gemini_api_key is None:
+            console.print("[yellow]Model calls need GEMINI_API_KEY (or GOOGLE_API_KEY) in the env.[/]")
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level="info",
+            timeout_graceful_shutdown=5,
+        )

@@ -1,0 +1,56 @@
+"""Process settings, read once from ``HANGAR_*`` environment variables at an entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "hangar"
+
+
+class Settings(BaseSettings):
+    """Settings of one Hangar process. ``HANGAR_DATA_DIR`` overrides ``data_dir``, and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="HANGAR_", extra="ignore", validate_by_name=True)
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where Hangar keeps its state (sandbox socket directories live under ``sandbox/``)."""
+    sandbox_namespace: str = "default"
+    """Label value that separates the sandboxes of several Hangar instances on one engine."""
+    sandbox_runtime: str | None = None
+    """OCI runtime for sandboxes (``runsc`` for gVisor); the engine default when unset."""
+    sandbox_image: str = "hangar-sandbox:latest"
+
+    # --- API, store and worker ---------------------------------------------------------------------
+    database_url: str | None = None
+    """SQLAlchemy async URL; default: a SQLite file ``hangar.db`` in ``data_dir``."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: SecretStr | None = None
+    """Development API key: registered (hashed) for the default project at start-up."""
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key")
+    )
+    """Key for model calls (``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``, not ``HANGAR_``-prefixed)."""
+    gemini_base_url: str | None = None
+    """Point the model client somewhere else than Google (a fake Gemini server in tests)."""
+    worker_concurrency: int = Field(default=8, ge=1)
+    """How many interactions one process runs at the same time."""
+    lease_seconds: float = Field(default=30.0, gt=0)
+    """A claimed interaction whose lease is not renewed for this long is considered abandoned."""
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the worker looks for work queued elsewhere, and quiet streams re-read the log."""
+    keepalive_seconds: float = Field(default=15.0, gt=0)
+    """Interval of SSE keep-alive comments on an idle stream."""
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Create bodies larger than this are rejected with 400."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'hangar.db'}"

@@ -1,0 +1,202 @@
+"""The model seam: :class:`ModelClient` and the typed request and turn it speaks.
+
+The agent loop builds a :class:`ModelRequest` (history as ``google.genai.types.Content``), calls
+``generate`` and gets a :class:`ModelTurn` back. ``turn.content`` is the model's message exactly as
+the API sent it (thought signatures included): append it to the history unchanged, or the next
+request loses the model's reasoning state (Gemini rejects function-call turns missing their
+signature).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, Protocol, Self
+
+from google.genai import types
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Usage(BaseModel):
+    """Token counts of one model call, or of a whole run (``a + b``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_tokens: int = 0
+    """Prompt tokens, cached ones included."""
+    output_tokens: int = 0
+    """Candidate (visible output) tokens, thoughts excluded."""
+    thought_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the context cache (a subset of ``input_tokens``)."""
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            thought_tokens=self.thought_tokens + other.thought_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+    @classmethod
+    def from_metadata(cls, meta: types.GenerateContentResponseUsageMetadata | None) -> Self:
+        if meta is None:
+            return cls()
+        return cls(
+            input_tokens=meta.prompt_token_count or 0,
+            output_tokens=meta.candidates_token_count or 0,
+            thought_tokens=meta.thoughts_token_count or 0,
+            cached_tokens=meta.cached_content_token_count or 0,
+            total_tokens=meta.total_token_count or 0,
+        )
+
+
+# --- request -----------------------------------------------------------------------------------
+
+
+class ModelTools(BaseModel):
+    """What the model may call: our function declarations and Gemini's built-in tools."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    functions: list[types.FunctionDeclaration] = Field(default_factory=list)
+    google_search: bool = False
+    url_context: bool = False
+
+
+class GenerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: float | None = None
+    max_output_tokens: int | None = None
+    stop_sequences: list[str] | None = None
+    seed: int | None = None
+
+
+class ThinkingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_thoughts: bool = True
+    """Ask for thought summaries (surfaced as :class:`ThoughtPart`)."""
+    budget: int | None = None
+    """Thinking token budget (Gemini 2.5); ``-1`` lets the model decide, ``0`` turns thinking off."""
+    level: Literal["minimal", "low", "medium", "high"] | None = None
+    """Thinking level (Gemini 3); do not combine with ``budget``."""
+
+
+class ModelRequest(BaseModel):
+    """One model call: the whole history, since Gemini's generateContent is stateless."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    """Model id, e.g. ``gemini-3-flash-preview``."""
+    contents: list[types.Content]
+    system_instruction: str | None = None
+    tools: ModelTools = Field(default_factory=ModelTools)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    thinking: ThinkingSettings | None = None
+
+
+# --- turn --------------------------------------------------------------------------------------
+
+
+_PART_CONFIG = ConfigDict(extra="forbid", frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+
+class TextPart(BaseModel):
+    model_config = _PART_CONFIG
+    type: Literal["text"] = "text"
+    text: str
+    signature: bytes | None = None
+    """Thought signature exactly as received (opaque bytes), if the part carried one."""
+
+
+class ThoughtPart(BaseModel):
+    """A thought summary (``thought: true``)."""
+
+    model_config = _PART_CONFIG
+    type: Literal["thought"] = "thought"
+    text: str
+    signature: bytes | None = None
+
+
+class FunctionCallPart(BaseModel):
+    model_config = _PART_CONFIG
+    type: Literal["function_call"] = "function_call"
+    id: str | None
+    """The call id when the model gave one; echo it in the matching ``FunctionResponse``."""
+    name: str
+    args: dict[str, Any]
+    signature: bytes | None = None
+
+
+class OtherPart(BaseModel):
+    """Any other part (inline data, executable code, …), kept as the SDK parsed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["other"] = "other"
+    part: types.Part
+
+
+TurnPart = Annotated[TextPart | ThoughtPart | FunctionCallPart | OtherPart, Field(discriminator="type")]
+
+
+class ModelTurn(BaseModel):
+    """What the model answered in one call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[TurnPart]
+    content: types.Content
+    """The model message to append to the history as-is (role ``model``, signatures intact)."""
+    finish_reason: str | None = None
+    """``STOP``, ``MAX_TOKENS``, ``SAFETY``, … or a prompt block reason; ``None`` if not given."""
+    finish_message: str | None = None
+    grounding: types.GroundingMetadata | None = None
+    usage: Usage = Field(default_factory=Usage)
+    model_version: str | None = None
+    response_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def thoughts(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, ThoughtPart))
+
+    @property
+    def function_calls(self) -> list[FunctionCallPart]:
+        return [p for p in self.parts if isinstance(p, FunctionCallPart)]
+
+
+class ModelTurnDelta(BaseModel):
+    """A piece of text or thought summary as it streams in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["text", "thought"]
+    text: str
+
+
+DeltaCallback = Callable[[ModelTurnDelta], Awaitable[None] | None]
+"""Called with each delta, in order, before ``generate`` returns."""
+
+
+class ModelClient(Protocol):
+    """The one thing the agent loop needs from a model."""
+
+    async def generate(self, request: ModelRequest, *, on_delta: DeltaCallback | None = None) -> ModelTurn:
+        """Run one model call and return the complete turn.
+
+        With ``on_delta`` the call streams and ``on_delta`` sees text and thoughts as they arrive;
+        the returned turn is the same as without it.
+
+        Raises:
+            ModelError: the API refused the request (not retryable) or kept failing after retries
+                (``ModelUnavailable``, retryable by the caller later).
+        """
+        ...

@@ -1,0 +1,270 @@
+"""Host-side client of sandboxd, over any httpx transport (a unix socket, or the app in-process).
+
+One ``httpx.AsyncClient`` keeps its connection alive, so a call costs a round trip on an open
+socket. Errors arrive typed: a 4xx/5xx body becomes the matching ``runtime.errors`` class; a dead
+or missing daemon (socket gone, connection dropped mid-reply) becomes ``SandboxGone``; a reply
+that takes longer than the operation's own timeout plus a margin becomes ``Timeout``. Cancelling
+a call closes its connection, and sandboxd then kills what the call was running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from runtime.errors import HangarError, InfraError, SandboxGone, Timeout, from_body
+from runtime.sandbox.base import OutputCallback
+from runtime.sandboxd.protocol import (
+    DEFAULT_MAX_OUTPUT,
+    BrowserAction,
+    BrowserResult,
+    DeleteRequest,
+    ExecEvent,
+    ExecExit,
+    ExecRequest,
+    ExecResult,
+    FileInfo,
+    Health,
+    ListRequest,
+    ListResult,
+    MoveRequest,
+    OutputChunk,
+    PathRequest,
+    PythonResult,
+    PythonRun,
+    ReadRequest,
+    SessionRef,
+    ShellResult,
+    ShellRun,
+)
+from runtime.sandboxd.tarstream import extract_tar, iter_tar
+
+M = TypeVar("M", bound=BaseModel)
+
+MARGIN_S = 15.0
+"""Added to an operation's own timeout: interrupt grace periods, kernel restarts, transfer."""
+DEFAULT_TIMEOUT_S = 60.0
+"""Request timeout of quick operations (files, session close)."""
+
+_EXEC_EVENT: TypeAdapter[OutputChunk | ExecExit] = TypeAdapter(ExecEvent)
+_BROWSER_ACTION: TypeAdapter[Any] = TypeAdapter(BrowserAction)
+
+
+def _timeout(op_timeout_s: float | None, *, margin: bool = True) -> httpx.Timeout:
+    if not margin:
+        return httpx.Timeout(op_timeout_s)
+    read = None if op_timeout_s is None else op_timeout_s + MARGIN_S
+    return httpx.Timeout(connect=10.0, read=read, write=DEFAULT_TIMEOUT_S, pool=DEFAULT_TIMEOUT_S)
+
+
+def _map_transport_error(path: str, e: httpx.HTTPError) -> HangarError:
+    if isinstance(e, httpx.TimeoutException):
+        return Timeout(f"sandboxd did not answer {path} in time ({type(e).__name__})")
+    if isinstance(e, httpx.NetworkError | httpx.RemoteProtocolError):
+        return SandboxGone(f"sandboxd is unreachable or went away during {path}: {e or type(e).__name__}")
+    return InfraError(f"talking to sandboxd failed during {path}: {e!r}")
+
+
+async def _raise_for_error(resp: httpx.Response) -> None:
+    if resp.status_code < 400:
+        return
+    body: object = await resp.aread()
+    with contextlib.suppress(ValueError):
+        body = resp.json()
+    raise from_body(body, default_status=resp.status_code)
+
+
+class SandboxdClient:
+    """Typed calls to one sandboxd. Construct it, use it, ``aclose`` it."""
+
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, token: str, *, base_url: str = "http://sandboxd"
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            transport=transport, base_url=base_url, headers={"authorization": f"Bearer {token}"},
+            timeout=_timeout(DEFAULT_TIMEOUT_S),
+        )
+        self.on_activity: Callable[[], None] | None = None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        if self.on_activity is not None:
+            self.on_activity()
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, method: str, path: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S, margin: bool = True,
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        self._touch()
+        timeout = _timeout(timeout_s, margin=margin)
+        try:
+            async with self._http.stream(method, path, timeout=timeout, **kwargs) as resp:
+                await _raise_for_error(resp)
+                yield resp
+        except httpx.HTTPError as e:
+            raise _map_transport_error(path, e) from e
+
+    async def _call(
+        self, path: str, body: BaseModel | None = None, *, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> bytes:
+        if body is not None:
+            kwargs["content"] = body.model_dump_json(exclude_unset=True).encode()
+            kwargs["headers"] = {"content-type": "application/json"}
+        async with self._stream("POST", path, timeout_s=timeout_s, **kwargs) as resp:
+            try:
+                return await resp.aread()
+            except httpx.HTTPError as e:
+                raise _map_transport_error(path, e) from e
+
+    async def _model(self, model: type[M], path: str, body: BaseModel | None = None, **kwargs: Any) -> M:
+        return model.model_validate_json(await self._call(path, body, **kwargs))
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def health(self, *, timeout_s: float = 5.0) -> Health:
+        async with self._stream("GET", "/health", timeout_s=timeout_s, margin=False) as resp:
+            return Health.model_validate_json(await resp.aread())
+
+    async def shutdown(self) -> None:
+        """Ask sandboxd to exit. A connection dropped while it does so is not an error."""
+        with contextlib.suppress(SandboxGone):
+            await self._call("/shutdown", timeout_s=10.0)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    async def exec(
+        self, cmd: list[str] | str, *, cwd: str | None = None, env: dict[str, str] | None = None,
+        stdin: str | None = None, timeout_s: float | None = None, idle_timeout_s: float | None = None,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT, on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        """Run a one-shot command (a string runs under ``bash -c``) and gather its output.
+
+        ``on_output(stream, text)`` sees output as it arrives. A non-zero exit is a result, not an
+        error; ``InputError`` for a bad request, ``SandboxGone``/``Timeout`` for infrastructure.
+        """
+        req = ExecRequest(
+            argv=cmd if isinstance(cmd, list) else None, command=cmd if isinstance(cmd, str) else None,
+            cwd=cwd, env=env or {}, stdin=stdin, timeout_s=timeout_s, idle_timeout_s=idle_timeout_s,
+            max_output_bytes=max_output_bytes,
+        )
+        parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        # Between chunks a silent command may run up to its timeout; without one, wait for ever.
+        async with self._stream(
+            "POST", "/exec", timeout_s=timeout_s, content=req.model_dump_json().encode()
+        ) as resp:
+            try:
+                async for line in resp.aiter_lines():
+                    if not line:
+                        continue
+                    event = _EXEC_EVENT.validate_json(line)
+                    if isinstance(event, ExecExit):
+                        return ExecResult(
+                            stdout="".join(parts["stdout"]), stderr="".join(parts["stderr"]),
+                            **event.model_dump(exclude={"type"}),
+                        )
+                    parts[event.type].append(event.data)
+                    if on_output is not None:
+                        maybe = on_output(event.type, event.data)
+                        if inspect.isawaitable(maybe):
+                            await maybe
+            except httpx.HTTPError as e:
+                raise _map_transport_error("/exec", e) from e
+        raise SandboxGone("the exec stream ended without an exit event (sandboxd died?)")
+
+    async def shell(
+        self, command: str, *, session: str = "default", timeout_s: float | None = None
+    ) -> ShellResult:
+        req = ShellRun(session=session, command=command, timeout_s=timeout_s)
+        return await self._model(ShellResult, "/shell/run", req, timeout_s=timeout_s)
+
+    async def close_shell(self, session: str = "default") -> None:
+        await self._call("/shell/close", SessionRef(session=session))
+
+    async def python(
+        self, code: str, *, session: str = "default", timeout_s: float | None = None
+    ) -> PythonResult:
+        req = PythonRun(session=session, code=code, timeout_s=timeout_s)
+        return await self._model(PythonResult, "/python/run", req, timeout_s=timeout_s)
+
+    async def close_python(self, session: str = "default") -> None:
+        await self._call("/python/close", SessionRef(session=session))
+
+    # --- files ---------------------------------------------------------------------------------
+
+    async def list_files(self, path: str = ".", *, recursive: bool = False) -> list[FileInfo]:
+        result = await self._model(ListResult, "/files/list", ListRequest(path=path, recursive=recursive))
+        return result.entries
+
+    async def stat(self, path: str) -> FileInfo:
+        return await self._model(FileInfo, "/files/stat", PathRequest(path=path))
+
+    async def read_file(self, path: str, *, offset: int = 0, length: int | None = None) -> bytes:
+        req = ReadRequest(path=path, offset=offset, length=length)
+        return await self._call("/files/read", req, timeout_s=None)
+
+    async def write_file(
+        self, path: str, data: bytes | str, *, append: bool = False, mode: int | None = None
+    ) -> FileInfo:
+        params: dict[str, str] = {"path": path, "append": "true" if append else "false"}
+        if mode is not None:
+            params["mode"] = str(mode)
+        content = data.encode() if isinstance(data, str) else data
+        return FileInfo.model_validate_json(
+            await self._call("/files/write", params=params, content=content, timeout_s=None)
+        )
+
+    async def mkdir(self, path: str) -> FileInfo:
+        return await self._model(FileInfo, "/files/mkdir", PathRequest(path=path))
+
+    async def move(self, src: str, dst: str, *, overwrite: bool = False) -> FileInfo:
+        return await self._model(FileInfo, "/files/move", MoveRequest(src=src, dst=dst, overwrite=overwrite))
+
+    async def delete(self, path: str, *, recursive: bool = False) -> None:
+        await self._call("/files/delete", DeleteRequest(path=path, recursive=recursive))
+
+    async def upload_tar(self, dest: str, data: bytes | AsyncIterator[bytes]) -> int:
+        """Extract a tar stream under ``dest`` in the workspace; returns the number of entries."""
+        body = await self._call("/files/upload", params={"path": dest}, content=data, timeout_s=None)
+        return int(TypeAdapter(dict[str, int]).validate_json(body)["files"])
+
+    async def download_tar(self, path: str) -> AsyncIterator[bytes]:
+        """A tar stream of a file or directory of the workspace, chunk by chunk."""
+        async with self._stream("POST", "/files/download", params={"path": path}, timeout_s=None) as resp:
+            try:
+                async for chunk in resp.aiter_bytes():
+                    yield chunk
+            except httpx.HTTPError as e:
+                raise _map_transport_error("/files/download", e) from e
+
+    async def upload_path(self, local: Path, dest: str = ".") -> int:
+        """Upload a local file or directory (as ``dest/<its name>``)."""
+        local = Path(local)
+        if not await asyncio.to_thread(local.exists):
+            raise FileNotFoundError(local)
+        return await self.upload_tar(dest, iter_tar(str(local), local.name))
+
+    async def download_path(self, path: str, local_dir: Path) -> None:
+        """Download a workspace file or directory into ``local_dir`` with the same safety checks
+        as uploads (no absolute paths, ``..`` or escaping links)."""
+        await extract_tar(self.download_tar(path), str(local_dir), str(local_dir))
+
+    # --- browser -------------------------------------------------------------------------------
+
+    async def browser(self, action: BrowserAction) -> BrowserResult:
+        content = _BROWSER_ACTION.dump_json(action)
+        timeout = float(getattr(action, "timeout_s", 30.0))
+        body = await self._call("/browser", content=content, timeout_s=timeout)
+        return BrowserResult.model_validate_json(body)

@@ -1,0 +1,23 @@
+"""The one place that picks a sandbox backend, keyed on the config's ``type``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from runtime.sandbox.base import Provider
+from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+from runtime.sandbox.local import LocalProvider, LocalProviderConfig
+
+ProviderConfig = Annotated[DockerProviderConfig | LocalProviderConfig, Field(discriminator="type")]
+"""Discriminated on ``type``; each backend's config forbids unknown fields."""
+
+provider_config_adapter: TypeAdapter[ProviderConfig] = TypeAdapter(ProviderConfig)
+
+
+def get_provider(config: ProviderConfig) -> Provider:
+    """A provider for ``config`` (not started: use ``async with`` or ``start()``)."""
+    if isinstance(config, DockerProviderConfig):
+        return DockerProvider(config)
+    return LocalProvider(config)

@@ -1,0 +1,162 @@
+"""A warm pool: ready sandboxes kept per spec so an interaction starts in milliseconds.
+
+Pooled boxes are paused (no CPU) unless ``paused=False``. One background task refills every spec
+the pool has seen (``warm`` or ``acquire``) with bounded concurrency and replaces boxes older than
+``max_age_s``. ``acquire`` hands out the oldest fresh box after resuming it; a box that fails to
+resume is discarded and the next one tried; an empty pool falls back to a cold ``provider.create``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.errors import HangarError
+from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+
+log = structlog.get_logger(__name__)
+
+
+class PoolConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(default=2, ge=0)
+    """Idle boxes kept per spec."""
+    max_age_s: float = Field(default=600.0, gt=0)
+    """Pooled boxes older than this are replaced (fresh image, bounded drift)."""
+    concurrency: int = Field(default=2, ge=1)
+    """Boxes created at once by the refill task."""
+    paused: bool = True
+    """Pause idle boxes (no CPU while pooled; resuming costs ~20 ms)."""
+    check_interval_s: float = Field(default=10.0, gt=0)
+    """How often the refill task looks for aged boxes when nothing wakes it."""
+
+
+class _Pooled:
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self.pooled_at = time.monotonic()
+
+
+class WarmPool:
+    def __init__(self, provider: Provider, config: PoolConfig | None = None) -> None:
+        self.provider = provider
+        self.config = config or PoolConfig()
+        self._specs: dict[str, SandboxSpec] = {}
+        self._idle: dict[str, collections.deque[_Pooled]] = {}
+        self._wake = asyncio.Event()
+        self._refilled = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._refill_forever())
+
+    async def close(self) -> None:
+        """Stop the refill task and every pooled box."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        boxes = [p.box for q in self._idle.values() for p in q]
+        self._idle.clear()
+        await asyncio.gather(*(b.stop() for b in boxes), *self._background, return_exceptions=True)
+
+    async def __aenter__(self) -> WarmPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def warm(self, spec: SandboxSpec) -> None:
+        """Keep ``size`` boxes of this spec ready from now on."""
+        key = spec.key()
+        if key not in self._specs:
+            self._specs[key] = spec
+            self._idle[key] = collections.deque()
+        self._wake.set()
+
+    def available(self, spec: SandboxSpec) -> int:
+        return len(self._idle.get(spec.key(), ()))
+
+    async def wait_full(self, spec: SandboxSpec, timeout_s: float = 60.0) -> None:
+        """Return when the spec's pool holds ``size`` boxes (for tests and warm-up at start)."""
+        async with asyncio.timeout(timeout_s), self._refilled:
+            await self._refilled.wait_for(lambda: self.available(spec) >= self.config.size)
+
+    async def acquire(self, spec: SandboxSpec) -> Sandbox:
+        """A ready, running sandbox of ``spec``: from the pool when one is warm, else cold."""
+        self.warm(spec)
+        queue = self._idle[spec.key()]
+        while queue:
+            pooled = queue.popleft()
+            if time.monotonic() - pooled.pooled_at > self.config.max_age_s:
+                self._discard(pooled.box, "aged")
+                continue
+            try:
+                if self.config.paused:
+                    await pooled.box.resume()
+                else:
+                    await pooled.box.check_alive()
+            except HangarError as e:
+                log.warning("pooled sandbox unusable", sandbox_id=pooled.box.id, error=str(e))
+                self._discard(pooled.box, "unusable")
+                continue
+            # The caller's lifetime and idle clocks start now, not when the box was pooled.
+            pooled.box.created_at = pooled.box.last_active = time.monotonic()
+            self._wake.set()  # refill only now: starting a box competes with the resume for CPU
+            return pooled.box
+        self._wake.set()
+        return await self.provider.create(spec)
+
+    def _discard(self, box: Sandbox, why: str) -> None:
+        log.info("discarding pooled sandbox", sandbox_id=box.id, reason=why)
+        self._wake.set()
+        task = asyncio.create_task(box.stop())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refill_forever(self) -> None:
+        limit = asyncio.Semaphore(self.config.concurrency)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.check_interval_s)
+            self._wake.clear()
+            jobs = []
+            for key, spec in list(self._specs.items()):
+                queue = self._idle[key]
+                self._drop_aged(queue)
+                for pooled in queue:
+                    pooled.box.touch()  # pooled boxes are idle on purpose; don't let the watchdog take them
+                jobs += [self._add_one(key, spec, limit) for _ in range(self.config.size - len(queue))]
+            await asyncio.gather(*jobs)
+
+    def _drop_aged(self, queue: collections.deque[_Pooled]) -> None:
+        now = time.monotonic()
+        for pooled in [p for p in queue if now - p.pooled_at > self.config.max_age_s]:
+            queue.remove(pooled)
+            self._discard(pooled.box, "aged")
+
+    async def _add_one(self, key: str, spec: SandboxSpec, limit: asyncio.Semaphore) -> None:
+        async with limit:
+            box: Sandbox | None = None
+            try:
+                box = await self.provider.create(spec)
+                if self.config.paused:
+                    await box.pause()
+            except HangarError as e:
+                if box is not None:
+                    await box.stop()
+                log.warning("warm pool refill failed", spec_key=key, error=str(e))
+                await asyncio.sleep(1.0)  # don't spin on a broken image or engine
+                return
+        self._idle[key].append(_Pooled(box))
+        async with self._refilled:
+            self._refilled.notify_all()

@@ -1,0 +1,206 @@
+"""The interaction use cases: create, get, follow (stream), cancel, delete.
+
+Every interaction, background or not, takes the same path: persisted ``in_progress`` with its
+``interaction.created`` event, run by the worker, read back from the log. A non-background create
+follows the log until ``interaction.completed``; a streamed one relays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+from runtime.errors import InputError, NotFound
+from runtime.service.wire import CreateInteraction, Interaction, normalise_input
+from runtime.steps import dump_steps, parse_steps
+from runtime.store import InteractionRecord, Store, StoredEvent
+from runtime.worker import Broker, Worker
+from runtime.worker.events import (
+    TERMINAL_EVENT,
+    ErrorInfo,
+    InteractionCompleted,
+    InteractionCreated,
+    Usage,
+    dump_event,
+)
+from runtime.worker.history import steps_of
+from runtime.worker.timefmt import iso
+from runtime.worker.worker import interaction_ref
+
+RUNNING = "in_progress"
+CANCEL_WAIT_SECONDS = 10.0
+
+
+class InteractionService:
+    def __init__(self, store: Store, worker: Worker, broker: Broker, *, poll_seconds: float = 1.0) -> None:
+        self._store = store
+        self._worker = worker
+        self._broker = broker
+        self._poll = poll_seconds
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def create(
+        self, project_id: str, request: CreateInteraction, idempotency_key: str | None = None
+    ) -> InteractionRecord:
+        """Persist a new interaction and hand it to the worker. Returns it ``in_progress`` (or,
+        for a reused idempotency key, the interaction that key created).
+
+        Raises:
+            InputError: bad request (both or neither of model/agent, bad input, ...).
+            NotFound: ``previous_interaction_id`` is not an interaction of this project.
+        """
+        kind, target = request.kind_and_target()
+        if request.background and not request.store:
+            raise InputError("`background: true` requires `store` to be true")
+        steps = normalise_input(request.input)
+        if request.previous_interaction_id is not None:
+            previous = await self._record(project_id, request.previous_interaction_id)
+            if previous.status == RUNNING:
+                raise InputError(f"previous interaction {previous.id} is still in_progress")
+        now = time.time()
+        record = InteractionRecord(
+            id="int_" + secrets.token_hex(12),
+            project_id=project_id,
+            kind=kind,
+            target=target,
+            status=RUNNING,
+            input=dump_steps(steps),
+            config=request.config(),
+            previous_interaction_id=request.previous_interaction_id,
+            environment_id=request.environment_id(),
+            usage=None,
+            errors=None,
+            background=request.background,
+            store=request.store,
+            created=now,
+            updated=now,
+        )
+        created = InteractionCreated(interaction=interaction_ref(record, RUNNING))
+        record = await self._store.interactions.insert(record, dump_event(created), idempotency_key)
+        self._worker.submit()
+        return record
+
+    async def get(self, project_id: str, interaction_id: str, *, include_input: bool = False) -> Interaction:
+        """Raises :class:`NotFound` for an unknown id or one of another project."""
+        record = await self._record(project_id, interaction_id)
+        events = await self._store.interactions.events_after(record.id)
+        return _interaction(record, steps_of(record, events), include_input)
+
+    async def follow(self, project_id: str, interaction_id: str, after: int = 0) -> AsyncIterator[
+        StoredEvent | None
+    ]:
+        """The logged events after ``after``, then live ones, ending after ``interaction.completed``.
+
+        Yields ``None`` when nothing happened for a poll interval (the caller may send a keep-alive).
+        Raises :class:`NotFound` before the first event when the interaction is unknown.
+        """
+        await self._record(project_id, interaction_id)
+        return self._follow(interaction_id, after)
+
+    async def _follow(self, interaction_id: str, after: int) -> AsyncIterator[StoredEvent | None]:
+        repo = self._store.interactions
+        last = after
+        with self._broker.subscribe(interaction_id) as live:
+            while True:
+                events = await repo.events_after(interaction_id, last)
+                for event in events:
+                    yield event
+                    last = event.seq
+                    if event.event.get("event_type") == TERMINAL_EVENT:
+                        return
+                if not events:
+                    ended = await self._ended_without_log(interaction_id, last)
+                    if ended is not None:
+                        if ended.seq > 0:
+                            yield ended
+                        return
+                while True:  # live events, in order; a gap or a quiet interval re-reads the log
+                    try:
+                        event = await asyncio.wait_for(live.get(), self._poll)
+                    except TimeoutError:
+                        yield None
+                        break
+                    if event.seq <= last:
+                        continue
+                    if event.seq != last + 1:
+                        break
+                    yield event
+                    last = event.seq
+                    if event.event.get("event_type") == TERMINAL_EVENT:
+                        return
+
+    async def _ended_without_log(self, interaction_id: str, last: int) -> StoredEvent | None:
+        """When the interaction is gone, or terminal for a while with no ``interaction.completed``
+        in its log (its process died in between), the event that ends a stream (seq 0: none)."""
+        record = await self._store.interactions.get(interaction_id)
+        if record is None:
+            return StoredEvent(seq=0, event={})
+        if record.status == RUNNING or time.time() - record.updated < 2 * self._poll:
+            return None
+        usage = Usage.model_validate(record.usage) if record.usage else None
+        completed = InteractionCompleted(interaction=interaction_ref(record, record.status, usage))
+        return StoredEvent(seq=last + 1, event=dump_event(completed))
+
+    async def wait(self, project_id: str, interaction_id: str, limit: float | None = None) -> None:
+        """Return once the interaction is no longer running (or after ``limit`` seconds)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                last = await self._store.interactions.last_seq(interaction_id)
+                async for _ in await self.follow(project_id, interaction_id, max(last - 1, 0)):
+                    pass
+
+    async def cancel(self, project_id: str, interaction_id: str) -> Interaction:
+        """Cancel a running interaction and return it. Idempotent: a finished one is returned as is."""
+        record = await self._record(project_id, interaction_id)
+        if record.status == RUNNING:
+            await self._worker.cancel(record)
+            await self.wait(project_id, interaction_id, CANCEL_WAIT_SECONDS)
+        return await self.get(project_id, interaction_id)
+
+    async def delete(self, project_id: str, interaction_id: str) -> None:
+        record = await self._record(project_id, interaction_id)
+        if record.status == RUNNING:
+            await self._worker.cancel(record)
+            await self.wait(project_id, interaction_id, CANCEL_WAIT_SECONDS)
+        if not await self._store.interactions.delete(interaction_id, project_id):
+            raise NotFound(f"interaction {interaction_id} not found")
+
+    def discard_later(self, record: InteractionRecord) -> None:
+        """Forget a ``store: false`` interaction once it ended (its answer was delivered)."""
+        if not record.store:
+            task = asyncio.create_task(self._discard(record))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _discard(self, record: InteractionRecord) -> None:
+        await self.wait(record.project_id, record.id, CANCEL_WAIT_SECONDS)
+        await self._store.interactions.delete(record.id, record.project_id)
+
+    async def _record(self, project_id: str, interaction_id: str) -> InteractionRecord:
+        record = await self._store.interactions.get(interaction_id, project_id)
+        if record is None:
+            raise NotFound(f"interaction {interaction_id} not found")
+        return record
+
+
+def _interaction(
+    record: InteractionRecord, steps: list[dict[str, object]], include_input: bool
+) -> Interaction:
+    target = {"model": record.target} if record.kind == "model" else {"agent": record.target}
+    return Interaction(
+        id=record.id,
+        status=record.status,
+        created=iso(record.created),
+        updated=iso(record.updated),
+        steps=parse_steps(steps),
+        usage=Usage.model_validate(record.usage) if record.usage else None,
+        previous_interaction_id=record.previous_interaction_id,
+        environment_id=record.environment_id,
+        errors=[ErrorInfo.model_validate(e) for e in record.errors] if record.errors else None,
+        input=parse_steps(record.input) if include_input else None,
+        **target,
+        **record.config,
+    )

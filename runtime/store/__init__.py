@@ -1,0 +1,47 @@
+"""Persistence: SQLAlchemy 2 async over SQLite (WAL) by default, Alembic migrations at start-up."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from runtime.errors import InfraError
+from runtime.store.db import create_engine, migrate
+from runtime.store.interactions import InteractionRepo
+from runtime.store.keys import DEFAULT_PROJECT, KeyRepo
+from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, StoredEvent
+
+__all__ = [
+    "DEFAULT_PROJECT", "ApiKeyRecord", "InteractionRecord", "JsonObject", "Store", "StoredEvent",
+]
+
+
+class Store:
+    """The database of one Hangar process. ``open()`` creates the engine and migrates the schema."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._engine: AsyncEngine | None = None
+
+    async def open(self) -> None:
+        self._engine = create_engine(self._url)
+        await migrate(self._engine)
+        await self.keys.ensure_project(DEFAULT_PROJECT)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise InfraError("store is not open", code="store_closed", retryable=False)
+        return self._engine
+
+    @property
+    def keys(self) -> KeyRepo:
+        return KeyRepo(self.engine)
+
+    @property
+    def interactions(self) -> InteractionRepo:
+        return InteractionRepo(self.engine)

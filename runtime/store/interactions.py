@@ -1,0 +1,244 @@
+"""Interactions, their lease, and their append-only event log.
+
+Ownership rule: whoever moves an interaction out of ``in_progress`` with a conditional UPDATE (the
+worker holding the lease, a cancel of an unclaimed one, the reaper of an expired lease) is the only
+writer of its remaining events. Every statement that changes ownership is one conditional UPDATE, so
+two processes sharing the database never both win.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from runtime.store.records import InteractionRecord, JsonObject, StoredEvent
+from runtime.store.schema import idempotency_keys, interaction_events, interactions
+
+RUNNING = "in_progress"
+
+_COLUMNS = [
+    interactions.c.id, interactions.c.project_id, interactions.c.kind, interactions.c.target,
+    interactions.c.status, interactions.c.input, interactions.c.config,
+    interactions.c.previous_interaction_id, interactions.c.environment_id, interactions.c.usage,
+    interactions.c.errors, interactions.c.background, interactions.c.store, interactions.c.created,
+    interactions.c.updated, interactions.c.cancel_requested,
+]
+
+
+def _record(row: Row[Any]) -> InteractionRecord:
+    return InteractionRecord(**row._mapping)
+
+
+class InteractionRepo:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # -- create / read / delete ------------------------------------------------------------------
+
+    async def insert(
+        self, record: InteractionRecord, first_event: JsonObject, idempotency_key: str | None = None
+    ) -> InteractionRecord:
+        """Insert ``record`` with event 1. With an idempotency key already used in the project,
+        insert nothing and return the interaction that key created."""
+        if idempotency_key is not None:
+            existing = await self._by_idempotency_key(record.project_id, idempotency_key)
+            if existing is not None:
+                return existing
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(interactions.insert().values(_values(record)))
+                await conn.execute(
+                    interaction_events.insert().values(
+                        interaction_id=record.id, seq=1, event=first_event, created=record.created
+                    )
+                )
+                if idempotency_key is not None:
+                    await conn.execute(
+                        idempotency_keys.insert().values(
+                            project_id=record.project_id, key=idempotency_key,
+                            interaction_id=record.id, created=record.created,
+                        )
+                    )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = await self._by_idempotency_key(record.project_id, idempotency_key)
+            if existing is None:
+                raise
+            return existing
+        return record
+
+    async def _by_idempotency_key(self, project_id: str, key: str) -> InteractionRecord | None:
+        async with self._engine.connect() as conn:
+            interaction_id = await conn.scalar(
+                select(idempotency_keys.c.interaction_id).where(
+                    idempotency_keys.c.project_id == project_id, idempotency_keys.c.key == key
+                )
+            )
+        return None if interaction_id is None else await self.get(interaction_id, project_id)
+
+    async def get(self, interaction_id: str, project_id: str | None = None) -> InteractionRecord | None:
+        query = select(*_COLUMNS).where(interactions.c.id == interaction_id)
+        if project_id is not None:
+            query = query.where(interactions.c.project_id == project_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _record(row)
+
+    async def delete(self, interaction_id: str, project_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(interactions).where(
+                    interactions.c.id == interaction_id, interactions.c.project_id == project_id
+                )
+            )
+            if result.rowcount == 0:
+                return False
+            await conn.execute(
+                delete(interaction_events).where(interaction_events.c.interaction_id == interaction_id)
+            )
+            await conn.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.interaction_id == interaction_id)
+            )
+        return True
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def claim(self, owner: str, lease_seconds: float, interaction_id: str | None = None) -> (
+        InteractionRecord | None
+    ):
+        """Take the lease of ``interaction_id`` (or of the oldest unclaimed running interaction)."""
+        now = time.time()
+        if interaction_id is None:
+            target = (
+                select(interactions.c.id)
+                .where(interactions.c.status == RUNNING, interactions.c.lease_until.is_(None))
+                .order_by(interactions.c.created)
+                .limit(1)
+                .scalar_subquery()
+            )
+        else:
+            target = select(interactions.c.id).where(interactions.c.id == interaction_id).scalar_subquery()
+        statement = (
+            update(interactions)
+            .where(
+                interactions.c.id == target,
+                interactions.c.status == RUNNING,
+                interactions.c.lease_until.is_(None),
+            )
+            .values(lease_owner=owner, lease_until=now + lease_seconds, updated=now)
+            .returning(*_COLUMNS)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        return None if row is None else _record(row)
+
+    async def renew(self, interaction_id: str, owner: str, lease_seconds: float) -> bool | None:
+        """Extend the lease. Returns ``cancel_requested``, or None when the lease was lost."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(interactions)
+                    .where(
+                        interactions.c.id == interaction_id,
+                        interactions.c.lease_owner == owner,
+                        interactions.c.status == RUNNING,
+                    )
+                    .values(lease_until=time.time() + lease_seconds)
+                    .returning(interactions.c.cancel_requested)
+                )
+            ).first()
+        return None if row is None else bool(row[0])
+
+    async def finish(
+        self,
+        interaction_id: str,
+        status: str,
+        *,
+        owner: str | None,
+        usage: JsonObject | None = None,
+        errors: Sequence[JsonObject] | None = None,
+    ) -> bool:
+        """Move a running interaction to ``status``. With ``owner``, only while holding its lease;
+        without, only while nobody holds one. Returns whether this call made the transition."""
+        conditions = [interactions.c.id == interaction_id, interactions.c.status == RUNNING]
+        if owner is None:
+            conditions.append(interactions.c.lease_until.is_(None))
+        else:
+            conditions.append(interactions.c.lease_owner == owner)
+        values: dict[str, Any] = {"status": status, "updated": time.time(), "lease_until": None}
+        if usage is not None:
+            values["usage"] = usage
+        if errors:
+            values["errors"] = list(errors)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(interactions).where(*conditions).values(values))
+        return result.rowcount > 0
+
+    async def request_cancel(self, interaction_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(interactions)
+                .where(interactions.c.id == interaction_id, interactions.c.status == RUNNING)
+                .values(cancel_requested=True)
+            )
+
+    async def expire_leases(self, error: JsonObject) -> list[str]:
+        """Fail every running interaction whose lease ran out. Returns their ids."""
+        now = time.time()
+        async with self._engine.begin() as conn:
+            rows = await conn.execute(
+                update(interactions)
+                .where(interactions.c.status == RUNNING, interactions.c.lease_until < now)
+                .values(status="failed", updated=now, lease_until=None, errors=[error])
+                .returning(interactions.c.id)
+            )
+            return [row[0] for row in rows]
+
+    # -- event log -------------------------------------------------------------------------------
+
+    async def append_event(self, interaction_id: str, seq: int, event: JsonObject) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                interaction_events.insert().values(
+                    interaction_id=interaction_id, seq=seq, event=event, created=time.time()
+                )
+            )
+
+    async def events_after(self, interaction_id: str, after: int = 0) -> list[StoredEvent]:
+        async with self._engine.connect() as conn:
+            return await _events_after(conn, interaction_id, after)
+
+    async def last_seq(self, interaction_id: str) -> int:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(
+                select(func.max(interaction_events.c.seq)).where(
+                    interaction_events.c.interaction_id == interaction_id
+                )
+            )
+        return int(value or 0)
+
+
+async def _events_after(conn: AsyncConnection, interaction_id: str, after: int) -> list[StoredEvent]:
+    rows = await conn.execute(
+        select(interaction_events.c.seq, interaction_events.c.event)
+        .where(interaction_events.c.interaction_id == interaction_id, interaction_events.c.seq > after)
+        .order_by(interaction_events.c.seq)
+    )
+    return [StoredEvent(seq=row[0], event=row[1]) for row in rows]
+
+
+def _values(record: InteractionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "project_id": record.project_id, "kind": record.kind, "target": record.target,
+        "status": record.status, "input": record.input, "config": record.config,
+        "previous_interaction_id": record.previous_interaction_id,
+        "environment_id": record.environment_id, "usage": record.usage, "errors": record.errors,
+        "background": record.background, "store": record.store, "created": record.created,
+        "updated": record.updated, "cancel_requested": record.cancel_requested,
+    }

@@ -1,0 +1,221 @@
+"""The events of an interaction (spec §6.2): what the log stores, what SSE streams carry, and how
+the steps of an interaction are derived from them (:func:`fold_steps`).
+
+The log stores events without ``event_id``: the id is the event's sequence number in the log,
+added when the event is rendered (:func:`render_event`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from runtime.steps import STEP_ADAPTER, Content, Step, TextContent, ThoughtStep, dump_step
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Usage(_Wire):
+    """Token totals of an interaction (spec §4.2)."""
+
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+    total_thought_tokens: int = 0
+    total_cached_tokens: int = 0
+    total_tool_use_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ErrorInfo(_Wire):
+    code: str
+    message: str
+
+
+class InteractionRef(_Wire):
+    """The partial interaction carried by lifecycle events (spec §6.3)."""
+
+    id: str
+    status: str
+    object: Literal["interaction"] = "interaction"
+    model: str | None = None
+    agent: str | None = None
+    created: str | None = None
+    updated: str | None = None
+    usage: Usage | None = None
+
+
+# --- deltas (spec §6.4) --------------------------------------------------------------------------
+
+
+class TextDelta(_Wire):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ThoughtSummaryDelta(_Wire):
+    type: Literal["thought_summary"] = "thought_summary"
+    content: Content | None = None
+
+
+class ThoughtSignatureDelta(_Wire):
+    type: Literal["thought_signature"] = "thought_signature"
+    signature: str | None = None
+
+
+class ArgumentsDelta(_Wire):
+    type: Literal["arguments_delta"] = "arguments_delta"
+    arguments: str | None = None
+    """A fragment of the call's JSON arguments."""
+
+
+Delta = Annotated[
+    TextDelta | ThoughtSummaryDelta | ThoughtSignatureDelta | ArgumentsDelta, Field(discriminator="type")
+]
+
+# --- events --------------------------------------------------------------------------------------
+
+
+class InteractionCreated(_Wire):
+    event_type: Literal["interaction.created"] = "interaction.created"
+    interaction: InteractionRef
+
+
+class StatusUpdate(_Wire):
+    event_type: Literal["interaction.status_update"] = "interaction.status_update"
+    interaction_id: str
+    status: str
+    usage: Usage | None = None
+
+
+class StepStart(_Wire):
+    event_type: Literal["step.start"] = "step.start"
+    index: int
+    step: Step
+
+
+class StepDelta(_Wire):
+    event_type: Literal["step.delta"] = "step.delta"
+    index: int
+    delta: Delta
+
+
+class StepStop(_Wire):
+    event_type: Literal["step.stop"] = "step.stop"
+    index: int
+    usage: Usage | None = None
+
+
+class InteractionCompleted(_Wire):
+    event_type: Literal["interaction.completed"] = "interaction.completed"
+    interaction: InteractionRef
+
+
+class ErrorEvent(_Wire):
+    event_type: Literal["error"] = "error"
+    error: ErrorInfo
+
+
+Event = Annotated[
+    InteractionCreated | StatusUpdate | StepStart | StepDelta | StepStop | InteractionCompleted | ErrorEvent,
+    Field(discriminator="event_type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+TERMINAL_EVENT = "interaction.completed"
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = EVENT_ADAPTER.dump_python(event, mode="json", exclude_none=True)
+    return data
+
+
+def render_event(seq: int, event: dict[str, Any]) -> str:
+    """One SSE frame: ``event:``/``id:`` lines for generic clients, ``event_id`` in the JSON for the SDK."""
+    payload = {**event, "event_id": str(seq)}
+    return f"event: {event.get('event_type', 'error')}\nid: {seq}\ndata: {json.dumps(payload)}\n\n"
+
+
+# --- steps from events ---------------------------------------------------------------------------
+
+
+def fold_steps(events: Iterable[dict[str, Any]], first_index: int = 0) -> list[dict[str, Any]]:
+    """The steps (wire JSON) that the ``step.*`` events of one interaction describe, in order.
+
+    ``first_index`` is the index of the first generated step (after this turn's input steps)."""
+    steps: dict[int, dict[str, Any]] = {}
+    arguments: dict[int, str] = {}
+    for event in events:
+        kind = event.get("event_type")
+        index = event.get("index")
+        if not isinstance(index, int):
+            continue
+        if kind == "step.start":
+            steps[index] = dict(event["step"])
+        elif kind == "step.delta" and index in steps:
+            _apply_delta(steps[index], event["delta"], arguments, index)
+    for index, text in arguments.items():
+        try:
+            steps[index]["arguments"] = json.loads(text)
+        except ValueError:
+            steps[index]["arguments"] = {"_raw": text}
+    return [steps[i] for i in sorted(steps) if i >= first_index]
+
+
+def _apply_delta(step: dict[str, Any], delta: dict[str, Any], arguments: dict[int, str], index: int) -> None:
+    kind = delta.get("type")
+    if kind == "text":
+        content = step.setdefault("content", [])
+        if content and content[-1].get("type") == "text" and not content[-1].get("annotations"):
+            content[-1] = {**content[-1], "text": content[-1]["text"] + delta["text"]}
+        else:
+            content.append({"type": "text", "text": delta["text"]})
+    elif kind == "thought_summary" and delta.get("content"):
+        summary = step.setdefault("summary", [])
+        block = delta["content"]
+        if summary and block.get("type") == "text" and summary[-1].get("type") == "text":
+            summary[-1] = {**summary[-1], "text": summary[-1]["text"] + block.get("text", "")}
+        else:
+            summary.append(block)
+    elif kind == "thought_signature" and delta.get("signature"):
+        step["signature"] = delta["signature"]
+    elif kind == "arguments_delta":
+        arguments[index] = arguments.get(index, "") + (delta.get("arguments") or "")
+
+
+def parse_folded(steps: Iterable[dict[str, Any]]) -> list[Step]:
+    """Typed steps from folded JSON (the store's own output, so this does not fail in practice)."""
+    return [STEP_ADAPTER.validate_python(step) for step in steps]
+
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "TERMINAL_EVENT",
+    "ArgumentsDelta",
+    "Delta",
+    "ErrorEvent",
+    "ErrorInfo",
+    "Event",
+    "InteractionCompleted",
+    "InteractionCreated",
+    "InteractionRef",
+    "StatusUpdate",
+    "StepDelta",
+    "StepStart",
+    "StepStop",
+    "TextContent",
+    "TextDelta",
+    "ThoughtSignatureDelta",
+    "ThoughtStep",
+    "ThoughtSummaryDelta",
+    "Usage",
+    "dump_event",
+    "dump_step",
+    "fold_steps",
+    "parse_folded",
+    "render_event",
+]

@@ -1,0 +1,112 @@
+"""The seam between the worker and what executes an interaction.
+
+A :class:`Runner` gets a :class:`RunInput` (the interaction, this turn's input steps, the earlier
+turns), an ``emit`` callback and a cancel event. It emits ``step.*`` events through ``emit`` (each
+is in the log once ``emit`` returns) and returns a :class:`RunResult`. The worker owns the rest of
+the lifecycle: the status update when the run starts, the lease, the terminal status and the
+``interaction.completed`` event. On cancel the worker also cancels the runner's task, so a runner
+only needs ``cancel`` to stop cooperatively between two awaits, and ``finally`` blocks to clean up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from runtime.steps import Step
+from runtime.store import InteractionRecord
+from runtime.worker.events import Delta, ErrorInfo, Event, StepDelta, StepStart, StepStop, Usage
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+class InteractionConfig(BaseModel):
+    """What the create request asked for besides input: echoed back on the interaction."""
+
+    model_config = ConfigDict(extra="allow")
+
+    system_instruction: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    generation_config: dict[str, Any] | None = None
+    agent_config: dict[str, Any] | None = None
+    environment: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | list[dict[str, Any]] | None = None
+    response_mime_type: str | None = None
+    response_modalities: list[str] | None = None
+    safety_settings: list[dict[str, Any]] | None = None
+    service_tier: str | None = None
+    labels: dict[str, str] | None = None
+    webhook_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RunInput:
+    interaction: InteractionRecord
+    config: InteractionConfig
+    input_steps: list[Step]
+    """This turn's input."""
+    history: list[Step] = field(default_factory=list)
+    """Steps of the earlier turns (the ``previous_interaction_id`` chain), oldest first."""
+
+    @property
+    def conversation(self) -> list[Step]:
+        return [*self.history, *self.input_steps]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str = "completed"
+    """Terminal status: ``completed``, ``failed``, ``incomplete``, ``budget_exceeded``,
+    ``requires_action``."""
+    usage: Usage | None = None
+    error: ErrorInfo | None = None
+
+
+class Runner(Protocol):
+    async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
+        """Execute one interaction. Raise :class:`runtime.errors.HangarError` for infrastructure
+        failures (the interaction fails with its code and message)."""
+        ...
+
+
+class RunnerRegistry:
+    """Runners keyed by interaction kind (``"model"``, ``"agent"``)."""
+
+    def __init__(self) -> None:
+        self._runners: dict[str, Runner] = {}
+
+    def register(self, kind: str, runner: Runner) -> None:
+        self._runners[kind] = runner
+
+    def get(self, kind: str) -> Runner | None:
+        return self._runners.get(kind)
+
+
+class StepWriter:
+    """Emits ``step.*`` events with the right indexes (after this turn's input steps)."""
+
+    def __init__(self, emit: Emit, run: RunInput) -> None:
+        self._emit = emit
+        self._next = len(run.input_steps)
+
+    async def start(self, step: Step) -> int:
+        index = self._next
+        self._next += 1
+        await self._emit(StepStart(index=index, step=step))
+        return index
+
+    async def delta(self, index: int, delta: Delta) -> None:
+        await self._emit(StepDelta(index=index, delta=delta))
+
+    async def stop(self, index: int, usage: Usage | None = None) -> None:
+        await self._emit(StepStop(index=index, usage=usage))
+
+    async def whole(self, step: Step) -> int:
+        """Emit a complete step at once (start then stop)."""
+        index = await self.start(step)
+        await self.stop(index)
+        return index

@@ -1,0 +1,284 @@
+"""The in-process worker: claims running interactions with a lease, heartbeats, runs them through
+the :class:`RunnerRegistry`, and ends them with a terminal status and ``interaction.completed``.
+
+Lifecycle of one interaction: the service inserts it ``in_progress`` with no lease and event 1
+(``interaction.created``); the worker claims it (a conditional UPDATE), logs a status update, runs
+it, then moves it to its terminal status and logs ``interaction.completed``. Every event goes to the
+log before it is published. A lease not renewed in time (a crashed process) is reaped: the
+interaction fails with a clear error, so nothing stays ``in_progress`` forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from runtime.errors import HangarError, InfraError
+from runtime.steps import parse_steps
+from runtime.store import InteractionRecord, Store, StoredEvent
+from runtime.worker.broker import Broker
+from runtime.worker.events import (
+    ErrorEvent,
+    ErrorInfo,
+    Event,
+    InteractionCompleted,
+    InteractionRef,
+    StatusUpdate,
+    Usage,
+    dump_event,
+)
+from runtime.worker.history import load_history
+from runtime.worker.runner import InteractionConfig, RunInput, RunnerRegistry, RunResult
+from runtime.worker.timefmt import iso
+
+log = structlog.get_logger(__name__)
+
+AGENT_NOT_WIRED = "agent runs are not wired yet"
+
+
+def interaction_ref(record: InteractionRecord, status: str, usage: Usage | None = None) -> InteractionRef:
+    target = {"model": record.target} if record.kind == "model" else {"agent": record.target}
+    return InteractionRef(
+        id=record.id, status=status, created=iso(record.created), updated=iso(time.time()), usage=usage,
+        **target,
+    )
+
+
+class LogWriter:
+    """Appends events to one interaction's log, then publishes them. Only the owner uses it."""
+
+    def __init__(self, store: Store, broker: Broker, interaction_id: str, last_seq: int) -> None:
+        self._store = store
+        self._broker = broker
+        self._id = interaction_id
+        self._seq = last_seq
+
+    async def __call__(self, event: Event) -> None:
+        data = dump_event(event)
+        try:
+            await self._store.interactions.append_event(self._id, self._seq + 1, data)
+        except IntegrityError as e:
+            raise InfraError(f"lost ownership of interaction {self._id}'s log", retryable=False) from e
+        self._seq += 1
+        self._broker.publish(self._id, StoredEvent(seq=self._seq, event=data))
+
+    @classmethod
+    async def open(cls, store: Store, broker: Broker, interaction_id: str) -> LogWriter:
+        return cls(store, broker, interaction_id, await store.interactions.last_seq(interaction_id))
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        runners: RunnerRegistry,
+        *,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.owner = "w_" + secrets.token_hex(6)
+        self._store = store
+        self._broker = broker
+        self._runners = runners
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._cancels: dict[str, asyncio.Event] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.reap()
+        self._loop = asyncio.create_task(self._claim_loop(), name="hangar-worker")
+
+    async def stop(self) -> None:
+        """Stop claiming; fail what is still running here (the process is going away)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def submit(self) -> None:
+        """Tell the worker new work is waiting (it also polls, for work queued by other processes)."""
+        self._wake.set()
+
+    # -- cancel ------------------------------------------------------------------------------------
+
+    async def cancel(self, record: InteractionRecord) -> None:
+        """Ask a running interaction to stop, wherever it runs. Idempotent."""
+        interactions = self._store.interactions
+        await interactions.request_cancel(record.id)
+        local = self._cancels.get(record.id)
+        if local is not None:
+            local.set()
+        elif await interactions.finish(record.id, "cancelled", owner=None):
+            # Nobody had claimed it: this call owns its log now.
+            writer = await LogWriter.open(self._store, self._broker, record.id)
+            await writer(InteractionCompleted(interaction=interaction_ref(record, "cancelled")))
+
+    # -- claiming ----------------------------------------------------------------------------------
+
+    async def reap(self) -> None:
+        """Fail interactions whose lease expired (their process died while running them)."""
+        error = ErrorInfo(
+            code="interrupted",
+            message="the Hangar process running this interaction stopped before it finished; "
+            "create a new interaction to retry",
+        )
+        for interaction_id in await self._store.interactions.expire_leases(error.model_dump()):
+            record = await self._store.interactions.get(interaction_id)
+            if record is None:
+                continue
+            log.warning("interaction.reaped", interaction_id=interaction_id)
+            writer = await LogWriter.open(self._store, self._broker, interaction_id)
+            await writer(ErrorEvent(error=error))
+            await writer(InteractionCompleted(interaction=interaction_ref(record, "failed")))
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                await self._claim_available()
+                await self.reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker.claim_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def _claim_available(self) -> None:
+        while True:
+            self._wake.clear()
+            await self._slots.acquire()
+            try:
+                record = await self._store.interactions.claim(self.owner, self._lease)
+            except BaseException:
+                self._slots.release()
+                raise
+            if record is None:
+                self._slots.release()
+                return
+            cancel = asyncio.Event()
+            if record.cancel_requested:
+                cancel.set()
+            self._cancels[record.id] = cancel
+            task = asyncio.create_task(self._execute(record, cancel), name=f"interaction-{record.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def _execute(self, record: InteractionRecord, cancel: asyncio.Event) -> None:
+        bound = log.bind(interaction_id=record.id, kind=record.kind, target=record.target)
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(record.id, cancel, lost))
+        try:
+            writer = await LogWriter.open(self._store, self._broker, record.id)
+            await writer(StatusUpdate(interaction_id=record.id, status="in_progress"))
+            try:
+                result = await self._run(record, writer, cancel, lost)
+            except asyncio.CancelledError:
+                result = _failed("shutdown", "the Hangar server stopped while this interaction was running")
+            if lost.is_set():
+                bound.warning("interaction.lease_lost")
+                return
+            await self._finish(record, writer, result)
+            bound.info("interaction.finished", status=result.status)
+        except Exception:
+            bound.exception("interaction.finish_failed")
+        finally:
+            heartbeat.cancel()
+            self._cancels.pop(record.id, None)
+
+    async def _run(
+        self, record: InteractionRecord, writer: LogWriter, cancel: asyncio.Event, lost: asyncio.Event
+    ) -> RunResult:
+        runner = self._runners.get(record.kind)
+        if runner is None:
+            if record.kind == "agent":
+                return _failed("not_implemented", AGENT_NOT_WIRED)
+            return _failed("not_implemented", f"no runner for {record.kind} interactions")
+        try:
+            run = RunInput(
+                interaction=record,
+                config=InteractionConfig.model_validate(record.config),
+                input_steps=parse_steps(record.input),
+                history=await load_history(self._store.interactions, record),
+            )
+            task = asyncio.create_task(runner.run(run, writer, cancel))
+            stop = asyncio.create_task(_first(cancel, lost))
+            try:
+                await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if task.cancelled():
+                return RunResult(status="cancelled")
+            return task.result()
+        except HangarError as e:
+            return _failed(e.code, e.message)
+        except Exception as e:
+            log.exception("interaction.runner_crashed", interaction_id=record.id)
+            return _failed("internal", f"internal error: {type(e).__name__}: {e}")
+
+    async def _finish(self, record: InteractionRecord, writer: LogWriter, result: RunResult) -> None:
+        errors = [result.error.model_dump()] if result.error is not None else None
+        if result.error is not None:
+            await writer(ErrorEvent(error=result.error))
+        usage = result.usage.model_dump() if result.usage is not None else None
+        if await self._store.interactions.finish(
+            record.id, result.status, owner=self.owner, usage=usage, errors=errors
+        ):
+            ref = interaction_ref(record, result.status, result.usage)
+            await writer(InteractionCompleted(interaction=ref))
+
+    async def _heartbeat(self, interaction_id: str, cancel: asyncio.Event, lost: asyncio.Event) -> None:
+        interval = min(self._lease / 3, self._poll)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                repo = self._store.interactions
+                cancel_requested = await repo.renew(interaction_id, self.owner, self._lease)
+            except Exception:
+                log.exception("worker.heartbeat_failed", interaction_id=interaction_id)
+                continue
+            if cancel_requested is None:
+                lost.set()
+                return
+            if cancel_requested:
+                cancel.set()
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _failed(code: str, message: str) -> RunResult:
+    return RunResult(status="failed", error=ErrorInfo(code=code, message=message))

@@ -1,0 +1,205 @@
+"""The agent loop over the in-process sandbox and the scripted model (fast tier; the same flows run
+against real Docker and the real SDK in tests/integration/agent)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+from google.genai import types
+
+from runtime import steps as s
+from runtime.agent.events import LoopEvent, RunStatus, StepAdded
+from runtime.agent.history import build_history
+from runtime.agent.loop import AgentLoop, LoopConfig
+from runtime.llm import ScriptedModel, call, fail, turn
+from runtime.llm.script import echoes_signature, has_function_response
+from runtime.sandbox.local import LocalSandbox
+from runtime.tools.toolset import Toolset
+
+ALL = ("shell", "python", "files", "browser", "plan")
+
+
+def config(**kw: object) -> LoopConfig:
+    base: dict[str, object] = {
+        "model": "gemini-test",
+        "system_instruction": "be useful",
+        "toolset": Toolset.build(ALL),
+    }
+    return LoopConfig(**(base | kw))  # type: ignore[arg-type]
+
+
+def user(text: str) -> list[s.Step]:
+    return [s.UserInputStep(content=[s.TextContent(text=text)])]
+
+
+async def test_tool_round_trip_becomes_typed_steps(box: LocalSandbox) -> None:
+    model = ScriptedModel(
+        [
+            turn(thought="plan it", calls=[call("write_file", path="a.py", content="print(6*7)", id="c1")]),
+            turn(calls=[call("shell", command="python3 a.py", id="c2")], expect=has_function_response("c1")),
+            turn("The answer is 42.", expect=lambda r: "42" in json.dumps(r["contents"][-1])),
+        ]
+    )
+    seen: list[LoopEvent] = []
+
+    async def sink(event: LoopEvent) -> None:
+        seen.append(event)
+
+    steps = user("compute")
+    result = await AgentLoop(model, box.client, config(), sink).run(steps)
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert result.final_text == "The answer is 42."
+    types_ = [st.type for st in steps]
+    assert types_ == [
+        "user_input",
+        "thought",
+        "function_call",
+        "function_result",
+        "code_execution_call",
+        "code_execution_result",
+        "model_output",
+    ]
+    code_call = steps[4]
+    assert isinstance(code_call, s.CodeExecutionCallStep) and code_call.arguments.language == "bash"
+    assert "42" in str(steps[5].result)  # type: ignore[union-attr]
+    assert [e.index for e in seen if isinstance(e, StepAdded)] == list(range(1, 7))
+    model.assert_done()
+
+
+async def test_parallel_calls_all_answered_and_signature_echoed(box: LocalSandbox) -> None:
+    sig = base64.b64encode(b"opaque-signature").decode()
+    model = ScriptedModel(
+        [
+            turn(
+                calls=[
+                    call("write_file", path="x.txt", content="x", id="a"),
+                    call("write_file", path="y.txt", content="y", id="b"),
+                ],
+                signature=sig,
+            ),
+            turn(
+                "done",
+                expect=lambda r: (
+                    has_function_response("a")(r)
+                    and has_function_response("b")(r)
+                    and echoes_signature(sig)(r)
+                ),
+            ),
+        ]
+    )
+    steps = user("two files")
+    result = await AgentLoop(model, box.client, config()).run(steps)
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert {f.path for f in await box.client.list_files()} >= {"x.txt", "y.txt"}
+    model.assert_done()
+
+
+async def test_tool_error_goes_back_to_the_model(box: LocalSandbox) -> None:
+    model = ScriptedModel(
+        [
+            turn(calls=[call("read_file", path="../../etc/passwd", id="c1")]),
+            turn(calls=[call("edit_file", path="missing.txt", old_text="a", new_text="b", id="c2")]),
+            turn("gave up", expect=has_function_response("c2")),
+        ]
+    )
+    steps = user("read")
+    result = await AgentLoop(model, box.client, config()).run(steps)
+    assert result.status is RunStatus.COMPLETED
+    errors = [st for st in steps if isinstance(st, s.FunctionResultStep)]
+    assert all(st.is_error for st in errors)
+    assert "outside" in str(errors[0].result)
+
+
+async def test_unknown_tool_is_an_error_result(box: LocalSandbox) -> None:
+    model = ScriptedModel([turn(calls=[call("rm_rf", id="c1")]), turn("ok")])
+    steps = user("x")
+    result = await AgentLoop(model, box.client, config()).run(steps)
+    assert result.status is RunStatus.COMPLETED
+    assert "unknown tool 'rm_rf'" in str(steps[2].result)  # type: ignore[union-attr]
+
+
+async def test_client_function_pauses_then_continues(box: LocalSandbox) -> None:
+    weather = types.FunctionDeclaration(
+        name="get_weather", description="weather", parameters_json_schema={"type": "object", "properties": {}}
+    )
+    cfg = config(toolset=Toolset.build(ALL, client_functions=[weather]))
+    model = ScriptedModel(
+        [
+            turn(calls=[call("get_weather", city="Oslo", id="w1")]),
+            turn("It is sunny.", expect=has_function_response("w1")),
+        ]
+    )
+    steps = user("weather?")
+    first = await AgentLoop(model, box.client, cfg).run(steps)
+    assert first.status is RunStatus.REQUIRES_ACTION
+    assert isinstance(steps[-1], s.FunctionCallStep) and steps[-1].name == "get_weather"
+    steps.append(s.FunctionResultStep(call_id="w1", name="get_weather", result="sunny"))
+    second = await AgentLoop(model, box.client, cfg).run(steps)
+    assert second.status is RunStatus.COMPLETED
+    model.assert_done()
+
+
+async def test_step_budget(box: LocalSandbox) -> None:
+    model = ScriptedModel([turn(calls=[call("list_files", id=f"c{i}")]) for i in range(2)])
+    result = await AgentLoop(model, box.client, config(max_steps=2)).run(user("loop"))
+    assert result.status is RunStatus.BUDGET_EXCEEDED and "step limit" in result.reason
+
+
+async def test_token_budget(box: LocalSandbox) -> None:
+    usage = {"prompt": 600, "output": 10}
+    model = ScriptedModel([turn(calls=[call("list_files", id="c1")], usage=usage)])
+    result = await AgentLoop(model, box.client, config(max_total_tokens=500)).run(user("x"))
+    assert result.status is RunStatus.BUDGET_EXCEEDED and "token budget" in result.reason
+    assert result.usage.total_tokens == 610
+
+
+async def test_wall_clock_limit_interrupts_a_command(box: LocalSandbox) -> None:
+    model = ScriptedModel([turn(calls=[call("shell", command="sleep 30", id="c1")])])
+    result = await AgentLoop(model, box.client, config(wall_time_s=1.0)).run(user("x"))
+    assert result.status is RunStatus.INCOMPLETE
+
+
+async def test_cancel_mid_command(box: LocalSandbox) -> None:
+    model = ScriptedModel([turn(calls=[call("shell", command="sleep 30", id="c1")])])
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.5, cancel.set)
+    started = loop.time()
+    result = await AgentLoop(model, box.client, config()).run(user("x"), cancel)
+    assert result.status is RunStatus.CANCELLED
+    assert loop.time() - started < 10
+
+
+async def test_persistent_model_error_fails_the_run(box: LocalSandbox) -> None:
+    model = ScriptedModel([fail(400, "bad request")])
+    result = await AgentLoop(model, box.client, config()).run(user("x"))
+    assert result.status is RunStatus.FAILED and "bad request" in result.reason
+
+
+async def test_missing_declared_output_fails(box: LocalSandbox) -> None:
+    model = ScriptedModel([turn("done, no report")])
+    result = await AgentLoop(model, box.client, config(outputs=["report.md"])).run(user("x"))
+    assert result.status is RunStatus.FAILED and "report.md" in result.reason
+
+
+async def test_huge_output_is_cut_and_saved(box: LocalSandbox) -> None:
+    model = ScriptedModel([turn(calls=[call("shell", command="seq 1 100000", id="c1")]), turn("ok")])
+    steps = user("x")
+    await AgentLoop(model, box.client, config(tool_output_chars=2000)).run(steps)
+    text = next(str(st.result) for st in steps if isinstance(st, s.CodeExecutionResultStep))
+    assert len(text) < 3000 and ".hangar/tool-outputs/c1.txt" in text
+    saved = await box.client.read_file(".hangar/tool-outputs/c1.txt")
+    assert b"99999\n" in saved
+
+
+def test_history_elides_old_outputs() -> None:
+    steps: list[s.Step] = [
+        *user("x"),
+        s.FunctionCallStep(id="c", name="read_file", arguments={}),
+        s.FunctionResultStep(call_id="c", result="A" * 1000),
+    ]
+    full = build_history(steps)
+    short = build_history(steps, elide_before=3)
+    assert "A" * 1000 in str(full[-1]) and "A" * 1000 not in str(short[-1])

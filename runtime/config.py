@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     sandbox_runtime: str | None = None
     """OCI runtime for sandboxes (``runsc`` for gVisor); the engine default when unset."""
     sandbox_image: str = "hangar-sandbox:latest"
+    sandboxes: bool = True
+    """Run agent interactions in Docker sandboxes (off: only model interactions are served)."""
+    agents_dir: Path | None = None
+    """Folder of agent YAML files; default ``./agents`` or the checkout's ``agents/``."""
 
     # --- API, store and worker ---------------------------------------------------------------------
     database_url: str | None = None

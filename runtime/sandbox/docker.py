@@ -94,8 +94,15 @@ class DockerSandbox(Sandbox):
             raise InputError(f"sandbox {self.id} is paused; resume() it first", code="sandbox_paused")
 
     async def on_transport_error(self, error: httpx.TransportError) -> None:
-        if self.state is not SandboxState.STARTING:
-            await self.check_alive()
+        if self.state is SandboxState.STARTING:
+            return
+        await self.check_alive()
+        if isinstance(error, httpx.TimeoutException):
+            return
+        # A dropped unix socket means the daemon died; the engine records the exit a moment later.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._died.wait(), 1.0)
+        await self.check_alive()
 
     # --- events -------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # After an action that may start a navigation (click, Enter), wait this long at most for the new
 # document's load event, so that a following ``content`` reads the new page. Best effort.
 SETTLE_S = 5.0
+ERROR_PAGE_S = 1.0
 
 # Scroll the window; when it cannot move (an app whose content scrolls inside a container),
 # scroll the nearest scrollable element under the viewport's centre instead. Resolve after the
@@ -110,11 +111,28 @@ async def navigate(page: Page, action: Navigate, workspace: str) -> Outcome:
     try:
         response = await page.goto(url, wait_until=action.wait_until, timeout=ms(action.timeout_s))
     except PlaywrightError as e:
-        # The error page of an earlier failed load can commit late and interrupt this one: retry.
-        if "interrupted by another navigation" not in str(e) or "chrome-error://" not in str(e):
-            raise
-        response = await page.goto(url, wait_until=action.wait_until, timeout=ms(action.timeout_s))
+        if "net::ERR_" in str(e):
+            await _error_page_committed(page)
+        raise
     return Outcome(status=status_of(response))
+
+
+async def _error_page_committed(page: Page) -> None:
+    """Wait for Chromium's error page, which commits ~0.1 s after a failed load is reported.
+
+    Otherwise that late commit interrupts the next navigation ("interrupted by another navigation
+    to chrome-error://chromewebdata/").
+    """
+    from playwright.async_api import Frame
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    def is_error_page(frame: Frame) -> bool:
+        return frame == page.main_frame and frame.url.startswith("chrome-error://")
+
+    if page.url.startswith("chrome-error://"):
+        return
+    with contextlib.suppress(PlaywrightTimeout):
+        await page.wait_for_event("framenavigated", is_error_page, timeout=ms(ERROR_PAGE_S))
 
 
 async def click_target(page: Page, action: Click) -> Locator:

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 
+from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
 from runtime.steps import dump_steps, parse_steps
@@ -35,7 +36,16 @@ CANCEL_WAIT_SECONDS = 10.0
 
 
 class InteractionService:
-    def __init__(self, store: Store, worker: Worker, broker: Broker, *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker: Worker,
+        broker: Broker,
+        *,
+        poll_seconds: float = 1.0,
+        agents: AgentRegistry | None = None,
+    ) -> None:
+        self._agents = agents
         self._store = store
         self._worker = worker
         self._broker = broker
@@ -56,10 +66,14 @@ class InteractionService:
         if request.background and not request.store:
             raise InputError("`background: true` requires `store` to be true")
         steps = normalise_input(request.input)
+        if kind == "agent" and self._agents is not None:
+            self._agents.get(target)  # NotFound (404) for an unknown agent, before anything is stored
+        environment_id = request.environment_id()
         if request.previous_interaction_id is not None:
             previous = await self._record(project_id, request.previous_interaction_id)
             if previous.status == RUNNING:
                 raise InputError(f"previous interaction {previous.id} is still in_progress")
+            environment_id = environment_id or previous.environment_id
         now = time.time()
         record = InteractionRecord(
             id="int_" + secrets.token_hex(12),
@@ -70,7 +84,7 @@ class InteractionService:
             input=dump_steps(steps),
             config=request.config(),
             previous_interaction_id=request.previous_interaction_id,
-            environment_id=request.environment_id(),
+            environment_id=environment_id or (f"env_{secrets.token_hex(8)}" if kind == "agent" else None),
             usage=None,
             errors=None,
             background=request.background,
@@ -89,9 +103,9 @@ class InteractionService:
         events = await self._store.interactions.events_after(record.id)
         return _interaction(record, steps_of(record, events), include_input)
 
-    async def follow(self, project_id: str, interaction_id: str, after: int = 0) -> AsyncIterator[
-        StoredEvent | None
-    ]:
+    async def follow(
+        self, project_id: str, interaction_id: str, after: int = 0
+    ) -> AsyncIterator[StoredEvent | None]:
         """The logged events after ``after``, then live ones, ending after ``interaction.completed``.
 
         Yields ``None`` when nothing happened for a poll interval (the caller may send a keep-alive).

@@ -98,7 +98,8 @@ def build_request(run: RunInput) -> ModelRequest:
 def _tools(tools: list[dict[str, Any]]) -> ModelTools:
     functions = [
         types.FunctionDeclaration(
-            name=tool.get("name"), description=tool.get("description"),
+            name=tool.get("name"),
+            description=tool.get("description"),
             parameters_json_schema=tool.get("parameters"),
         )
         for tool in tools

@@ -15,6 +15,14 @@ from runtime.worker.runner import (
 from runtime.worker.worker import AGENT_NOT_WIRED, Worker
 
 __all__ = [
-    "AGENT_NOT_WIRED", "Broker", "Emit", "InteractionConfig", "RunInput", "RunResult", "Runner",
-    "RunnerRegistry", "StepWriter", "Worker",
+    "AGENT_NOT_WIRED",
+    "Broker",
+    "Emit",
+    "InteractionConfig",
+    "RunInput",
+    "RunResult",
+    "Runner",
+    "RunnerRegistry",
+    "StepWriter",
+    "Worker",
 ]

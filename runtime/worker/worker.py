@@ -44,7 +44,11 @@ AGENT_NOT_WIRED = "agent runs are not wired yet"
 def interaction_ref(record: InteractionRecord, status: str, usage: Usage | None = None) -> InteractionRef:
     target = {"model": record.target} if record.kind == "model" else {"agent": record.target}
     return InteractionRef(
-        id=record.id, status=status, created=iso(record.created), updated=iso(time.time()), usage=usage,
+        id=record.id,
+        status=status,
+        created=iso(record.created),
+        updated=iso(time.time()),
+        usage=usage,
         **target,
     )
 

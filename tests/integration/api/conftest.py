@@ -4,11 +4,13 @@ the model replaced by the scripted ``FakeGemini``. Tests drive it with the real 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 import uvicorn
 from api_harness import DEV_KEY, HangarServer, Script
@@ -16,6 +18,7 @@ from api_harness import DEV_KEY, HangarServer, Script
 from runtime.api import create_app
 from runtime.config import Settings
 from runtime.llm.fake_server import FakeGemini
+from runtime.sandbox.images import ensure_image
 from runtime.store import Store
 
 
@@ -30,12 +33,27 @@ async def _make_other_key(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def hangar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HangarServer]:
+def sandbox_image() -> str:
+    client = docker.from_env()
+    try:
+        return ensure_image(client, log=lambda _line: None)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def hangar(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[HangarServer]:
     data_dir: Path = tmp_path_factory.mktemp("hangar")
     script = Script()
     settings = Settings(
-        data_dir=data_dir, api_key=DEV_KEY, gemini_api_key="fake-gemini-key", poll_seconds=0.2,
-        keepalive_seconds=0.5, max_request_bytes=64 * 1024,
+        data_dir=data_dir,
+        api_key=DEV_KEY,
+        gemini_api_key="fake-gemini-key",
+        poll_seconds=0.2,
+        keepalive_seconds=0.5,
+        max_request_bytes=64 * 1024,
+        sandbox_namespace=f"test-api-{secrets.token_hex(3)}",
+        sandbox_image=sandbox_image,
     )
     other_key = asyncio.run(_make_other_key(settings))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

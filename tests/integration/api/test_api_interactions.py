@@ -138,10 +138,3 @@ def test_unknown_key_is_unauthenticated(hangar: HangarServer) -> None:
     with pytest.raises(errors.AuthenticationError) as caught:
         client.interactions.create(model=MODEL, input="hi")
     assert caught.value.body["error"]["code"] == "unauthenticated"
-
-
-def test_agent_interaction_fails_cleanly_without_agent_runner(hangar: HangarServer) -> None:
-    client = hangar.client()
-    interaction = client.interactions.create(agent="antigravity-preview-05-2026", input="hello")
-    assert interaction.status == "failed"
-    assert interaction.errors[0].message == "agent runs are not wired yet"

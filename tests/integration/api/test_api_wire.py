@@ -87,8 +87,13 @@ def test_unknown_fields_are_ignored_and_config_echoed(hangar: HangarServer) -> N
     hangar.script.set(turn("ok"))
     response = _post(
         hangar,
-        {"model": MODEL, "input": "hi", "future_field": {"a": 1}, "system_instruction": "be brief",
-         "generation_config": {"temperature": 0.5, "max_output_tokens": "100"}},
+        {
+            "model": MODEL,
+            "input": "hi",
+            "future_field": {"a": 1},
+            "system_instruction": "be brief",
+            "generation_config": {"temperature": 0.5, "max_output_tokens": "100"},
+        },
     )
     assert response.status_code == 200, response.text
     body = response.json()

@@ -29,7 +29,7 @@ engine: ## Make sure a Docker engine answers (installs docker.io and starts dock
 
 .PHONY: host-chromium
 host-chromium: ## Install Debian's Chromium on the host (browser unit tests run against it)
-	@test -x /usr/bin/chromium || { apt-get update -q >/dev/null && \
+	@dpkg -s chromium libatomic1 >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium libatomic1 >/dev/null; }
 
 .PHONY: images
@@ -57,8 +57,8 @@ bench: venv images ## Benchmarks: prints medians, p99 and ratios against a basel
 	$(BIN)/python -m tests.bench
 
 .PHONY: run
-run: venv images ## Start Hangar (Ctrl-C stops it)
-	$(BIN)/hangar sandbox shell
+run: venv images ## Start the Hangar server (prints its URL and dev key; Ctrl-C stops it)
+	$(BIN)/hangar serve
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (images and volumes stay)

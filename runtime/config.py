@@ -47,11 +47,37 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     """A claimed interaction whose lease is not renewed for this long is considered abandoned."""
     poll_seconds: float = Field(default=1.0, gt=0)
-    """How often the worker looks for work queued elsewhere, and quiet streams re-read the log."""
+    """How often the worker looks for work queued elsewhere (and for expired leases to resume),
+    and quiet streams re-read the log."""
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    """On shutdown, how long running interactions may go on; the rest are resumed at the next start."""
+    max_attempts: int = Field(default=3, ge=1)
+    """An interaction whose process stopped this many times while running it fails (``interrupted``)."""
+    retention_seconds: float | None = Field(default=None, gt=0)
+    """Finished interactions (and their events) not updated for this long are deleted, with the
+    environments only they used; ``None`` (the default) keeps everything."""
+    retention_sweep_seconds: float = Field(default=300.0, gt=0)
+    """How often expired interactions are looked for (when ``retention_seconds`` is set)."""
     keepalive_seconds: float = Field(default=15.0, gt=0)
     """Interval of SSE keep-alive comments on an idle stream."""
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Create bodies larger than this are rejected with 400."""
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
+    """Largest environment file upload (``/upload/{v}/environments/.../files``)."""
+    file_box_idle_seconds: float = Field(default=60.0, gt=0)
+    """How long a sandbox opened for environment file access is kept after its last use."""
+
+    # --- webhooks ----------------------------------------------------------------------------------
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    """Attempts per delivery (the first one included) before it is given up as failed."""
+    webhook_retry_seconds: float = Field(default=10.0, gt=0)
+    """Delay before the first retry; it doubles after each failed attempt (10 s → ~5 min in all)."""
+    webhook_retry_max_seconds: float = Field(default=600.0, gt=0)
+    """Upper bound of one retry delay."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time a receiver has to answer one delivery."""
+    webhook_signing_secret: SecretStr | None = None
+    """``whsec_`` secret signing deliveries to per-request ``webhook_config`` URIs (unsigned when unset)."""
 
     @property
     def resolved_database_url(self) -> str:

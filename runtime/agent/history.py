@@ -15,6 +15,7 @@ from typing import Any
 from google.genai import types
 
 from runtime import steps as s
+from runtime.tools.mcp import qualified_name
 
 ELIDED = "[older tool output elided to save context; re-run the tool if you need it again]"
 
@@ -93,11 +94,30 @@ def _call_args(step: s.CodeExecutionCallStep) -> dict[str, Any]:
 def build_history(steps: Sequence[s.Step], *, elide_before: int = 0) -> list[types.Content]:
     """The model conversation for ``steps``. Tool results of steps with index < ``elide_before``
     are replaced by a short note (context compaction for long runs)."""
-    b = _Builder()
-    names: dict[str, str] = {}
-    for index, step in enumerate(steps):
-        _add_step(b, step, names, elide=index < elide_before)
-    return b.contents
+    return History().contents(steps, elide_before=elide_before)
+
+
+class History:
+    """:func:`build_history` for a growing steps list: each call converts only the steps added
+    since the last one (a long run would otherwise pay for its whole history on every turn), and
+    starts over when the elision point moves. The list must only grow between calls."""
+
+    def __init__(self) -> None:
+        self._reset(0)
+
+    def _reset(self, elide_before: int) -> None:
+        self._builder = _Builder()
+        self._names: dict[str, str] = {}
+        self._done = 0
+        self._elide_before = elide_before
+
+    def contents(self, steps: Sequence[s.Step], *, elide_before: int = 0) -> list[types.Content]:
+        if elide_before != self._elide_before or len(steps) < self._done:
+            self._reset(elide_before)
+        for index in range(self._done, len(steps)):
+            _add_step(self._builder, steps[index], self._names, elide=index < elide_before)
+        self._done = len(steps)
+        return list(self._builder.contents)
 
 
 def _add_step(b: _Builder, step: s.Step, names: dict[str, str], *, elide: bool) -> None:
@@ -141,10 +161,16 @@ def _add_step(b: _Builder, step: s.Step, names: dict[str, str], *, elide: bool) 
             ),
         )
     elif isinstance(step, s.McpServerToolCallStep):
-        names[step.id] = step.name
+        # The model called the tool by the name it was declared under, not the server's own name.
+        name = qualified_name(step.server_name, step.name)
+        names[step.id] = name
+        sig = decode_signature(getattr(step, "signature", None))
         b.add(
             "model",
-            types.Part(function_call=types.FunctionCall(id=step.id, name=step.name, args=step.arguments)),
+            types.Part(
+                function_call=types.FunctionCall(id=step.id, name=name, args=step.arguments),
+                thought_signature=sig,
+            ),
         )
     # Gemini's own tools (search, URL context, …) ran on the model's side: their effect is already
     # in the model's text, and they cannot be replayed as parts.

@@ -1,7 +1,10 @@
 """The agent loop over one sandbox and one model.
 
-Each model turn becomes steps (thought, model_output, calls); each built-in call runs in the
-sandbox and becomes a result step; client-declared functions pause the run in ``requires_action``.
+Each model turn becomes steps (thought, model_output, calls, and Gemini's own search and URL
+fetches from the turn's grounding); each built-in call runs in the sandbox and each MCP server tool
+call on its server, and becomes a result step; client-declared functions pause the run in
+``requires_action``. MCP servers are connected for the length of ``run``; one that cannot be
+reached when the run starts fails it (the agent was given tools it cannot use).
 Every step goes to the sink the moment it exists. Budgets end the run with a status and a reason;
 only infrastructure failures (the sandbox died, the model API kept failing) end it as ``failed``.
 """
@@ -28,7 +31,8 @@ from runtime.agent.events import (
     ToolProgress,
     ToolStarted,
 )
-from runtime.agent.history import build_history, encode_signature, pending_calls
+from runtime.agent.grounding import grounding_steps
+from runtime.agent.history import History, encode_signature, pending_calls
 from runtime.errors import HangarError, InputError, ModelError, SandboxGone
 from runtime.llm.base import (
     FunctionCallPart,
@@ -44,6 +48,15 @@ from runtime.llm.base import (
 )
 from runtime.sandbox.client import SandboxdClient
 from runtime.tools.base import Tool, ToolContext, ToolOutput
+from runtime.tools.mcp import (
+    Connect,
+    McpResult,
+    McpServer,
+    McpServerUnavailable,
+    McpTool,
+    McpToolbox,
+    connect_http,
+)
 from runtime.tools.toolset import Toolset
 
 log = structlog.get_logger(__name__)
@@ -69,6 +82,10 @@ class LoopConfig:
     tool_output_chars: int = 20_000
     """Tool output beyond this goes to a workspace file; the model gets head, tail and the path."""
     stream: bool = True
+    mcp_servers: Sequence[McpServer] = ()
+    """Remote MCP servers whose tools the model may call (connected for each ``run``)."""
+    mcp_connect: Connect = connect_http
+    """How an MCP server is reached (tests serve one in-process)."""
 
 
 class _Stop(Exception):
@@ -92,14 +109,31 @@ class AgentLoop:
         self._steps: list[s.Step] = []
         self._added = 0
         self._elide_before = 0
+        self._history = History()
+        self._mcp = McpToolbox(())
 
     async def run(self, steps: list[s.Step], cancel: asyncio.Event | None = None) -> RunResult:
-        self._steps, self._added = steps, 0
-        cancel = cancel or asyncio.Event()
+        self._steps, self._added, self._history = steps, 0, History()
+        self._check_answered()
+        tools = self.config.toolset
+        toolbox = McpToolbox(
+            self.config.mcp_servers,
+            reserved=[*tools.builtins, *tools.client_functions],
+            connect=self.config.mcp_connect,
+        )
+        try:
+            async with toolbox:
+                self._mcp = toolbox
+                return await self._turns(cancel or asyncio.Event())
+        except McpServerUnavailable as e:
+            return self._result(RunStatus.FAILED, e.message, "", 0)
+        finally:
+            self._mcp = McpToolbox(())
+
+    async def _turns(self, cancel: asyncio.Event) -> RunResult:
         deadline = time.monotonic() + self.config.wall_time_s if self.config.wall_time_s else None
         turns, final = 0, ""
         try:
-            self._check_answered()
             while True:
                 self._check_budgets(turns, cancel, deadline)
                 turn, calls = await self._race(self._model_turn(), cancel, deadline)
@@ -172,10 +206,10 @@ class AgentLoop:
         tools = self.config.toolset
         request = ModelRequest(
             model=self.config.model,
-            contents=build_history(self._steps, elide_before=self._elide_before),
+            contents=self._history.contents(self._steps, elide_before=self._elide_before),
             system_instruction=self.config.system_instruction,
             tools=ModelTools(
-                functions=tools.declarations(),
+                functions=tools.declarations() + self._mcp.declarations(),
                 google_search=tools.google_search,
                 url_context=tools.url_context,
             ),
@@ -197,6 +231,8 @@ class AgentLoop:
         """Steps for the turn's parts; returns its function calls with their (possibly assigned) ids."""
         text: list[TextPart] = []
         calls: list[tuple[FunctionCallPart, str]] = []
+        for step in grounding_steps(turn, len(self._steps)):  # they ran before the model answered
+            await self._add(step)
         for part in turn.parts:
             if isinstance(part, ThoughtPart):
                 await self._flush_text(text)
@@ -214,8 +250,6 @@ class AgentLoop:
                 calls.append((part, call_id))
                 await self._add(self._call_step(part, call_id))
         await self._flush_text(text)
-        if turn.grounding is not None:
-            await self._add_grounding(turn)
         if not turn.parts and turn.finish_reason not in (None, "STOP"):
             await self._add(s.ModelOutputStep(error=s.Status(message=f"model stopped: {turn.finish_reason}")))
         return calls
@@ -233,6 +267,14 @@ class AgentLoop:
     def _call_step(self, part: FunctionCallPart, call_id: str) -> s.Step:
         tool = self.config.toolset.builtins.get(part.name)
         sig = encode_signature(part.signature)
+        mcp_tool = self._mcp.tools.get(part.name)
+        if mcp_tool is not None:
+            mcp_step = s.McpServerToolCallStep(
+                id=call_id, name=mcp_tool.name, server_name=mcp_tool.server, arguments=part.args
+            )
+            if sig:
+                mcp_step.signature = sig  # type: ignore[attr-defined]  # kept for the history
+            return mcp_step
         if tool is not None and tool.kind == "code_execution":
             key = "code" if tool.language == "python" else "command"
             code = part.args.get(key)
@@ -248,23 +290,6 @@ class AgentLoop:
             step.signature = sig  # type: ignore[attr-defined]
         return step
 
-    async def _add_grounding(self, turn: ModelTurn) -> None:
-        g = turn.grounding
-        assert g is not None
-        call_id = f"search_{len(self._steps)}"
-        if g.web_search_queries:
-            await self._add(
-                s.GoogleSearchCallStep(
-                    id=call_id, arguments=s.GoogleSearchArguments(queries=g.web_search_queries)
-                )
-            )
-            suggestions = g.search_entry_point.rendered_content if g.search_entry_point else None
-            await self._add(
-                s.GoogleSearchResultStep(
-                    call_id=call_id, result=[s.GoogleSearchResultItem(search_suggestions=suggestions)]
-                )
-            )
-
     # --- tool calls ----------------------------------------------------------------------------
 
     async def _run_calls(
@@ -278,10 +303,16 @@ class AgentLoop:
             if part.name in self.config.toolset.client_functions:
                 needs_client = True
                 continue
+            mcp_tool = self._mcp.tools.get(part.name)
+            if mcp_tool is not None:
+                await self._emit(ToolStarted(call_id=call_id, name=part.name))
+                result = await self._race(self._mcp.call(mcp_tool, dict(part.args)), cancel, deadline)
+                await self._add(await self._mcp_result_step(mcp_tool, call_id, result))
+                continue
             if tool is None:
+                known = [*self.config.toolset.builtins, *self._mcp.tools]
                 output = ToolOutput(
-                    text=f"unknown tool {part.name!r}; available: "
-                    f"{', '.join(self.config.toolset.builtins) or 'none'}",
+                    text=f"unknown tool {part.name!r}; available: {', '.join(known) or 'none'}",
                     is_error=True,
                 )
             else:
@@ -318,6 +349,16 @@ class AgentLoop:
         return s.FunctionResultStep(
             call_id=call_id, name=name, result=result, is_error=output.is_error or None
         )
+
+    async def _mcp_result_step(self, tool: McpTool, call_id: str, result: McpResult) -> s.Step:
+        content = await self._fit(call_id, result.result) if isinstance(result.result, str) else result.result
+        step = s.McpServerToolResultStep(
+            call_id=call_id, result=content, name=tool.name, server_name=tool.server
+        )
+        if result.is_error:
+            # Not in the wire schema of this step (extra fields are kept); the history reads it.
+            step.is_error = True  # type: ignore[attr-defined]
+        return step
 
     async def _fit(self, call_id: str, text: str) -> str:
         """Cut a huge output to the budget; the full text goes to a workspace file."""

@@ -10,6 +10,7 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -23,10 +24,11 @@ from runtime.agent.loop import AgentLoop, LoopConfig
 from runtime.agent.prompt import SkillEntry, system_instruction
 from runtime.agents.skills import read_skill
 from runtime.agents.spec import AgentSpec, DataSource
-from runtime.agents.wire import FunctionTool, GoogleSearchTool, UrlContextTool
+from runtime.agents.wire import AllowedTools, FunctionTool, GoogleSearchTool, McpServerTool, UrlContextTool
 from runtime.errors import InfraError, InputError
 from runtime.llm.base import ModelClient
 from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+from runtime.tools.mcp import McpServer
 from runtime.tools.toolset import Toolset
 
 log = structlog.get_logger(__name__)
@@ -49,6 +51,32 @@ def toolset_for(agent: AgentSpec, extra_functions: list[types.FunctionDeclaratio
     )
 
 
+def mcp_servers_for(tools: Sequence[object]) -> list[McpServer]:
+    """The ``mcp_server`` entries of an agent's (or a request's) tools."""
+    return [
+        McpServer(
+            name=t.name, url=t.url, headers=dict(t.headers or {}), allowed_tools=_allowed(t.allowed_tools)
+        )
+        for t in tools
+        if isinstance(t, McpServerTool)
+    ]
+
+
+def _allowed(entries: list[AllowedTools] | None) -> frozenset[str] | None:
+    """The tool names the entries allow (``None``: all). An entry without ``tools`` allows all;
+    ``mode: none`` entries allow nothing; the other modes only steer Gemini's calling and are ignored."""
+    if not entries:
+        return None
+    names: set[str] = set()
+    for entry in entries:
+        if entry.mode == "none":
+            continue
+        if entry.tools is None:
+            return None
+        names.update(entry.tools)
+    return frozenset(names)
+
+
 def loop_config(
     agent: AgentSpec,
     *,
@@ -56,7 +84,9 @@ def loop_config(
     max_tokens: int | None = None,
     timeout_s: float | None = None,
     extra_functions: list[types.FunctionDeclaration] | None = None,
+    extra_mcp_servers: Sequence[McpServerTool] = (),
 ) -> LoopConfig:
+    """The loop's configuration for ``agent``; ``extra_*`` are the tools the request adds."""
     toolset = toolset_for(agent, extra_functions)
     skills = [read_skill(p) for p in agent.skills or []]
     instruction = system_instruction(
@@ -75,6 +105,7 @@ def loop_config(
         max_total_tokens=max_tokens or config_tokens,
         wall_time_s=timeout_s or agent.limits.wall_time_s,
         outputs=list(agent.outputs or []),
+        mcp_servers=mcp_servers_for([*(agent.tools or []), *extra_mcp_servers]),
     )
 
 
@@ -91,20 +122,25 @@ class AgentSession:
         config: LoopConfig,
         base_spec: SandboxSpec | None = None,
         sink: Sink | None = None,
+        copy_sources: bool = True,
     ) -> None:
+        """``copy_sources=False`` skips the agent's data sources (a resumed run: the workspace
+        volume has them, maybe edited)."""
         self.agent = agent
         self.provider = provider
         self.model = model
         self.config = config
         self.base_spec = base_spec
         self.sink = sink
+        self.copy_sources = copy_sources
         self.sandbox: Sandbox | None = None
 
     async def start(self) -> Sandbox:
         spec = self.agent.sandbox_spec(self.base_spec)
         self.sandbox = await self.provider.create(spec)
         log.info("sandbox_ready", sandbox_id=self.sandbox.id, agent=self.agent.id)
-        for source in self.agent.data_sources or []:
+        sources = (self.agent.data_sources or []) if self.copy_sources else []
+        for source in sources:
             await self._copy_source(source)
         return self.sandbox
 

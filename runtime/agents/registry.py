@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,15 @@ class AgentRegistry:
                     line = agent.line_of("aliases", i)
                     raise AgentSpecError.one(agent.path, line, f"aliases[{i}]", message)
         self._agents[agent.spec.id] = agent
+
+    def with_agents(self, agents: Iterable[LoadedAgent]) -> AgentRegistry:
+        """A copy of this registry with ``agents`` added (e.g. a project's agents created through
+        the API). Raises :class:`AgentSpecError` when one of them takes an existing id or alias."""
+        copy = AgentRegistry(self.root)
+        copy._agents = dict(self._agents)
+        for agent in agents:
+            copy.add(agent)
+        return copy
 
     def ids(self) -> list[str]:
         return sorted(self._agents)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from runtime.api import interactions
+from runtime.api import agents, environments, interactions, webhooks
 from runtime.api.errors import install_error_handlers
 from runtime.config import Settings
 from runtime.llm.base import ModelClient
@@ -41,6 +41,10 @@ def create_app(
     install_error_handlers(app)
     for version in API_VERSIONS:
         app.include_router(interactions.router, prefix=f"/{version}")
+        app.include_router(webhooks.router, prefix=f"/{version}")
+        app.include_router(agents.router, prefix=f"/{version}")
+        app.include_router(environments.router, prefix=f"/{version}")
+        app.include_router(environments.upload_router, prefix=f"/upload/{version}")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

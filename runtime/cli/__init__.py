@@ -6,7 +6,8 @@ import logging
 
 import typer
 
-from runtime.cli import agents, images, keys, sandbox, serve
+from runtime.cli import agents, demo, images, interactions, keys, sandbox, serve
+from runtime.cli.agents_push import push
 from runtime.cli.run import run
 from runtime.logs import configure_logging
 
@@ -31,6 +32,9 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(serve.app, name="serve")
 app.add_typer(keys.app, name="keys")
 app.command("run")(run)
+app.add_typer(interactions.app, name="interactions")
+app.command("demo")(demo.demo)
+agents.app.command("push")(push)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,7 +25,9 @@ from runtime.agents import AgentRegistry, default_agents_dir, load_agent_file
 from runtime.agents.spec import AgentSpec
 from runtime.cli.common import EXIT_USAGE, docker_provider, err_console
 from runtime.cli.display import LiveDisplay
+from runtime.cli.remote import ApiKeyOption
 from runtime.cli.run_output import EXIT_CODES, RunReport, append_github_summary, write_outputs
+from runtime.cli.run_remote import RemoteRun, run_remote
 from runtime.config import Settings
 from runtime.errors import HangarError, InputError
 from runtime.llm.gemini import GeminiClient
@@ -157,6 +159,45 @@ def _finish(
         console.print(f"results in {output_dir}/ (result.json, steps.jsonl, summary.md, files/)")
 
 
+def _run_on_server(
+    agent: str, task: str | None, input_file: Path | None, *, server: str, api_key: str | None,
+    data: list[Path], output_dir: Path | None, fetch: list[str], timeout: float | None,
+    max_tokens: int | None, model: str | None, agents_dir: Path | None, as_json: bool, quiet: bool,
+    detach: bool,
+) -> NoReturn:
+    try:
+        if data:
+            raise InputError("--data is not supported with --server yet: upload through the environment API")
+        text = _task_text(task, input_file)
+        agent_id, outputs, agent_hash = _server_agent(agent, agents_dir)
+    except HangarError as e:
+        err_console.print(f"[bold red]error[/] ({e.code}): {e.message}")
+        raise typer.Exit(EXIT_USAGE) from e
+    config: dict[str, Any] = {"model": model} if model else {}
+    if max_tokens:
+        config["max_total_tokens"] = str(max_tokens)
+    plan = RemoteRun(
+        agent=agent_id, task=text, server=server, api_key=api_key, outputs=[*outputs, *ARTIFACTS, *fetch],
+        output_dir=output_dir, timeout_s=timeout, agent_config=config, detach=detach,
+    )
+    report = RunReport(agent=agent_id, agent_hash=agent_hash, task=text, status=RunStatus.FAILED, reason="")
+    raise typer.Exit(asyncio.run(run_remote(plan, report, as_json=as_json, quiet=quiet)))
+
+
+def _server_agent(ref: str, agents_dir: Path | None) -> tuple[str, list[str], str]:
+    """The agent id to send, the outputs it declares and its hash, when known here. An agent file
+    is sent by id (the server must know it: ``hangar agents push FILE``); an id the local agents
+    folder does not know is the server's business."""
+    if ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
+        spec, spec_hash = resolve_agent(ref, agents_dir)
+        return spec.id, list(spec.outputs or []), spec_hash
+    try:
+        spec, spec_hash = resolve_agent(ref, agents_dir)
+    except HangarError:
+        return ref, [], ""
+    return ref, list(spec.outputs or []), spec_hash
+
+
 def run(
     agent: Annotated[str, typer.Argument(help="Agent id (from agents/) or path to an agent YAML file.")],
     task: Annotated[str | None, typer.Argument(help="The task. Or use --input-file.")] = None,
@@ -189,8 +230,25 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON events on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final answer and status.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", envvar="HANGAR_SERVER", help="Run on this Hangar server instead of in-process."
+        ),
+    ] = None,
+    api_key: ApiKeyOption = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="With --server: print the interaction id and exit.")
+    ] = False,
 ) -> None:
-    """Run an agent on a task in a fresh sandbox and exit with its status."""
+    """Run an agent on a task in a fresh sandbox (or on a server) and exit with its status."""
+    if server:
+        _run_on_server(agent, task, input_file, server=server, api_key=api_key, data=data or [],
+                       output_dir=output_dir, fetch=fetch or [], timeout=timeout, max_tokens=max_tokens,
+                       model=model, agents_dir=agents_dir, as_json=as_json, quiet=quiet, detach=detach)
+    if detach:
+        err_console.print("[bold red]error[/] (invalid_argument): --detach needs --server")
+        raise typer.Exit(EXIT_USAGE)
     try:
         spec, spec_hash = resolve_agent(agent, agents_dir)
         text = _task_text(task, input_file)

@@ -35,8 +35,14 @@ class RunReport:
     final_text: str = ""
     files: list[str] = field(default_factory=list)
     sandbox_id: str | None = None
+    interaction_id: str | None = None
+    """Set when the run went through a server (``hangar run --server``)."""
+    environment_id: str | None = None
+    files_note: str | None = None
+    """Why produced files were not downloaded, when they were not."""
 
     def to_json(self) -> dict[str, Any]:
+        remote = {"interaction_id": self.interaction_id, "environment_id": self.environment_id}
         return {
             "status": self.status,
             "reason": self.reason,
@@ -48,6 +54,8 @@ class RunReport:
             "sandbox_id": self.sandbox_id,
             "final_text": self.final_text,
             "exit_code": EXIT_CODES.get(self.status, 1),
+            **({k: v for k, v in remote.items() if v} if self.interaction_id else {}),
+            **({"files_note": self.files_note} if self.files_note else {}),
         }
 
     def summary_md(self) -> str:
@@ -64,6 +72,8 @@ class RunReport:
         ]
         if self.files:
             lines += ["", "**Files:**", *(f"- `{f}`" for f in self.files)]
+        if self.files_note:
+            lines += ["", f"_{self.files_note}_"]
         if self.final_text:
             lines += ["", "### Final answer", "", self.final_text.strip()]
         return "\n".join(lines) + "\n"

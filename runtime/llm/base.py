@@ -157,6 +157,8 @@ class ModelTurn(BaseModel):
     """``STOP``, ``MAX_TOKENS``, ``SAFETY``, … or a prompt block reason; ``None`` if not given."""
     finish_message: str | None = None
     grounding: types.GroundingMetadata | None = None
+    url_context: types.UrlContextMetadata | None = None
+    """The URLs the ``url_context`` tool fetched for this turn, with their retrieval status."""
     usage: Usage = Field(default_factory=Usage)
     model_version: str | None = None
     response_id: str | None = None

@@ -87,6 +87,7 @@ def turn_from_response(response: types.GenerateContentResponse) -> ModelTurn:
         finish_reason=finish_reason,
         finish_message=finish_message,
         grounding=candidate.grounding_metadata if candidate else None,
+        url_context=candidate.url_context_metadata if candidate else None,
         usage=Usage.from_metadata(response.usage_metadata),
         model_version=response.model_version,
         response_id=response.response_id,
@@ -133,6 +134,7 @@ class StreamAssembler:
             finish_reason=finish_reason,
             finish_message=finish_message,
             grounding=self._candidate.grounding_metadata if self._candidate else None,
+            url_context=self._candidate.url_context_metadata if self._candidate else None,
             usage=Usage.from_metadata(self._usage),
             model_version=response.model_version,
             response_id=response.response_id,
@@ -169,7 +171,7 @@ def _model_content(content: types.Content | None) -> types.Content:
 
 
 def _merge_candidate(old: types.Candidate | None, new: types.Candidate) -> types.Candidate:
-    """Keep the latest non-empty finish reason, message and grounding across chunks."""
+    """Keep the latest non-empty finish reason, message, grounding and URL context across chunks."""
     if old is None:
         return new
     return old.model_copy(
@@ -177,6 +179,7 @@ def _merge_candidate(old: types.Candidate | None, new: types.Candidate) -> types
             "finish_reason": new.finish_reason or old.finish_reason,
             "finish_message": new.finish_message or old.finish_message,
             "grounding_metadata": new.grounding_metadata or old.grounding_metadata,
+            "url_context_metadata": new.url_context_metadata or old.url_context_metadata,
         }
     )
 

@@ -79,6 +79,8 @@ class ScriptedTurn(BaseModel):
     usage: ScriptedUsage | None = None
     grounding: JsonDict | None = None
     """Raw ``groundingMetadata``."""
+    url_context: JsonDict | None = None
+    """Raw ``urlContextMetadata``: ``{"urlMetadata": [{"retrievedUrl", "urlRetrievalStatus"}]}``."""
     status: int | None = None
     """Answer with this HTTP error status instead of a turn."""
     error: str | None = None
@@ -110,6 +112,8 @@ class ScriptedTurn(BaseModel):
             candidate["finishReason"] = self.finish_reason
             if self.grounding is not None:
                 candidate["groundingMetadata"] = self.grounding
+            if self.url_context is not None:
+                candidate["urlContextMetadata"] = self.url_context
         response: JsonDict = {"candidates": [candidate], "modelVersion": model}
         if final and self.usage is not None:
             response["usageMetadata"] = self.usage.wire()

@@ -152,6 +152,10 @@ class Provider(abc.ABC):
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Release what the provider holds; sandboxes it created are stopped."""
 
+    async def remove_volume(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Remove a named workspace volume (an environment's) that no sandbox uses (idempotent).
+        Backends without named volumes have nothing to do."""
+
     @abc.abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """A new ready sandbox. Raises ``ImageMissing``, ``EngineUnavailable`` or

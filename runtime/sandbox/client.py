@@ -52,6 +52,9 @@ MARGIN_S = 15.0
 """Added to an operation's own timeout: interrupt grace periods, kernel restarts, transfer."""
 DEFAULT_TIMEOUT_S = 60.0
 """Request timeout of quick operations (files, session close)."""
+DOWNLOAD_CHUNK = 64 * 1024
+"""Downloads reach the caller in pieces of this size at most: a transport that hands over the whole
+body at once (the in-process ASGI one) would otherwise make tar extraction quadratic."""
 
 _EXEC_EVENT: TypeAdapter[OutputChunk | ExecExit] = TypeAdapter(ExecEvent)
 _BROWSER_ACTION: TypeAdapter[Any] = TypeAdapter(BrowserAction)
@@ -108,6 +111,8 @@ class SandboxdClient:
         **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
         self._touch()
+        if self._http.is_closed:
+            raise SandboxGone(f"the sandboxd client is closed (the sandbox was stopped); cannot call {path}")
         timeout = _timeout(timeout_s, margin=margin)
         try:
             async with self._http.stream(method, path, timeout=timeout, **kwargs) as resp:
@@ -244,7 +249,7 @@ class SandboxdClient:
         """A tar stream of a file or directory of the workspace, chunk by chunk."""
         async with self._stream("POST", "/files/download", params={"path": path}, timeout_s=None) as resp:
             try:
-                async for chunk in resp.aiter_bytes():
+                async for chunk in resp.aiter_bytes(DOWNLOAD_CHUNK):
                     yield chunk
             except httpx.HTTPError as e:
                 raise _map_transport_error("/files/download", e) from e

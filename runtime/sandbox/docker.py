@@ -342,6 +342,9 @@ class DockerProvider(Provider):
         async with self._network_lock:
             return await self.engine.run(eng.ensure_network, self.engine.client, self.config.egress_network)
 
+    async def remove_volume(self, name: str) -> None:
+        await self.engine.run(eng.remove_volume, self.engine.client, name)
+
     def get(self, sandbox_id: str) -> DockerSandbox | None:
         return self._boxes.get(sandbox_id)
 

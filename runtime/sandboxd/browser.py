@@ -47,6 +47,8 @@ PROBE_S = 2.0
 GRACE_S = 2.0
 """Extra time past ``timeout_s`` before the supervisor stops waiting for Playwright."""
 STOP_S = 5.0
+DOWNLOAD_S = 30.0
+"""How long an action that started a download waits for the file to be saved."""
 RETRY_AFTER_CRASH = frozenset({"navigate", "state", "content", "screenshot"})
 """Actions that do not depend on page state, so they are re-run once on a fresh browser."""
 
@@ -67,6 +69,7 @@ class Browser:
         self._context: BrowserContext | None = None
         self._page: Page | None = None
         self._crashed = False
+        self._opened: list[Page] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -94,7 +97,7 @@ class Browser:
                 return BrowserResult(url="about:blank", title="")
             restarted = await self._ensure_alive()
             try:
-                return await self._run_once(action, restarted=restarted)
+                return await self._run_and_finish_downloads(action, restarted=restarted)
             except _Crashed as e:
                 await self._restart()
                 if action.action not in RETRY_AFTER_CRASH:
@@ -102,7 +105,19 @@ class Browser:
                         f"the browser crashed during '{action.action}' ({e}); it was restarted "
                         "and the page state was lost: navigate again"
                     ) from e
-                return await self._run_once(action, restarted=True)
+                try:
+                    return await self._run_and_finish_downloads(action, restarted=True)
+                except _Crashed as again:
+                    raise BrowserError(f"the browser crashed twice during '{action.action}' ({again})",
+                                       retryable=True) from again
+
+    async def _run_and_finish_downloads(self, action: BrowserAction, *, restarted: bool) -> BrowserResult:
+        try:
+            return await self._run_once(action, restarted=restarted)
+        finally:
+            # A click or navigation that started a download returns once the file is saved.
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=DOWNLOAD_S)
 
     async def close(self) -> None:
         """Stop Chromium and the Playwright driver. Safe to call more than once."""
@@ -112,6 +127,7 @@ class Browser:
     # --- one action ----------------------------------------------------------------------------
 
     async def _run_once(self, action: BrowserAction, *, restarted: bool) -> BrowserResult:
+        self._switch_to_opened()
         page = self._current_page()
         handler = browser_actions.HANDLERS[action.action]
         try:
@@ -126,7 +142,9 @@ class Browser:
             if is_playwright_timeout(e):
                 raise await self._after_timeout(action, e) from e
             raise map_error(e, action) from e
-        page = self._page or page  # a click may have opened a popup, which is now current
+        if self._switch_to_opened() and self._page is not None:  # a popup or new tab opened
+            page = self._page
+            await browser_actions.settle(page, action.timeout_s)
         url, title = await self._url_title(page)
         return BrowserResult(
             url=url, title=title, status=outcome.status, content=outcome.content,
@@ -195,8 +213,11 @@ class Browser:
             self._context = await self._browser.new_context(
                 viewport={"width": VIEWPORT_SIZE[0], "height": VIEWPORT_SIZE[1]}, accept_downloads=True
             )
-            self._context.on("page", self._adopt)
-            self._adopt(await self._context.new_page())
+            self._context.on("page", self._on_new_page)
+            first = await self._context.new_page()
+            if first not in self._opened:  # the "page" event may come after new_page() returns
+                self._on_new_page(first)
+            self._switch_to_opened()
         except (PlaywrightError, OSError) as e:
             await self._stop()
             raise BrowserError(f"could not start Chromium ({self.executable}): {e}") from e
@@ -209,6 +230,7 @@ class Browser:
     async def _stop(self) -> None:
         browser, pw = self._browser, self._pw
         self._pw = self._browser = self._context = self._page = None
+        self._opened.clear()
         self._crashed = False
         if browser is not None:
             browser.remove_listener("disconnected", self._on_disconnected)
@@ -218,18 +240,30 @@ class Browser:
             # Stopping the driver also kills a Chromium that ignored close().
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pw.stop(), STOP_S)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _on_disconnected(self, _: PWBrowser) -> None:
         self._crashed = True
 
-    def _adopt(self, page: Page) -> None:
-        """Make ``page`` current: the first page, then any popup or new tab the site opens."""
-        self._page = page
+    def _on_new_page(self, page: Page) -> None:
+        """A page opened in the context (ours, a popup, a new tab): watched now, current later."""
         page.on("crash", self._on_page_crash)
         page.on("close", self._on_page_close)
         page.on("download", self._on_download)
+        self._opened.append(page)
+
+    def _switch_to_opened(self) -> bool:
+        """Make the newest page opened since the last call current. Only between actions, so an
+        action never moves to another tab halfway."""
+        opened = [p for p in self._opened if not p.is_closed()]
+        self._opened.clear()
+        if not opened or opened[-1] is self._page:
+            return False
+        self._page = opened[-1]
+        return True
 
     def _on_page_crash(self, page: Page) -> None:
         if page is self._page:
@@ -249,7 +283,8 @@ class Browser:
         task.add_done_callback(self._tasks.discard)
 
     async def _save_download(self, download: Download) -> None:
-        target = self.downloads_dir / Path(download.suggested_filename).name
+        name = Path(download.suggested_filename).name
+        target = self.downloads_dir / (name if name not in ("", ".", "..") else "download")
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.downloads_dir.mkdir, parents=True, exist_ok=True)
             await download.save_as(target)

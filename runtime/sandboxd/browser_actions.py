@@ -60,6 +60,11 @@ async ([dx, dy]) => {
 """
 
 
+_OPENS_TAB_JS = """
+el => !!el.closest('a[target]:not([target="_self"]):not([target="_parent"]):not([target="_top"])')
+"""
+
+
 @dataclass
 class Outcome:
     status: int | None = None
@@ -148,8 +153,17 @@ async def click_target(page: Page, action: Click) -> Locator:
 
 
 async def click(page: Page, action: Click, workspace: str) -> Outcome:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     target = await click_target(page, action)
-    await target.click(timeout=ms(action.timeout_s))
+    timeout = ms(action.timeout_s)
+    opens_tab = await target.evaluate(_OPENS_TAB_JS, timeout=timeout)
+    tabs = len(page.context.pages)
+    await target.click(timeout=timeout)
+    if opens_tab and len(page.context.pages) == tabs:
+        # The new tab is announced after the click returns; wait so the result shows it.
+        with contextlib.suppress(PlaywrightTimeout):
+            await page.context.wait_for_event("page", timeout=ms(min(SETTLE_S, action.timeout_s)))
     await settle(page, action.timeout_s)
     return Outcome()
 
@@ -184,12 +198,15 @@ async def scroll(page: Page, action: Scroll, workspace: str) -> Outcome:
 
 async def history(page: Page, action: History, workspace: str) -> Outcome:
     timeout = ms(action.timeout_s)
-    if action.action == "back":
-        response = await page.go_back(timeout=timeout)
-    elif action.action == "forward":
-        response = await page.go_forward(timeout=timeout)
-    else:
-        response = await page.reload(timeout=timeout)
+    from playwright.async_api import Error as PlaywrightError
+
+    moves = {"back": page.go_back, "forward": page.go_forward, "reload": page.reload}
+    try:
+        response = await moves[action.action](timeout=timeout)
+    except PlaywrightError as e:
+        if "net::ERR_" in str(e):
+            await _error_page_committed(page)
+        raise
     return Outcome(status=status_of(response))
 
 

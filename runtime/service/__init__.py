@@ -15,16 +15,27 @@ from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+from runtime.sandbox.engine import remove_volume as remove_docker_volume
+from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
+from runtime.service.environment_files import EnvironmentFiles
+from runtime.service.environments import EnvironmentService
+from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
-from runtime.service.model_runner import ModelRunner
+from runtime.service.retention import Retention
+from runtime.service.webhooks import WebhookService
 from runtime.store import Store
 from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
+from runtime.worker.model_runner import ModelRunner
+from runtime.worker.webhooks import DeliveryPolicy, WebhookDispatcher
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["InteractionService", "KeyService", "Services", "Unauthenticated", "open_services"]
+__all__ = [
+    "AgentService", "EnvironmentFiles", "EnvironmentService",
+    "InteractionService", "KeyService", "Services", "Unauthenticated", "WebhookService", "open_services",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,10 @@ class Services:
     interactions: InteractionService
     keys: KeyService
     store: Store
+    webhooks: WebhookService
+    agents: AgentService
+    environments: EnvironmentService
+    files: EnvironmentFiles
 
 
 @contextlib.asynccontextmanager
@@ -59,13 +74,19 @@ async def open_services(
         registry = RunnerRegistry()
         registry.register("model", ModelRunner(model_client))
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
+        catalog = AgentCatalog(store, agents)
         provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
+        base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
         if provider is not None:
-            base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
-            registry.register("agent", AgentRunner(agents, provider, model_client, base_spec=base))
+            registry.register(
+                "agent", AgentRunner(agents, provider, model_client, base_spec=base, resolver=catalog)
+            )
+        boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
+        environments = EnvironmentService(store, boxes, provider)
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
+        dispatcher = _dispatcher(settings, store)
         background = Worker(
             store,
             broker,
@@ -73,16 +94,33 @@ async def open_services(
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
             concurrency=settings.worker_concurrency,
+            on_finished=dispatcher.interaction_ended,
+            grace_seconds=settings.shutdown_grace_seconds,
+            max_attempts=settings.max_attempts,
         )
+        retention = _retention(settings, store, provider)
         if worker:
+            await dispatcher.start()
             await background.start()
+            if retention is not None:
+                await retention.start()
         try:
             service = InteractionService(
-                store, background, broker, poll_seconds=settings.poll_seconds, agents=agents
+                store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
+                catalog=catalog, environments=environments,
             )
-            yield Services(interactions=service, keys=keys, store=store)
+            await boxes.start()
+            yield Services(
+                interactions=service, keys=keys, store=store, webhooks=WebhookService(store, dispatcher),
+                agents=AgentService(catalog), environments=environments,
+                files=EnvironmentFiles(environments, boxes, max_upload_bytes=settings.max_upload_bytes),
+            )
         finally:
+            await boxes.stop()
+            if retention is not None:
+                await retention.stop()
             await background.stop()
+            await dispatcher.stop()
             if provider is not None:
                 await provider.stop()
     finally:
@@ -109,6 +147,34 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
         log.warning("sandboxes_unavailable", reason=e.message)
         return None
     return provider
+
+
+def _dispatcher(settings: Settings, store: Store) -> WebhookDispatcher:
+    secret = settings.webhook_signing_secret
+    policy = DeliveryPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        retry_seconds=settings.webhook_retry_seconds,
+        retry_max_seconds=settings.webhook_retry_max_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        target_secret=secret.get_secret_value() if secret is not None else None,
+    )
+    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds)
+
+
+def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:
+    if settings.retention_seconds is None:
+        return None
+    remove_volume = None
+    if provider is not None:
+        engine = provider.engine
+
+        async def remove_volume(name: str) -> None:
+            await engine.run(remove_docker_volume, engine.client, name)
+
+    return Retention(
+        store, keep_seconds=settings.retention_seconds, every=settings.retention_sweep_seconds,
+        remove_volume=remove_volume,
+    )
 
 
 def _gemini(settings: Settings) -> GeminiClient:

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 
 from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound
+from runtime.service.agents import AgentCatalog
+from runtime.service.environments import EnvironmentService
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
 from runtime.steps import dump_steps, parse_steps
 from runtime.store import InteractionRecord, Store, StoredEvent
@@ -44,8 +46,12 @@ class InteractionService:
         *,
         poll_seconds: float = 1.0,
         agents: AgentRegistry | None = None,
+        catalog: AgentCatalog | None = None,
+        environments: EnvironmentService | None = None,
     ) -> None:
         self._agents = agents
+        self._catalog = catalog
+        self._environments = environments
         self._store = store
         self._worker = worker
         self._broker = broker
@@ -66,14 +72,23 @@ class InteractionService:
         if request.background and not request.store:
             raise InputError("`background: true` requires `store` to be true")
         steps = normalise_input(request.input)
-        if kind == "agent" and self._agents is not None:
-            self._agents.get(target)  # NotFound (404) for an unknown agent, before anything is stored
+        # NotFound (404) for an unknown agent or environment, before anything is stored
+        if kind == "agent" and self._catalog is not None:
+            await self._catalog.resolve(project_id, target)
+        elif kind == "agent" and self._agents is not None:
+            self._agents.get(target)
         environment_id = request.environment_id()
+        if environment_id is not None and self._environments is not None:
+            environment_id = (await self._environments.record(project_id, environment_id)).id
         if request.previous_interaction_id is not None:
             previous = await self._record(project_id, request.previous_interaction_id)
             if previous.status == RUNNING:
                 raise InputError(f"previous interaction {previous.id} is still in_progress")
             environment_id = environment_id or previous.environment_id
+        if environment_id is None and kind == "agent":
+            environment_id = f"env_{secrets.token_hex(8)}"
+            if self._environments is not None:
+                await self._environments.register(project_id, environment_id)
         now = time.time()
         record = InteractionRecord(
             id="int_" + secrets.token_hex(12),
@@ -84,7 +99,7 @@ class InteractionService:
             input=dump_steps(steps),
             config=request.config(),
             previous_interaction_id=request.previous_interaction_id,
-            environment_id=environment_id or (f"env_{secrets.token_hex(8)}" if kind == "agent" else None),
+            environment_id=environment_id,
             usage=None,
             errors=None,
             background=request.background,

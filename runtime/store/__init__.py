@@ -5,13 +5,17 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.errors import InfraError
+from runtime.store.agents import AgentRecord, AgentRepo
 from runtime.store.db import create_engine, migrate
+from runtime.store.environments import EnvironmentRecord, EnvironmentRepo
 from runtime.store.interactions import InteractionRepo
 from runtime.store.keys import DEFAULT_PROJECT, KeyRepo
 from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, StoredEvent
+from runtime.store.webhooks import WebhookRepo
 
 __all__ = [
-    "DEFAULT_PROJECT", "ApiKeyRecord", "InteractionRecord", "JsonObject", "Store", "StoredEvent",
+    "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "EnvironmentRecord", "InteractionRecord", "JsonObject",
+    "Store", "StoredEvent",
 ]
 
 
@@ -45,3 +49,15 @@ class Store:
     @property
     def interactions(self) -> InteractionRepo:
         return InteractionRepo(self.engine)
+
+    @property
+    def agents(self) -> AgentRepo:
+        return AgentRepo(self.engine)
+
+    @property
+    def environments(self) -> EnvironmentRepo:
+        return EnvironmentRepo(self.engine)
+
+    @property
+    def webhooks(self) -> WebhookRepo:
+        return WebhookRepo(self.engine)

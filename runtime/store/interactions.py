@@ -1,9 +1,14 @@
 """Interactions, their lease, and their append-only event log.
 
-Ownership rule: whoever moves an interaction out of ``in_progress`` with a conditional UPDATE (the
-worker holding the lease, a cancel of an unclaimed one, the reaper of an expired lease) is the only
-writer of its remaining events. Every statement that changes ownership is one conditional UPDATE, so
-two processes sharing the database never both win.
+Ownership rule: whoever holds the lease of a running interaction, or moves it out of
+``in_progress`` with a conditional UPDATE (the worker holding the lease, a cancel of an unclaimed
+one), is the only writer of its remaining events. Every statement that changes ownership is one
+conditional UPDATE, so two processes sharing the database never both win; on PostgreSQL the claim
+also locks its candidate row with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers take different
+rows instead of queueing on the same one (SQLite ignores the clause: it serialises writers anyway).
+
+A lease that ran out (its process died, or shut down without finishing the run) is claimable
+again, exactly like an unclaimed interaction: the new owner resumes the run from its log.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -112,31 +117,44 @@ class InteractionRepo:
     async def claim(self, owner: str, lease_seconds: float, interaction_id: str | None = None) -> (
         InteractionRecord | None
     ):
-        """Take the lease of ``interaction_id`` (or of the oldest unclaimed running interaction)."""
+        """Take the lease of ``interaction_id`` (or of the oldest claimable running interaction).
+
+        Claimable: running, and never leased or its lease ran out (a resumable interrupted run)."""
         now = time.time()
+        claimable = (
+            interactions.c.status == RUNNING,
+            or_(interactions.c.lease_until.is_(None), interactions.c.lease_until < now),
+        )
+        target = select(interactions.c.id).where(*claimable)
         if interaction_id is None:
-            target = (
-                select(interactions.c.id)
-                .where(interactions.c.status == RUNNING, interactions.c.lease_until.is_(None))
-                .order_by(interactions.c.created)
-                .limit(1)
-                .scalar_subquery()
-            )
+            target = target.order_by(interactions.c.created)
         else:
-            target = select(interactions.c.id).where(interactions.c.id == interaction_id).scalar_subquery()
+            target = target.where(interactions.c.id == interaction_id)
+        candidate = target.limit(1).with_for_update(skip_locked=True).scalar_subquery()
         statement = (
             update(interactions)
-            .where(
-                interactions.c.id == target,
-                interactions.c.status == RUNNING,
-                interactions.c.lease_until.is_(None),
-            )
+            .where(interactions.c.id == candidate, *claimable)
             .values(lease_owner=owner, lease_until=now + lease_seconds, updated=now)
             .returning(*_COLUMNS)
         )
         async with self._engine.begin() as conn:
             row = (await conn.execute(statement)).first()
         return None if row is None else _record(row)
+
+    async def release(self, interaction_id: str, owner: str) -> bool:
+        """Give up the lease of a running interaction without finishing it (graceful shutdown):
+        the lease is left expired, so the next claim resumes the run from its log."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(interactions)
+                .where(
+                    interactions.c.id == interaction_id,
+                    interactions.c.lease_owner == owner,
+                    interactions.c.status == RUNNING,
+                )
+                .values(lease_owner=None, lease_until=0.0)
+            )
+        return result.rowcount > 0
 
     async def renew(self, interaction_id: str, owner: str, lease_seconds: float) -> bool | None:
         """Extend the lease. Returns ``cancel_requested``, or None when the lease was lost."""
@@ -165,10 +183,11 @@ class InteractionRepo:
         errors: Sequence[JsonObject] | None = None,
     ) -> bool:
         """Move a running interaction to ``status``. With ``owner``, only while holding its lease;
-        without, only while nobody holds one. Returns whether this call made the transition."""
+        without, only while nobody holds a live one. Returns whether this call made the transition."""
         conditions = [interactions.c.id == interaction_id, interactions.c.status == RUNNING]
         if owner is None:
-            conditions.append(interactions.c.lease_until.is_(None))
+            expired = interactions.c.lease_until < time.time()
+            conditions.append(or_(interactions.c.lease_until.is_(None), expired))
         else:
             conditions.append(interactions.c.lease_owner == owner)
         values: dict[str, Any] = {"status": status, "updated": time.time(), "lease_until": None}
@@ -189,7 +208,9 @@ class InteractionRepo:
             )
 
     async def expire_leases(self, error: JsonObject) -> list[str]:
-        """Fail every running interaction whose lease ran out. Returns their ids."""
+        """Fail every running interaction whose lease ran out. Returns their ids.
+
+        The worker resumes such interactions instead; this stays for tools that must not."""
         now = time.time()
         async with self._engine.begin() as conn:
             rows = await conn.execute(
@@ -199,6 +220,43 @@ class InteractionRepo:
                 .returning(interactions.c.id)
             )
             return [row[0] for row in rows]
+
+    # -- retention -------------------------------------------------------------------------------
+
+    async def purge_finished(self, before: float, limit: int = 500) -> list[InteractionRecord]:
+        """Delete up to ``limit`` finished interactions last updated before ``before``, with their
+        events and idempotency keys. Returns the deleted records (oldest first)."""
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_COLUMNS)
+                    .where(interactions.c.status != RUNNING, interactions.c.updated < before)
+                    .order_by(interactions.c.updated)
+                    .limit(limit)
+                )
+            ).all()
+            ids = [row.id for row in rows]
+            if not ids:
+                return []
+            await conn.execute(delete(interaction_events).where(interaction_events.c.interaction_id.in_(ids)))
+            await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.interaction_id.in_(ids)))
+            # The status condition again: a row that changed since the select is kept.
+            await conn.execute(
+                delete(interactions).where(interactions.c.id.in_(ids), interactions.c.status != RUNNING)
+            )
+        return [_record(row) for row in rows]
+
+    async def environments_in_use(self, environment_ids: Sequence[str]) -> set[str]:
+        """Which of ``environment_ids`` some stored interaction still refers to."""
+        if not environment_ids:
+            return set()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(interactions.c.environment_id)
+                .where(interactions.c.environment_id.in_(list(environment_ids)))
+                .distinct()
+            )
+            return {row[0] for row in rows}
 
     # -- event log -------------------------------------------------------------------------------
 

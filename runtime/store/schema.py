@@ -78,3 +78,60 @@ idempotency_keys = Table(
     Column("interaction_id", String(64), nullable=False),
     Column("created", Float, nullable=False),
 )
+
+# Agents created through the API (the shipped YAML agents live in runtime/agents, not here).
+agents = Table(
+    "agents",
+    metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("spec", JSON, nullable=False),  # the AgentSpec, as AgentSpec.model_dump(mode="json")
+    Column("created", Float, nullable=False),
+)
+
+# Environments: a workspace (a Docker volume) that interactions can share.
+environments = Table(
+    "environments",
+    metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("id", String(64), primary_key=True),
+    Column("config", JSON, nullable=False),  # the create request's config, echoed back
+    Column("volume", String(200), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_environments_project", "project_id", "created"),
+)
+
+# Webhooks: project-level endpoints, and the outbox of their deliveries (so delivery survives a restart).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=True),
+    Column("uri", String(2048), nullable=False),
+    Column("subscribed_events", JSON, nullable=False),  # list of event types
+    Column("secrets", JSON, nullable=False),  # [{"secret": "whsec_...", "created": t, "expires": t | None}]
+    Column("state", String(40), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_webhooks_project", "project_id", "created"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),  # also the `webhook-id` header: stable across retries
+    Column("project_id", String(64), nullable=False),
+    Column("webhook_id", String(64), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=True),
+    Column("uri", String(2048), nullable=False),  # the webhook's, or a per-request `webhook_config` uri
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # "pending" | "delivered" | "failed"
+    Column("last_error", String(500), nullable=True),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)

@@ -6,6 +6,8 @@ is in the log once ``emit`` returns) and returns a :class:`RunResult`. The worke
 the lifecycle: the status update when the run starts, the lease, the terminal status and the
 ``interaction.completed`` event. On cancel the worker also cancels the runner's task, so a runner
 only needs ``cancel`` to stop cooperatively between two awaits, and ``finally`` blocks to clean up.
+The same cancellation happens at shutdown past the grace period; the run is then resumed by the
+next worker from ``RunInput.resumed_steps``.
 """
 
 from __future__ import annotations
@@ -51,10 +53,14 @@ class RunInput:
     """This turn's input."""
     history: list[Step] = field(default_factory=list)
     """Steps of the earlier turns (the ``previous_interaction_id`` chain), oldest first."""
+    resumed_steps: list[Step] = field(default_factory=list)
+    """Steps this turn already produced in an earlier attempt (a run resumed after its process
+    stopped). A runner continues after them, or raises ``InfraError`` when it cannot resume."""
 
     @property
     def conversation(self) -> list[Step]:
-        return [*self.history, *self.input_steps]
+        """A new list: earlier turns, this turn's input, then the steps already produced."""
+        return [*self.history, *self.input_steps, *self.resumed_steps]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class StepWriter:
 
     def __init__(self, emit: Emit, run: RunInput) -> None:
         self._emit = emit
-        self._next = len(run.input_steps)
+        self._next = len(run.input_steps) + len(run.resumed_steps)
 
     async def start(self, step: Step) -> int:
         index = self._next

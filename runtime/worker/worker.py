@@ -4,8 +4,19 @@ the :class:`RunnerRegistry`, and ends them with a terminal status and ``interact
 Lifecycle of one interaction: the service inserts it ``in_progress`` with no lease and event 1
 (``interaction.created``); the worker claims it (a conditional UPDATE), logs a status update, runs
 it, then moves it to its terminal status and logs ``interaction.completed``. Every event goes to the
-log before it is published. A lease not renewed in time (a crashed process) is reaped: the
-interaction fails with a clear error, so nothing stays ``in_progress`` forever.
+log before it is published.
+
+Recovery: a lease not renewed in time (its process was killed) is claimable again, by any worker's
+periodic claim, this process's or another's. The new owner resumes the run from the log
+(:mod:`runtime.worker.resume`): the runner continues after the steps already logged, new steps
+take the next indexes. An interaction started more than ``max_attempts`` times (it keeps killing
+its process), or whose runner cannot resume it, fails with the code ``interrupted``; so nothing
+stays ``in_progress`` forever.
+
+Shutdown (:meth:`Worker.stop`): stop claiming, give running interactions ``grace_seconds`` to
+finish, then cancel them (their sandboxes are stopped by the runners' ``finally`` blocks) and
+*release* their leases, expired: the next start (or another process) resumes them. Nothing is
+failed because the server stopped.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -29,16 +41,21 @@ from runtime.worker.events import (
     InteractionCompleted,
     InteractionRef,
     StatusUpdate,
+    StepStop,
     Usage,
     dump_event,
 )
 from runtime.worker.history import load_history
+from runtime.worker.resume import Resumption, resumption
 from runtime.worker.runner import InteractionConfig, RunInput, RunnerRegistry, RunResult
 from runtime.worker.timefmt import iso
 
 log = structlog.get_logger(__name__)
 
 AGENT_NOT_WIRED = "agent runs are not wired yet"
+
+OnFinished = Callable[[InteractionRecord, str, Usage | None], Awaitable[None]]
+"""Called once an interaction reached its terminal status (after ``interaction.completed``)."""
 
 
 def interaction_ref(record: InteractionRecord, status: str, usage: Usage | None = None) -> InteractionRef:
@@ -86,6 +103,9 @@ class Worker:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         concurrency: int = 8,
+        grace_seconds: float = 10.0,
+        max_attempts: int = 3,
+        on_finished: OnFinished | None = None,
     ) -> None:
         self.owner = "w_" + secrets.token_hex(6)
         self._store = store
@@ -98,21 +118,30 @@ class Worker:
         self._cancels: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._grace = grace_seconds
+        self._max_attempts = max_attempts
+        self._stopping = False
+        self._on_finished = on_finished
 
     # -- lifetime ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.reap()
+        self._stopping = False
         self._loop = asyncio.create_task(self._claim_loop(), name="hangar-worker")
 
     async def stop(self) -> None:
-        """Stop claiming; fail what is still running here (the process is going away)."""
+        """Stop claiming; let running interactions finish for the grace period; release the
+        leases of those still running (left expired, so the next claim resumes them)."""
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
             self._loop = None
         tasks = list(self._tasks)
+        if tasks and self._grace > 0:
+            log.info("worker.draining", running=len(tasks), grace_seconds=self._grace)
+            await asyncio.wait(tasks, timeout=self._grace)
+        self._stopping = True
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -134,30 +163,15 @@ class Worker:
             # Nobody had claimed it: this call owns its log now.
             writer = await LogWriter.open(self._store, self._broker, record.id)
             await writer(InteractionCompleted(interaction=interaction_ref(record, "cancelled")))
+            await self._notify(record, "cancelled", None)
 
     # -- claiming ----------------------------------------------------------------------------------
 
-    async def reap(self) -> None:
-        """Fail interactions whose lease expired (their process died while running them)."""
-        error = ErrorInfo(
-            code="interrupted",
-            message="the Hangar process running this interaction stopped before it finished; "
-            "create a new interaction to retry",
-        )
-        for interaction_id in await self._store.interactions.expire_leases(error.model_dump()):
-            record = await self._store.interactions.get(interaction_id)
-            if record is None:
-                continue
-            log.warning("interaction.reaped", interaction_id=interaction_id)
-            writer = await LogWriter.open(self._store, self._broker, interaction_id)
-            await writer(ErrorEvent(error=error))
-            await writer(InteractionCompleted(interaction=interaction_ref(record, "failed")))
-
     async def _claim_loop(self) -> None:
+        # Each pass also takes expired leases: runs interrupted in any process are resumed here.
         while True:
             try:
                 await self._claim_available()
-                await self.reap()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -197,11 +211,18 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(record.id, cancel, lost))
         try:
             writer = await LogWriter.open(self._store, self._broker, record.id)
+            resumed = resumption(record, await self._store.interactions.events_after(record.id))
             await writer(StatusUpdate(interaction_id=record.id, status="in_progress"))
+            if resumed.attempts:
+                bound.warning("interaction.resumed", attempt=resumed.attempts + 1, steps=len(resumed.steps))
             try:
-                result = await self._run(record, writer, cancel, lost)
+                result = await self._resume(record, writer, resumed, cancel, lost)
             except asyncio.CancelledError:
-                result = _failed("shutdown", "the Hangar server stopped while this interaction was running")
+                if not self._stopping:
+                    raise
+                await self._store.interactions.release(record.id, self.owner)
+                bound.info("interaction.released")
+                return
             if lost.is_set():
                 bound.warning("interaction.lease_lost")
                 return
@@ -213,8 +234,31 @@ class Worker:
             heartbeat.cancel()
             self._cancels.pop(record.id, None)
 
+    async def _resume(
+        self,
+        record: InteractionRecord,
+        writer: LogWriter,
+        resumed: Resumption,
+        cancel: asyncio.Event,
+        lost: asyncio.Event,
+    ) -> RunResult:
+        if resumed.attempts >= self._max_attempts:
+            return _failed(
+                "interrupted",
+                f"the Hangar process running this interaction stopped {resumed.attempts} times before "
+                "it finished; create a new interaction to retry",
+            )
+        for index in resumed.open_indexes:  # streamed by a process that died: close them
+            await writer(StepStop(index=index))
+        return await self._run(record, writer, cancel, lost, resumed)
+
     async def _run(
-        self, record: InteractionRecord, writer: LogWriter, cancel: asyncio.Event, lost: asyncio.Event
+        self,
+        record: InteractionRecord,
+        writer: LogWriter,
+        cancel: asyncio.Event,
+        lost: asyncio.Event,
+        resumed: Resumption,
     ) -> RunResult:
         runner = self._runners.get(record.kind)
         if runner is None:
@@ -227,6 +271,7 @@ class Worker:
                 config=InteractionConfig.model_validate(record.config),
                 input_steps=parse_steps(record.input),
                 history=await load_history(self._store.interactions, record),
+                resumed_steps=resumed.steps,
             )
             task = asyncio.create_task(runner.run(run, writer, cancel))
             stop = asyncio.create_task(_first(cancel, lost))
@@ -257,6 +302,16 @@ class Worker:
         ):
             ref = interaction_ref(record, result.status, result.usage)
             await writer(InteractionCompleted(interaction=ref))
+            await self._notify(record, result.status, result.usage)
+
+    async def _notify(self, record: InteractionRecord, status: str, usage: Usage | None) -> None:
+        """Tell ``on_finished`` (webhooks) that an interaction ended; its failure is only logged."""
+        if self._on_finished is None:
+            return
+        try:
+            await self._on_finished(record, status, usage)
+        except Exception:
+            log.exception("interaction.on_finished_failed", interaction_id=record.id)
 
     async def _heartbeat(self, interaction_id: str, cancel: asyncio.Event, lost: asyncio.Event) -> None:
         interval = min(self._lease / 3, self._poll)

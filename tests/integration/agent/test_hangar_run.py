@@ -162,3 +162,30 @@ async def test_bad_usage_exit_code(tmp_path: Path, run_env: dict[str, str]) -> N
     bad.write_text("id: bad\nsytem_instruction: typo\n")
     ran = await hangar("run", str(bad), "task", env=run_env)
     assert ran.code == 2 and "sytem_instruction" in ran.stderr and "Traceback" not in ran.stderr
+
+
+async def test_custom_agent_with_skill_and_data_source(tmp_path: Path, run_env: dict[str, str]) -> None:
+    """The shipped example extends antigravity with a read-only skill and a data source."""
+    out = tmp_path / "out"
+    script = [
+        turn(calls=[call("shell", command="head -2 /skills/changelog/SKILL.md; ls release-style", id="s1")]),
+        turn(calls=[call("shell", command="touch /skills/changelog/x", id="s2")], expect=found("STYLE.md")),
+        turn(
+            calls=[
+                call("write_file", path="RELEASE_NOTES.md", content="# 1.0\n", id="w1"),
+                call("update_artifact", artifact="walkthrough", content="# Walkthrough\n", id="w2"),
+            ],
+            expect=found("Read-only file system"),
+        ),
+        turn("Release notes written."),
+    ]
+    async with FakeGemini(script) as fake:
+        ran = await hangar(
+            "run", "release-notes", "notes for 1.0", "-o", str(out), env=with_model(run_env, fake.base_url)
+        )
+        fake.assert_done()
+    assert ran.code == 0, ran.stderr + ran.stdout
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    first = next(st for st in steps if st["type"] == "code_execution_result")
+    assert "name: changelog" in first["result"] and "STYLE.md" in first["result"]
+    assert (out / "files" / "RELEASE_NOTES.md").read_text() == "# 1.0\n"

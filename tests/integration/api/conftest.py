@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 import uvicorn
-from api_harness import DEV_KEY, HangarServer, Script
+from api_harness import DEV_KEY, WEBHOOK_TARGET_SECRET, HangarServer, Script
 
 from runtime.api import create_app
 from runtime.config import Settings
@@ -54,6 +54,8 @@ def hangar(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iter
         max_request_bytes=64 * 1024,
         sandbox_namespace=f"test-api-{secrets.token_hex(3)}",
         sandbox_image=sandbox_image,
+        webhook_retry_seconds=0.05,
+        webhook_signing_secret=WEBHOOK_TARGET_SECRET,
     )
     other_key = asyncio.run(_make_other_key(settings))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

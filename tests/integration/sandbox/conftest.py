@@ -5,7 +5,6 @@ The session ends by checking that the namespace left nothing behind on the engin
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -68,8 +67,6 @@ def spec(sandbox_image: str) -> SandboxSpec:
 
 @pytest.fixture(scope="session")
 async def local_provider(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Provider]:
-    if importlib.util.find_spec("runtime.sandbox.local") is None:
-        pytest.skip("the local backend (runtime/sandbox/local.py) does not exist yet")
     from runtime.sandbox import local
 
     provider: Provider = local.LocalProvider(local.LocalProviderConfig())

@@ -30,9 +30,9 @@ async def test_lifecycle(any_provider: Provider, spec: SandboxSpec) -> None:
         await box.client.exec(["true"])
 
 
-async def test_exec_streams_output_before_the_command_ends(any_provider: Provider, box: Sandbox) -> None:
-    if any_provider.name == "local":
-        pytest.skip("the local backend's ASGI transport buffers responses")
+async def test_exec_streams_output_before_the_command_ends(docker_box: Sandbox) -> None:
+    """Docker only: the in-process backend's ASGI transport buffers whole responses."""
+    box = docker_box
     first_chunk_at: list[float] = []
 
     def on_output(stream: str, text: str) -> None:
@@ -132,6 +132,15 @@ PAGE = """<!doctype html><html><head><title>Hangar test</title></head><body>
 
 
 @pytest.mark.browser
+async def test_python_returns_matplotlib_figures(docker_box: Sandbox) -> None:
+    """matplotlib lives in the image, not on the host: this runs in a real box only."""
+    c = docker_box.client
+    result = await c.python("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nNone")
+    assert len(result.images) == 1
+    assert base64.b64decode(result.images[0]).startswith(b"\x89PNG")
+    assert (await c.python("plt.get_fignums()")).result == "[]"
+
+
 async def test_browser_against_a_page_served_inside_the_box(docker_box: Sandbox) -> None:
     from runtime.sandboxd.protocol import Click, Navigate, PageContent, Screenshot, TypeText
 

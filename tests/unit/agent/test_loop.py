@@ -11,7 +11,7 @@ from google.genai import types
 
 from runtime import steps as s
 from runtime.agent.events import LoopEvent, RunStatus, StepAdded
-from runtime.agent.history import build_history
+from runtime.agent.history import History, build_history
 from runtime.agent.loop import AgentLoop, LoopConfig
 from runtime.llm import ScriptedModel, call, fail, turn
 from runtime.llm.script import echoes_signature, has_function_response
@@ -203,3 +203,20 @@ def test_history_elides_old_outputs() -> None:
     full = build_history(steps)
     short = build_history(steps, elide_before=3)
     assert "A" * 1000 in str(full[-1]) and "A" * 1000 not in str(short[-1])
+
+
+def test_incremental_history_matches_a_full_rebuild() -> None:
+    steps: list[s.Step] = [*user("x")]
+    history = History()
+    for i in range(4):
+        steps += [
+            s.FunctionCallStep(id=f"a{i}", name="read_file", arguments={"path": "p"}),
+            s.CodeExecutionCallStep(
+                id=f"b{i}", arguments=s.CodeExecutionArguments(code="ls", language="bash")
+            ),
+            s.FunctionResultStep(call_id=f"a{i}", result=f"r{i}"),
+            s.CodeExecutionResultStep(call_id=f"b{i}", result="out"),
+            s.ModelOutputStep(content=[s.TextContent(text=f"t{i}")]),
+        ]
+        for elide in (0, 3):
+            assert history.contents(steps, elide_before=elide) == build_history(steps, elide_before=elide)

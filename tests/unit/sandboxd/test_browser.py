@@ -52,6 +52,7 @@ if x:
 <script>var ignored = "script text";</script>
 </body>""",
     "/page2.html": "<!doctype html><title>Page two</title><h1>Second</h1><a href='/index.html'>home</a>",
+    "/popup.html": "<!doctype html><title>Opener</title><a href='/page2.html' target='_blank'>new tab</a>",
     "/click.html": """<!doctype html><title>Click</title>
 <button id="btn" onclick="this.textContent = 'Clicked'">Press me</button>
 <button onclick="document.getElementById('out').textContent = 'hello there'">Say hello</button>
@@ -64,6 +65,7 @@ if x:
 <script>addEventListener("scroll", () => { document.title = "y=" + Math.round(scrollY); });</script>""",
     "/delayed.html": """<!doctype html><title>Delayed</title><div id="root"></div>
 <script>setTimeout(() => { root.innerHTML = '<p id="late">arrived</p>'; }, 300);</script>""",
+    "/download.html": "<!doctype html><title>Files</title><a href='/report.csv'>report</a>",
     "/spin.html": "<!doctype html><title>Spin</title><script>while (true) {}</script>",
 }
 
@@ -71,6 +73,15 @@ if x:
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
+        if path == "/report.csv":
+            data = b"a,b\n1,2\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Disposition", 'attachment; filename="report.csv"')
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if path == "/result":
             body, status = f"<title>Result</title><p>You searched: {query}</p>", 200
         elif path in PAGES:
@@ -139,6 +150,13 @@ async def test_click_needs_exactly_one_target(browser: Browser) -> None:
         await browser.run(Click())
     with pytest.raises(InputError, match="exactly one"):
         await browser.run(Click(selector="#a", text="a"))
+
+
+async def test_a_new_tab_becomes_the_current_page(browser: Browser, site: str) -> None:
+    await browser.run(Navigate(url=f"{site}/popup.html"))
+    result = await browser.run(Click(text="new tab"))
+    assert (result.url, result.title) == (f"{site}/page2.html", "Page two")
+    assert (await browser.run(PageContent())).content is not None
 
 
 async def test_type_and_submit_a_form(browser: Browser, site: str) -> None:
@@ -240,10 +258,12 @@ async def test_missing_element_is_not_found(browser: Browser, site: str) -> None
     assert (await browser.run(PageState())).title == "Click"  # the page survived all that
 
 
-async def test_failed_navigation_names_url_and_reason(browser: Browser) -> None:
+async def test_failed_navigation_names_url_and_reason(browser: Browser, site: str) -> None:
     url = f"http://127.0.0.1:{closed_port()}/"
     with pytest.raises(BrowserError, match=rf"could not load {url}: the connection was refused"):
         await browser.run(Navigate(url=url))
+    # Chromium's error page commits late; the next navigation must not be interrupted by it.
+    assert (await browser.run(Navigate(url=f"{site}/page2.html"))).title == "Page two"
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "javascript:alert(1)", "data:text/html,hi",
@@ -262,6 +282,14 @@ async def test_file_urls_only_inside_the_workspace(browser: Browser, workspace: 
         await browser.run(Navigate(url="file:///etc/passwd"))
     with pytest.raises(InputError, match="outside the workspace"):
         await browser.run(Navigate(url=f"{workspace.as_uri()}/../escape.html"))
+
+
+async def test_downloads_land_in_the_workspace(browser: Browser, site: str, workspace: Path) -> None:
+    await browser.run(Navigate(url=f"{site}/download.html"))
+    assert (await browser.run(Click(text="report"))).title == "Files"
+    assert (workspace / "downloads" / "report.csv").read_text() == "a,b\n1,2\n"
+    with pytest.raises(BrowserError, match="is a file download"):
+        await browser.run(Navigate(url=f"{site}/report.csv"))
 
 
 def _chromium_browser_pids() -> list[int]:
@@ -320,6 +348,13 @@ async def test_wedged_page_is_restarted_with_a_clear_error(browser: Browser, sit
         await browser.run(Navigate(url=f"{site}/spin.html", timeout_s=1))
     result = await browser.run(Navigate(url=f"{site}/page2.html"))
     assert (result.title, browser.state) == ("Page two", "running")
+
+
+async def test_missing_executable_is_a_browser_error(workspace: Path) -> None:
+    broken = Browser(str(workspace), executable="/nonexistent/chromium")
+    with pytest.raises(BrowserError, match="could not start Chromium"):
+        await broken.run(PageState())
+    assert broken.state == "stopped"
 
 
 async def test_close_then_next_action_starts_again(browser: Browser, site: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from runtime.sandbox.client import SandboxdClient
@@ -109,12 +107,3 @@ async def test_python_unkillable_cell_restarts_kernel(
     assert result.timed_out and result.error is not None and result.error.ename == "KernelDied"
     again = await client.python("1 + 1")
     assert again.result == "2" and "started a new one" in again.stdout
-
-
-async def test_python_returns_matplotlib_figures(client: SandboxdClient) -> None:
-    pytest.importorskip("matplotlib")  # in the sandbox image; not a host dependency
-    code = "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])"
-    result = await client.python(code + "\nNone")
-    assert len(result.images) == 1
-    assert base64.b64decode(result.images[0]).startswith(b"\x89PNG")
-    assert (await client.python("plt.get_fignums()")).result == "[]"

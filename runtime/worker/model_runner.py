@@ -3,7 +3,8 @@
 The conversation (earlier turns from ``previous_interaction_id`` plus this input) becomes Gemini
 contents; text and thought summaries stream out as ``model_output`` / ``thought`` steps; function
 calls end the interaction in ``requires_action`` (the client answers with ``function_result`` steps
-in the next interaction's input).
+in the next interaction's input). Interrupted by a crash before its first step, the call is simply
+made again; after, the interaction fails with ``interrupted`` (see :meth:`ModelRunner.run`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from google.genai import types
 
+from runtime.errors import InfraError
 from runtime.llm.base import (
     GenerationSettings,
     ModelClient,
@@ -24,9 +26,9 @@ from runtime.llm.base import (
 from runtime.llm.base import (
     Usage as ModelUsage,
 )
-from runtime.service.contents import to_contents
 from runtime.steps import FunctionCallStep, ModelOutputStep, TextContent, ThoughtStep
 from runtime.worker import Emit, RunInput, RunResult, StepWriter
+from runtime.worker.contents import to_contents
 from runtime.worker.events import TextDelta, ThoughtSummaryDelta, Usage
 
 
@@ -35,6 +37,15 @@ class ModelRunner:
         self._client = client
 
     async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
+        if run.resumed_steps:
+            # One model call cannot continue a half-streamed answer, and asking again would log
+            # a second answer after the first one's steps.
+            raise InfraError(
+                "the Hangar server stopped while the model's answer was streaming; "
+                "create a new interaction to retry",
+                code="interrupted",
+                retryable=True,
+            )
         writer = StepWriter(emit, run)
         stream = _StepStream(writer)
         turn = await self._client.generate(build_request(run), on_delta=stream.on_delta)
@@ -83,7 +94,7 @@ def build_request(run: RunInput) -> ModelRequest:
         model=run.interaction.target,
         contents=to_contents(run.conversation),
         system_instruction=config.system_instruction,
-        tools=_tools(config.tools or []),
+        tools=request_tools(config.tools or []),
         generation=GenerationSettings(
             temperature=generation.get("temperature"),
             top_p=generation.get("top_p"),
@@ -95,7 +106,7 @@ def build_request(run: RunInput) -> ModelRequest:
     )
 
 
-def _tools(tools: list[dict[str, Any]]) -> ModelTools:
+def request_tools(tools: list[dict[str, Any]]) -> ModelTools:
     functions = [
         types.FunctionDeclaration(
             name=tool.get("name"),

@@ -1,0 +1,66 @@
+"""``/{v}/agents`` routes (spec §7): the shipped agents and the project's own."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from runtime.api.deps import Project, services
+from runtime.errors import InputError
+from runtime.service import AgentService
+
+router = APIRouter()
+
+
+def agent_service(request: Request) -> AgentService:
+    return services(request).agents
+
+
+Agents = Annotated[AgentService, Depends(agent_service)]
+PageSize = Annotated[int | None, Query(ge=0, le=100_000)]
+PageToken = Annotated[str | None, Query(max_length=100)]
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, at most ``max_request_bytes``. Raises :class:`InputError`."""
+    limit: int = request.app.state.settings.max_request_bytes
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise InputError(f"request body is larger than {limit} bytes")
+    try:
+        data: Any = json.loads(body or b"{}")
+    except ValueError as e:
+        raise InputError(f"request body is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise InputError("request body must be a JSON object")
+    return data
+
+
+@router.post("/agents")
+async def create_agent(request: Request, project: Project, service: Agents) -> JSONResponse:
+    return JSONResponse(await service.create(project, await json_object(request)))
+
+
+@router.get("/agents")
+async def list_agents(
+    project: Project, service: Agents, page_size: PageSize = None, page_token: PageToken = None,
+    parent: str | None = None,
+) -> JSONResponse:
+    page = await service.list(project, page_size, page_token)
+    return JSONResponse({"agents": page.items, "next_page_token": page.next_page_token})
+
+
+@router.get("/agents/{agent_id}")
+async def get_agent(agent_id: str, project: Project, service: Agents) -> JSONResponse:
+    return JSONResponse(await service.get(project, agent_id))
+
+
+@router.delete("/agents/{agent_id}")
+async def delete_agent(agent_id: str, project: Project, service: Agents) -> JSONResponse:
+    await service.delete(project, agent_id)
+    return JSONResponse({})

@@ -1,0 +1,114 @@
+"""Short-lived sandboxes that give the API access to an environment's workspace volume.
+
+File operations of ``/environments/{id}/files`` go through sandboxd in a box whose ``/workspace`` is
+the environment's volume, so every path is confined to the workspace by sandboxd itself (``..``,
+absolute paths and escaping symlinks are refused there). A box is kept for ``idle_seconds`` after
+its last use so that a listing followed by a download costs one start, then stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from runtime.errors import HangarError, InfraError
+from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    box: Sandbox | None = None
+    users: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class FileBoxes:
+    """One file-access box per volume, started on demand and stopped when idle."""
+
+    def __init__(
+        self, provider: Provider | None, base_spec: SandboxSpec, *, idle_seconds: float = 60.0
+    ) -> None:
+        self._provider = provider
+        self._spec = base_spec.model_copy(
+            update={"cpus": 0.5, "memory_mb": 256, "network": "none", "idle_timeout_s": idle_seconds * 4}
+        )
+        self._idle = idle_seconds
+        self._entries: dict[str, _Entry] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await asyncio.gather(*(self.release(v) for v in list(self._entries)), return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def open(self, volume: str) -> AsyncIterator[Sandbox]:
+        """A ready box with ``volume`` at ``/workspace``. Raises :class:`InfraError` when sandboxes
+        are unavailable on this server."""
+        if self._provider is None:
+            raise InfraError("environment files need sandboxes, which are off or unavailable on this server",
+                             code="sandboxes_unavailable", retryable=False)
+        while True:
+            entry = self._entries.setdefault(volume, _Entry())
+            async with entry.lock:
+                if self._entries.get(volume) is not entry:
+                    continue  # released while we waited for the lock
+                if entry.box is not None and entry.box.expired() is not None:
+                    await self._stop(entry)
+                if entry.box is None:
+                    spec = self._spec.model_copy(update={"workspace_volume": volume})
+                    entry.box = await self._provider.create(spec)
+                entry.users += 1
+                box = entry.box
+                break
+        try:
+            yield box
+        finally:
+            entry.users -= 1
+            entry.last_used = time.monotonic()
+
+    async def release(self, volume: str) -> None:
+        """Stop the volume's box (before the volume is removed)."""
+        entry = self._entries.get(volume)
+        if entry is not None:
+            async with entry.lock:
+                if self._entries.get(volume) is entry:
+                    del self._entries[volume]
+                await self._stop(entry)
+
+    async def _stop(self, entry: _Entry) -> None:
+        box, entry.box = entry.box, None
+        if box is not None:
+            try:
+                await box.stop()
+            except HangarError as e:
+                log.warning("file_box_stop_failed", sandbox_id=box.id, error=e.message)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(self._idle, 10.0))
+            now = time.monotonic()
+            for volume, entry in list(self._entries.items()):
+                if entry.users == 0 and now - entry.last_used > self._idle and not entry.lock.locked():
+                    await self._release_idle(volume, entry)
+
+    async def _release_idle(self, volume: str, entry: _Entry) -> None:
+        async with entry.lock:
+            if entry.users or time.monotonic() - entry.last_used <= self._idle:
+                return
+            if self._entries.get(volume) is entry:
+                del self._entries[volume]
+            await self._stop(entry)

@@ -1,0 +1,71 @@
+"""Environments: a workspace (a named Docker volume) shared by the interactions that name it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from runtime.store.records import JsonObject
+from runtime.store.schema import environments, interactions
+
+RUNNING = "in_progress"
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    project_id: str
+    id: str
+    config: JsonObject
+    """The create request's ``sources`` and ``network`` (echoed back)."""
+    volume: str
+    created: float
+    updated: float
+
+
+class EnvironmentRepo:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, record: EnvironmentRecord) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(environments.insert().values(**record.__dict__))
+
+    async def get(self, environment_id: str, project_id: str) -> EnvironmentRecord | None:
+        """The environment, if it belongs to ``project_id``."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(environments).where(
+                environments.c.id == environment_id, environments.c.project_id == project_id
+            ))).first()
+        return EnvironmentRecord(**row._mapping) if row is not None else None
+
+    async def page(self, project_id: str, offset: int, limit: int) -> list[EnvironmentRecord]:
+        """Oldest first; ``limit`` rows from ``offset``."""
+        query = (
+            select(environments).where(environments.c.project_id == project_id)
+            .order_by(environments.c.created, environments.c.id).offset(offset).limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [EnvironmentRecord(**row._mapping) for row in await conn.execute(query)]
+
+    async def touch(self, environment_id: str, when: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(environments).where(environments.c.id == environment_id).values(updated=when)
+            )
+
+    async def running_interactions(self, environment_id: str) -> int:
+        """How many interactions in this environment are still ``in_progress``."""
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(select(func.count()).select_from(interactions).where(
+                interactions.c.environment_id == environment_id, interactions.c.status == RUNNING
+            ))
+        return int(count or 0)
+
+    async def delete(self, environment_id: str, project_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(environments).where(
+                environments.c.id == environment_id, environments.c.project_id == project_id
+            ))
+        return bool(result.rowcount)

@@ -1,0 +1,172 @@
+"""Crash recovery and concurrency against a real server process: ``kill -9`` mid-run, restart on
+the same data dir, and the interaction finishes from its last logged step; 20 background
+interactions at once each log every step exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from server_process import ServerProcess, fake_gemini
+
+from runtime.llm.script import JsonDict, ScriptedTurn, call, forever, request_parts, turn
+from runtime.sandbox.engine import namespace_filter
+from runtime.store import Store
+from runtime.worker.agent_runner import workspace_volume
+
+AGENT = "antigravity"
+
+
+def answered(request: JsonDict) -> list[str]:
+    """Ids of the function calls answered in the request, in order."""
+    return [
+        str(p["functionResponse"].get("id"))
+        for p in request_parts(request)
+        if isinstance(p.get("functionResponse"), dict)
+    ]
+
+
+def agent_script(request: JsonDict) -> ScriptedTurn:
+    """Order-proof: each turn follows from the last answered call, so a repeated request after a
+    restart gets the same answer."""
+    done = answered(request)
+    last = done[-1] if done else None
+    if last is None:
+        return turn(calls=[call("shell", command="echo before-crash > kept.txt && sleep 2", id="s1")])
+    if last == "s1":
+        return turn(calls=[call("shell", command="cat kept.txt", id="s2")])
+    if last == "s2":
+        return turn(calls=[call("update_artifact", artifact="walkthrough", content="# W", id="wt")])
+    return turn("Recovered and finished.")
+
+
+def wait_for(predicate: object, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def logged_step_starts(data_dir: Path, interaction_id: str) -> Counter[int]:
+    store = Store(f"sqlite+aiosqlite:///{data_dir / 'hangar.db'}")
+    await store.open()
+    try:
+        events = await store.interactions.events_after(interaction_id)
+    finally:
+        await store.close()
+    return Counter(e.event["index"] for e in events if e.event.get("event_type") == "step.start")
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A data dir with a short path: sandbox socket paths must fit a unix socket address."""
+    path = Path(tempfile.mkdtemp(prefix="hc-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_kill_9_mid_run_then_restart_resumes_the_agent(short_dir: Path, sandbox_image: str) -> None:
+    tmp_path = short_dir
+    namespace = f"test-crash-{secrets.token_hex(3)}"
+    settings = {
+        "HANGAR_SANDBOX_NAMESPACE": namespace,
+        "HANGAR_SANDBOX_IMAGE": sandbox_image,
+        "HANGAR_LEASE_SECONDS": "2",
+        "HANGAR_POLL_SECONDS": "0.2",
+    }
+    with fake_gemini(agent_script) as fake:
+        server = ServerProcess(tmp_path, fake.base_url, env=settings)
+        server.start()
+        volume = None
+        try:
+            client = server.client()
+            created = client.interactions.create(agent=AGENT, input="note, then wait", background=True)
+            volume = workspace_volume(created.environment_id or created.id)
+
+            def call_logged() -> bool:
+                now = client.interactions.get(created.id)
+                assert now.status == "in_progress", (now, server.log_tail())
+                return any(s.type == "code_execution_call" for s in now.steps or [])
+
+            wait_for(call_logged, 90, "the shell call to be logged")
+            server.kill()  # the `sleep 2` is still running in the box
+            server.start()
+            client = server.client()
+
+            def finished() -> bool:
+                return client.interactions.get(created.id).status != "in_progress"
+
+            wait_for(finished, 120, "the resumed interaction to finish")
+            done = client.interactions.get(created.id)
+            assert done.status == "completed", (getattr(done, "errors", None), server.log_tail())
+            kinds = [s.type for s in done.steps or []]
+            assert kinds == [
+                "user_input",
+                "code_execution_call", "code_execution_result",  # s1: interrupted (or done just before)
+                "code_execution_call", "code_execution_result",  # s2: cat kept.txt
+                "function_call", "function_result",  # the walkthrough
+                "model_output",
+            ], kinds
+            steps = done.steps or []
+            assert steps[2].is_error and "interrupted" in str(steps[2].result)  # type: ignore[union-attr]
+            assert "before-crash" in str(steps[4].result)  # type: ignore[union-attr]  # workspace kept
+            starts = asyncio.run(logged_step_starts(tmp_path, created.id))
+            assert starts and all(n == 1 for n in starts.values()), starts
+            assert not fake.failures
+        finally:
+            server.stop()
+            engine = docker.from_env()
+            try:
+                # The dead process's box was reaped at the restart; the last one stopped with it.
+                left = engine.containers.list(all=True, filters=namespace_filter(namespace))
+                for container in left:
+                    container.remove(force=True)
+                if volume is not None:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        engine.volumes.get(volume).remove(force=True)
+            finally:
+                engine.close()
+        assert not left, [c.name for c in left]
+
+
+@pytest.mark.slow
+def test_twenty_background_interactions_at_once(tmp_path: Path) -> None:
+    settings = {"HANGAR_SANDBOXES": "false", "HANGAR_POLL_SECONDS": "0.2"}
+    with fake_gemini(forever(turn("alpha beta gamma", thought="thinking it over"))) as fake:
+        server = ServerProcess(tmp_path, fake.base_url, env=settings)
+        server.start()
+        try:
+            client = server.client()
+            ids = [
+                client.interactions.create(model="gemini-3-flash-preview", input=f"n{i}", background=True).id
+                for i in range(20)
+            ]
+
+            def all_done() -> bool:
+                return all(client.interactions.get(i).status != "in_progress" for i in ids)
+
+            wait_for(all_done, 60, "20 interactions to finish")
+            for interaction_id in ids:
+                done = client.interactions.get(interaction_id)
+                assert done.status == "completed", getattr(done, "errors", None)
+                kinds = [s.type for s in done.steps or []]
+                assert kinds == ["user_input", "thought", "model_output"], kinds
+                assert (done.steps or [])[-1].content[0].text == "alpha beta gamma"  # type: ignore[union-attr]
+                starts = asyncio.run(logged_step_starts(tmp_path, interaction_id))
+                assert sorted(starts) == [1, 2] and set(starts.values()) == {1}, starts
+            assert len(fake.requests) == 20
+        finally:
+            server.stop()

@@ -1,0 +1,27 @@
+"""``hangar demo`` end to end: the CLI in a subprocess, its in-process server, a real sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from cli_harness import hangar
+
+pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
+
+
+async def test_demo_shows_a_whole_scripted_run(cli_env: dict[str, str]) -> None:
+    ran = await hangar("demo", env=cli_env)
+    assert ran.code == 0, ran.stderr + ran.stdout
+    out = ran.stdout
+    assert "SCRIPTED DEMO" in out
+    for seen in (
+        "▶ python",  # the Python session
+        "sum=5050 mean=50.5",
+        "serving site/ on http://127.0.0.1:8765/ as agent",  # the shell, a page served in the box
+        "▶ browser",
+        "The sum is 5050 and the mean is 50.5.",  # read back by the browser
+        "report.md",
+        "completed",
+    ):
+        assert seen in out, f"{seen!r} not in the demo's output:\n{out}"
+    assert "Docker volume hangar-ws-" in out  # where the files are
+    assert "Traceback" not in ran.stderr

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # --- API, store and worker ---------------------------------------------------------------------
     database_url: str | None = None
     """SQLAlchemy async URL; default: a SQLite file ``hangar.db`` in ``data_dir``."""
+    path_prefix: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
+    """Serve the API under this path too (e.g. ``/hangar`` behind a proxy); unprefixed paths keep working."""
     host: str = "127.0.0.1"
     port: int = 8080
     api_key: SecretStr | None = None

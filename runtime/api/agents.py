@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from runtime.api.body import json_object
 from runtime.api.deps import Project, services
-from runtime.errors import InputError
 from runtime.service import AgentService
 
 router = APIRouter()
@@ -24,23 +23,6 @@ PageSize = Annotated[int | None, Query(ge=0, le=100_000)]
 PageToken = Annotated[str | None, Query(max_length=100)]
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, at most ``max_request_bytes``. Raises :class:`InputError`."""
-    limit: int = request.app.state.settings.max_request_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise InputError(f"request body is larger than {limit} bytes")
-    try:
-        data: Any = json.loads(body or b"{}")
-    except ValueError as e:
-        raise InputError(f"request body is not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise InputError("request body must be a JSON object")
-    return data
-
-
 @router.post("/agents")
 async def create_agent(request: Request, project: Project, service: Agents) -> JSONResponse:
     return JSONResponse(await service.create(project, await json_object(request)))
@@ -48,7 +30,10 @@ async def create_agent(request: Request, project: Project, service: Agents) -> J
 
 @router.get("/agents")
 async def list_agents(
-    project: Project, service: Agents, page_size: PageSize = None, page_token: PageToken = None,
+    project: Project,
+    service: Agents,
+    page_size: PageSize = None,
+    page_token: PageToken = None,
     parent: str | None = None,
 ) -> JSONResponse:
     page = await service.list(project, page_size, page_token)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime.api import agents, environments, interactions, webhooks
 from runtime.api.errors import install_error_handlers
+from runtime.api.middleware import PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
 from runtime.llm.base import ModelClient
 from runtime.service import open_services
@@ -36,7 +38,13 @@ def create_app(
             app.state.services = services
             yield
 
-    app = FastAPI(title="Hangar", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Hangar",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(remember_route)],
+    )
     app.state.settings = settings
     install_error_handlers(app)
     for version in API_VERSIONS:
@@ -48,6 +56,31 @@ def create_app(
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
+        """Liveness: the process answers."""
         return JSONResponse({"status": "ok"})
 
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: the database answers and the worker claims work."""
+        services = getattr(request.app.state, "services", None)
+        problems = []
+        if services is None:
+            problems.append("starting")
+        else:
+            try:
+                await services.store.ping()
+            except Exception as e:  # any failure means not ready; the reason goes to the caller
+                problems.append(f"database: {e}")
+            if not services.worker_running():
+                problems.append("worker is not running")
+        status = 503 if problems else 200
+        return JSONResponse({"status": "not ready" if problems else "ok", "problems": problems}, status)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestMetrics)
+    if settings.path_prefix:
+        app.add_middleware(PathPrefix, prefix=settings.path_prefix)
     return app

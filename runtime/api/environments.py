@@ -15,7 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from runtime.api.agents import PageSize, PageToken, json_object
+from runtime.api.agents import PageSize, PageToken
+from runtime.api.body import json_object
 from runtime.api.deps import Project, services
 from runtime.api.errors import error_response
 from runtime.errors import HangarError, InputError
@@ -69,8 +70,14 @@ async def delete_environment(environment_id: str, project: Project, service: Env
 @router.get("/environments/{environment_id}/files")
 @router.get("/environments/{environment_id}/files/{path:path}")
 async def get_files(
-    environment_id: str, project: Project, files: Files, path: str = "", alt: str | None = None,
-    recursive: bool = False, page_size: PageSize = None, page_token: PageToken = None,
+    environment_id: str,
+    project: Project,
+    files: Files,
+    path: str = "",
+    alt: str | None = None,
+    recursive: bool = False,
+    page_size: PageSize = None,
+    page_token: PageToken = None,
 ) -> Response:
     if alt == "media":
         chunks = await files.download(project, environment_id, path)
@@ -99,7 +106,11 @@ async def start_upload(
     if x_goog_upload_command.strip().lower() != "start":
         raise InputError("X-Goog-Upload-Command must be 'start' on the session request")
     session = await files.start_upload(
-        project, environment_id, path, overwrite=overwrite, extract=extract,
+        project,
+        environment_id,
+        path,
+        overwrite=overwrite,
+        extract=extract,
         size=x_goog_upload_header_content_length,
     )
     url = request.url.replace(query=f"upload_id={session}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from runtime.api.body import json_object
 from runtime.api.deps import Interactions, Project
 from runtime.api.sse import frames, sse_response
 from runtime.errors import InputError
@@ -22,21 +22,7 @@ def _json(interaction: Interaction) -> JSONResponse:
 
 
 async def _parse_create(request: Request) -> CreateInteraction:
-    limit: int = request.app.state.settings.max_request_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise InputError(f"request body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise InputError(f"request body is larger than {limit} bytes")
-    try:
-        data: Any = json.loads(body or b"null")
-    except ValueError as e:
-        raise InputError(f"request body is not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise InputError("request body must be a JSON object")
+    data = await json_object(request)
     try:
         return CreateInteraction.model_validate(data)
     except ValidationError as e:

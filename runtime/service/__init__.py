@@ -47,6 +47,10 @@ class Services:
     agents: AgentService
     environments: EnvironmentService
     files: EnvironmentFiles
+    worker: Worker
+
+    def worker_running(self) -> bool:
+        return self.worker.running
 
 
 @contextlib.asynccontextmanager
@@ -114,6 +118,7 @@ async def open_services(
                 interactions=service, keys=keys, store=store, webhooks=WebhookService(store, dispatcher),
                 agents=AgentService(catalog), environments=environments,
                 files=EnvironmentFiles(environments, boxes, max_upload_bytes=settings.max_upload_bytes),
+                worker=background,
             )
         finally:
             await boxes.stop()

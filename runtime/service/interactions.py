@@ -17,6 +17,7 @@ from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound
 from runtime.service.agents import AgentCatalog
 from runtime.service.environments import EnvironmentService
+from runtime.service.read_cache import ReadCache
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
 from runtime.steps import dump_steps, parse_steps
 from runtime.store import InteractionRecord, Store, StoredEvent
@@ -48,7 +49,9 @@ class InteractionService:
         agents: AgentRegistry | None = None,
         catalog: AgentCatalog | None = None,
         environments: EnvironmentService | None = None,
+        read_cache_seconds: float = 2.0,
     ) -> None:
+        self._finished: ReadCache[Interaction] = ReadCache(ttl_seconds=read_cache_seconds)
         self._agents = agents
         self._catalog = catalog
         self._environments = environments
@@ -114,9 +117,18 @@ class InteractionService:
 
     async def get(self, project_id: str, interaction_id: str, *, include_input: bool = False) -> Interaction:
         """Raises :class:`NotFound` for an unknown id or one of another project."""
-        record = await self._record(project_id, interaction_id)
-        events = await self._store.interactions.events_after(record.id)
-        return _interaction(record, steps_of(record, events), include_input)
+        key = (project_id, interaction_id, str(include_input))
+        cached = self._finished.get(key)
+        if cached is not None:
+            return cached
+        found = await self._store.interactions.get_with_events(interaction_id, project_id)
+        if found is None:
+            raise NotFound(f"interaction {interaction_id} not found")
+        record, events = found
+        interaction = _interaction(record, steps_of(record, events), include_input)
+        if record.status != RUNNING:
+            self._finished.put(key, interaction)
+        return interaction
 
     async def follow(
         self, project_id: str, interaction_id: str, after: int = 0
@@ -194,6 +206,7 @@ class InteractionService:
         if record.status == RUNNING:
             await self._worker.cancel(record)
             await self.wait(project_id, interaction_id, CANCEL_WAIT_SECONDS)
+        self._finished.forget(project_id, interaction_id)
         if not await self._store.interactions.delete(interaction_id, project_id):
             raise NotFound(f"interaction {interaction_id} not found")
 
@@ -206,6 +219,7 @@ class InteractionService:
 
     async def _discard(self, record: InteractionRecord) -> None:
         await self.wait(record.project_id, record.id, CANCEL_WAIT_SECONDS)
+        self._finished.forget(record.project_id, record.id)
         await self._store.interactions.delete(record.id, record.project_id)
 
     async def _record(self, project_id: str, interaction_id: str) -> InteractionRecord:

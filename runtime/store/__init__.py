@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.errors import InfraError
@@ -35,6 +36,11 @@ class Store:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     @property
     def engine(self) -> AsyncEngine:

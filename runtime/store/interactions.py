@@ -95,6 +95,19 @@ class InteractionRepo:
             row = (await conn.execute(query)).first()
         return None if row is None else _record(row)
 
+    async def get_with_events(
+        self, interaction_id: str, project_id: str
+    ) -> tuple[InteractionRecord, list[StoredEvent]] | None:
+        """The record and its whole event log in one connection (the GET path)."""
+        query = select(*_COLUMNS).where(
+            interactions.c.id == interaction_id, interactions.c.project_id == project_id
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            return _record(row), await _events_after(conn, interaction_id, 0)
+
     async def delete(self, interaction_id: str, project_id: str) -> bool:
         async with self._engine.begin() as conn:
             result = await conn.execute(

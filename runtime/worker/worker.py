@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from sqlalchemy.exc import IntegrityError
 
+from runtime import metrics
 from runtime.errors import HangarError, InfraError
 from runtime.steps import parse_steps
 from runtime.store import InteractionRecord, Store, StoredEvent
@@ -129,6 +130,11 @@ class Worker:
         self._stopping = False
         self._loop = asyncio.create_task(self._claim_loop(), name="hangar-worker")
 
+    @property
+    def running(self) -> bool:
+        """Whether the claim loop is alive (readiness)."""
+        return self._loop is not None and not self._loop.done()
+
     async def stop(self) -> None:
         """Stop claiming; let running interactions finish for the grace period; release the
         leases of those still running (left expired, so the next claim resumes them)."""
@@ -197,10 +203,12 @@ class Worker:
             self._cancels[record.id] = cancel
             task = asyncio.create_task(self._execute(record, cancel), name=f"interaction-{record.id}")
             self._tasks.add(task)
+            metrics.INTERACTIONS_RUNNING.inc()
             task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        metrics.INTERACTIONS_RUNNING.dec()
         self._slots.release()
 
     # -- running -----------------------------------------------------------------------------------
@@ -300,6 +308,8 @@ class Worker:
         if await self._store.interactions.finish(
             record.id, result.status, owner=self.owner, usage=usage, errors=errors
         ):
+            metrics.INTERACTIONS_FINISHED.labels(record.kind, result.status).inc()
+            metrics.INTERACTION_SECONDS.labels(record.kind).observe(max(0.0, time.time() - record.created))
             ref = interaction_ref(record, result.status, result.usage)
             await writer(InteractionCompleted(interaction=ref))
             await self._notify(record, result.status, result.usage)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,7 @@ from rich.console import Console
 
 from runtime.cli.common import fail_on_hangar_error
 from runtime.config import Settings
+from runtime.logs import configure_logging
 
 app = typer.Typer(help="Run the Hangar API server.")
 console = Console()
@@ -44,6 +47,10 @@ def serve(
 ) -> None:
     """Serve /v1, /v1beta and /v1alpha interactions until Ctrl-C."""
     from runtime.api import create_app
+
+    # A server logs what it does: JSON lines when stderr is not a terminal (a service manager,
+    # a container), readable lines for a person watching.
+    configure_logging(logging.INFO, json=not sys.stderr.isatty())
 
     with fail_on_hangar_error():
         settings = Settings()

@@ -12,12 +12,14 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound
 from runtime.service.agents import AgentCatalog
 from runtime.service.environments import EnvironmentService
 from runtime.service.read_cache import ReadCache
+from runtime.service.webhooks import check_uri
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
 from runtime.steps import dump_steps, parse_steps
 from runtime.store import InteractionRecord, Store, StoredEvent
@@ -75,6 +77,7 @@ class InteractionService:
         if request.background and not request.store:
             raise InputError("`background: true` requires `store` to be true")
         steps = normalise_input(request.input)
+        _check_webhook_config(request.webhook_config)
         # NotFound (404) for an unknown agent or environment, before anything is stored
         if kind == "agent" and self._catalog is not None:
             await self._catalog.resolve(project_id, target)
@@ -247,3 +250,12 @@ def _interaction(
         **target,
         **record.config,
     )
+
+
+def _check_webhook_config(config: dict[str, Any] | None) -> None:
+    """Per-request webhook targets are refused at create, not discovered broken when the run ends."""
+    uris = (config or {}).get("uris") or []
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise InputError("webhook_config.uris must be a list of URLs")
+    for uri in uris:
+        check_uri(uri)

@@ -343,3 +343,10 @@ def test_failing_receiver_gets_the_event_after_retries(
     attempts = receiver.wait_for(_about(path, interaction.id), count=3)
     assert len({d.headers["webhook-id"] for d in attempts}) == 1  # one message, retried
     assert all(signature_ok(hook.new_signing_secret, d) for d in attempts)
+
+
+def test_bad_webhook_config_is_refused_at_create(hangar: HangarServer) -> None:
+    client = hangar.client()
+    with pytest.raises(errors.BadRequestError) as caught:
+        client.interactions.create(model=MODEL, input="x", webhook_config={"uris": ["ftp://example.invalid/"]})
+    assert "http" in caught.value.body["error"]["message"]

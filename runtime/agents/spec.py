@@ -142,10 +142,19 @@ class AgentSpec(_Strict):
             return bool(self.base_environment.wants_egress())
         return False
 
+    def _allowed_domains(self) -> tuple[str, ...] | None:
+        """``base_environment``'s allowlist, unless ``sandbox.network`` decides or it allows all."""
+        if self.sandbox.network is not None or not isinstance(self.base_environment, Environment):
+            return None
+        return self.base_environment.allowed_domains()
+
     def sandbox_spec(self, base: SandboxSpec | None = None) -> SandboxSpec:
         """``base`` (runtime defaults) with this agent's image, resources, network and skill mounts."""
         base = base or SandboxSpec()
         update: dict[str, Any] = {"network": "egress" if self.wants_egress() else "none"}
+        domains = self._allowed_domains()
+        if domains is not None:
+            update |= {"network": "allowlist", "allowed_domains": domains}
         update |= self.sandbox.model_dump(exclude_none=True, exclude={"network"})
         skills = tuple(Mount(source=str(p), target=f"{SKILLS_MOUNT}/{p.name}") for p in self.skills or [])
         update["mounts"] = base.mounts + skills

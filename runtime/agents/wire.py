@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, field_validator
 
 from runtime.agents.paths import WorkspacePath
+from runtime.sandboxd.egress_policy import validate_pattern
 
 
 class _Strict(BaseModel):
@@ -113,6 +114,11 @@ class Source(_Strict):
 class AllowlistEntry(_Strict):
     domain: str
     """Domain the box may reach; wildcards like ``*.googleapis.com``; ``*`` allows all."""
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        return value if value == "*" else validate_pattern(value)
     credential: str | None = None
     """Id of a credential the egress proxy injects on matching requests."""
     transform: (
@@ -170,6 +176,14 @@ class Environment(_Strict):
         if self.network == "disabled":
             return False
         return self.network.allowlist != "disabled" and bool(self.network.allowlist)
+
+    def allowed_domains(self) -> tuple[str, ...] | None:
+        """The allowlist's domains; ``None`` when it allows every domain (``*``) or no egress."""
+        if not self.wants_egress() or not isinstance(self.network, NetworkConfig):
+            return None
+        assert isinstance(self.network.allowlist, list)
+        domains = tuple(entry.domain for entry in self.network.allowlist)
+        return None if "*" in domains else domains
 
 
 EnvironmentOrId = Annotated[

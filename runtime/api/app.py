@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from runtime import web
 from runtime.api import agents, environments, interactions, webhooks
 from runtime.api.errors import install_error_handlers
 from runtime.api.middleware import PathPrefix, RequestMetrics, remember_route
@@ -53,6 +54,7 @@ def create_app(
         app.include_router(agents.router, prefix=f"/{version}")
         app.include_router(environments.router, prefix=f"/{version}")
         app.include_router(environments.upload_router, prefix=f"/upload/{version}")
+    app.include_router(web.router)  # the run viewer page at /viewer (public API only)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

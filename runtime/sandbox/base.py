@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from runtime.sandboxd.egress_policy import validate_pattern
 
 if TYPE_CHECKING:
     from runtime.sandbox.client import SandboxdClient
@@ -48,8 +50,12 @@ class SandboxSpec(BaseModel):
     tmp_size_mb: int = Field(default=512, ge=8)
     """Size of each tmpfs (``/tmp`` and the home directory)."""
     shm_size_mb: int = Field(default=256, ge=16)
-    network: Literal["none", "egress"] = "none"
-    """``none``: only loopback. ``egress``: open egress on a Docker network Hangar creates."""
+    network: Literal["none", "egress", "allowlist"] = "none"
+    """``none``: only loopback. ``egress``: open egress on a Docker network Hangar creates.
+    ``allowlist``: only ``allowed_domains``, through Hangar's egress proxy (the box has no route out)."""
+    allowed_domains: tuple[str, ...] = ()
+    """Domains an ``allowlist`` box may reach: ``pypi.org`` (that host), ``*.github.com`` (hosts
+    below it). Stored lower-case, sorted, without duplicates; no IP addresses."""
     env: tuple[tuple[str, str], ...] = ()
     mounts: tuple[Mount, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
@@ -62,6 +68,17 @@ class SandboxSpec(BaseModel):
     """Hard limit on a sandbox's life; ``None`` for no limit."""
     idle_timeout_s: float | None = Field(default=900.0, gt=0)
     """Stop after this long without an operation; ``None`` for no limit."""
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({validate_pattern(d) for d in value}))
+
+    @model_validator(mode="after")
+    def _domains_need_allowlist(self) -> Self:
+        if self.allowed_domains and self.network != "allowlist":
+            raise ValueError(f'allowed_domains needs network="allowlist" (network is {self.network!r})')
+        return self
 
     def key(self) -> str:
         """Stable short hash identifying the spec (pool key, label value)."""

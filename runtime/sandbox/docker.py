@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import dataclasses
 import secrets
 import shutil
 import time
@@ -19,13 +19,15 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runtime.errors import HangarError, InputError, NotFound, SandboxGone, SandboxStartFailed
 from runtime.sandbox import engine as eng
 from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec, SandboxState
+from runtime.sandbox.egress import PROXY_ID, EgressProxy
 from runtime.sandbox.guard import GuardedTransport
 from runtime.sandbox.reaper import Reaper
+from runtime.sandboxd.egress_policy import validate_pattern
 from runtime.sandboxd.protocol import SOCKET_NAME
 
 log = structlog.get_logger(__name__)
@@ -44,7 +46,13 @@ class DockerProviderConfig(BaseModel):
     runtime: str | None = None
     """OCI runtime for every box (``runsc`` for gVisor) unless the spec names one."""
     egress_network: str = "hangar-egress"
-    """Bridge network Hangar creates for ``network="egress"`` boxes."""
+    """Bridge network Hangar creates for ``network="egress"`` boxes (the egress proxy joins it too)."""
+    egress_private_hosts: tuple[str, ...] = ()
+    """Domain patterns that ``network="allowlist"`` boxes may reach even when they resolve to a
+    private address (an intranet service); an agent's allowlist alone never reaches one."""
+    egress_proxy_image: str | None = None
+    """Image of the egress proxy (any image with Hangar's sandboxd); ``None``: the image of the
+    first allowlist box."""
     init: bool | None = None
     """Run docker-init as PID 1 (reaps zombies); ``None``: when the engine host has it."""
     max_workers: int = Field(default=16, ge=1)
@@ -53,6 +61,11 @@ class DockerProviderConfig(BaseModel):
     reap_on_start: bool = True
     reap_interval_s: float | None = Field(default=300.0, gt=0)
     """Period of the orphan reaper; ``None`` to reap only on start."""
+
+    @field_validator("egress_private_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(validate_pattern(h) for h in value)
 
 
 class DockerSandbox(Sandbox):
@@ -71,6 +84,8 @@ class DockerSandbox(Sandbox):
         self.where = where
         self.container_id = ""
         self.oom_kills = 0
+        self.egress_address: str | None = None
+        """The box's address on the internal network, registered with the egress proxy (allowlist)."""
         """Processes of this box the kernel killed for memory (engine ``oom`` events)."""
         self.gone_reason: str | None = None
         self._provider = provider
@@ -215,6 +230,8 @@ class DockerSandbox(Sandbox):
         client = self._engine.client
         if self.container_id:
             await self._engine.run(eng.remove_container, client, self.container_id)
+        if self.egress_address is not None:
+            await self._provider.egress.unregister(self.id, self.egress_address)
         if self._fresh_volume:
             await self._engine.run(eng.remove_volume, client, self.where.workspace_volume)
         await asyncio.to_thread(shutil.rmtree, self.where.socket_dir, True)
@@ -251,6 +268,18 @@ class DockerProvider(Provider):
         self._tasks: list[asyncio.Task[None]] = []
         self._events: eng.EventWatcher | None = None
         self.reaper = Reaper(self.engine, config.namespace, self.sockets_dir, self.tracked)
+        self._egress: EgressProxy | None = None
+
+    @property
+    def egress(self) -> EgressProxy:
+        """The namespace's egress proxy (started by the first ``network="allowlist"`` box)."""
+        if self._egress is None:
+            self._egress = EgressProxy(
+                self.engine, namespace=self.config.namespace, state_dir=self.sockets_dir / PROXY_ID,
+                egress_network=self.config.egress_network, private_hosts=self.config.egress_private_hosts,
+                image=self.config.egress_proxy_image, runtime=self.config.runtime, init=self._init,
+            )
+        return self._egress
 
     # --- provider lifecycle -------------------------------------------------------------------
 
@@ -276,6 +305,11 @@ class DockerProvider(Provider):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(box.stop() for box in list(self._boxes.values())), return_exceptions=True)
+        if self._egress is not None:
+            try:
+                await self._egress.stop()
+            except Exception as e:
+                log.warning("could not remove the egress proxy; the reaper will", error=str(e))
         if self._events is not None:
             await self._events.stop()
             self._events = None
@@ -283,7 +317,8 @@ class DockerProvider(Provider):
 
     def tracked(self) -> set[str]:
         """Ids this provider owns right now, including boxes still starting."""
-        return set(self._boxes) | self._starting
+        egress = self._egress.tracked() if self._egress is not None else set()
+        return set(self._boxes) | self._starting | egress
 
     def untrack(self, sandbox_id: str) -> None:
         self._boxes.pop(sandbox_id, None)
@@ -316,6 +351,8 @@ class DockerProvider(Provider):
             network=await self._network(spec), runtime=spec.runtime or self.config.runtime,
             init=self._init, entrypoint=entrypoint,
         )
+        if spec.network == "allowlist":
+            where = dataclasses.replace(where, proxy_env=tuple(self.egress.environment().items()))
         fresh = not spec.workspace_volume
         box = DockerSandbox(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
         self._boxes[sandbox_id] = box
@@ -328,6 +365,10 @@ class DockerProvider(Provider):
             kwargs = eng.container_kwargs(spec, where)
             box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
             await self.engine.run(client.api.start, box.container_id)
+            if spec.network == "allowlist":
+                box.egress_address = await self.egress.register(
+                    sandbox_id, box.container_id, spec.allowed_domains
+                )
             await box.wait_ready(started + spec.start_timeout_s)
         except BaseException as e:
             box.log.warning("sandbox start failed; removing it", error=str(e))
@@ -339,6 +380,8 @@ class DockerProvider(Provider):
     async def _network(self, spec: SandboxSpec) -> str:
         if spec.network == "none":
             return "none"
+        if spec.network == "allowlist":
+            return await self.egress.ensure(spec.image)
         async with self._network_lock:
             return await self.engine.run(eng.ensure_network, self.engine.client, self.config.egress_network)
 
@@ -355,8 +398,8 @@ class DockerProvider(Provider):
         infos = []
         for row in rows:
             labels = row.get("Labels") or {}
-            if not eng.owned_by(labels, self.config.namespace):
-                continue
+            if not eng.owned_by(labels, self.config.namespace) or eng.LABEL_ROLE in labels:
+                continue  # not ours, or the egress proxy (not a sandbox)
             infos.append(SandboxInfo(
                 id=labels.get(eng.LABEL_ID, ""), name=(row.get("Names") or ["?"])[0].lstrip("/"),
                 state=str(row.get("State", "unknown")), image=str(row.get("Image", "")),
@@ -389,13 +432,7 @@ class DockerProvider(Provider):
 
 def _make_socket_dir(path: Path) -> None:
     """A directory only the box's user can enter; its sandboxd creates the socket there."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=False)
-    try:
-        os.chown(path, eng.SANDBOX_UID, eng.SANDBOX_UID)
-    except PermissionError:
-        # Not root: the box's uid cannot own it, so let it in (the token still guards the socket).
-        if os.getuid() != eng.SANDBOX_UID:
-            path.chmod(0o777)
+    eng.make_owned_dir(path)
 
 
 def _has_docker_init() -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,8 @@ LABEL_MANAGED = "hangar.managed"
 LABEL_NAMESPACE = "hangar.namespace"
 LABEL_ID = "hangar.sandbox_id"
 LABEL_SPEC = "hangar.spec_key"
+LABEL_ROLE = "hangar.role"
+"""``egress-proxy`` on the namespace's egress proxy; absent on sandboxes."""
 
 SANDBOX_UID = 1000
 HOME_DIR = "/home/agent"
@@ -130,6 +133,8 @@ class Placement:
     init: bool
     entrypoint: list[str] | None = None
     """Replaces the image's entrypoint (sandboxd); for tests of start-up failures."""
+    proxy_env: tuple[tuple[str, str], ...] = ()
+    """``HTTP_PROXY`` and friends of an allowlist box (empty otherwise)."""
 
     @property
     def container_name(self) -> str:
@@ -187,13 +192,28 @@ def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
         "network_mode": where.network,
         "init": where.init,
         "labels": hangar_labels(spec, where),
-        "environment": {**dict(spec.env), "SANDBOXD_TOKEN": where.token},
+        "environment": {**dict(spec.env), **dict(where.proxy_env), "SANDBOXD_TOKEN": where.token},
     }
+    if where.proxy_env:
+        # The proxy resolves names; the box needs no DNS. The embedded resolver then forwards to
+        # the box's own loopback, where nothing answers, so DNS cannot carry data out either.
+        kwargs["dns"] = ["127.0.0.1"]
     if where.runtime:
         kwargs["runtime"] = where.runtime
     if where.entrypoint is not None:
         kwargs["entrypoint"] = where.entrypoint
     return kwargs
+
+
+def make_owned_dir(path: Path) -> None:
+    """A new directory only the box's user can enter (the host, as root, still can)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=False)
+    try:
+        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    except PermissionError:
+        # Not root: the box's uid cannot own it, so let it in (a token or the policy still guards).
+        if os.getuid() != SANDBOX_UID:
+            path.chmod(0o777)
 
 
 def describe_exit(attrs: dict[str, Any], memory_mb: int | None = None) -> str | None:
@@ -233,6 +253,13 @@ def remove_volume(client: Any, name: str) -> None:
 
     with contextlib.suppress(docker.errors.NotFound):
         client.api.remove_volume(name, force=True)
+
+
+def remove_network(client: Any, name: str) -> None:
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        client.api.remove_network(name)
 
 
 def ensure_network(client: Any, name: str) -> str:

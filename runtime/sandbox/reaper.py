@@ -3,8 +3,9 @@
 Orphans come from a Hangar process that was killed (``kill -9``, a crash, a reboot of the host
 process) while its boxes ran. Containers and fresh workspace volumes are found by their labels
 (``hangar.managed=1`` and ``hangar.namespace=<ns>``, checked again in Python after the engine's
-filter), socket directories under ``sockets/<namespace>/``. Another namespace's objects are never
-listed, let alone removed.
+filter), socket directories under ``sockets/<namespace>/``. The namespace's egress proxy is reaped
+the same way: its container, internal network and state directory carry the owner id
+``egress-proxy``. Another namespace's objects are never listed, let alone removed.
 
 A reap lists first and asks the provider what it tracks afterwards: ids are registered before
 their resources exist, so whatever the listing saw belongs either to a tracked id or to nobody.
@@ -35,22 +36,28 @@ class Owned:
     volumes: dict[str, str] = field(default_factory=dict)
     """Volume name -> sandbox id."""
     socket_dirs: dict[Path, str] = field(default_factory=dict)
+    networks: dict[str, str] = field(default_factory=dict)
+    """Network name -> owner id (the egress proxy's internal network)."""
 
     def without(self, keep: set[str]) -> Owned:
         return Owned(
             {k: v for k, v in self.containers.items() if v not in keep},
             {k: v for k, v in self.volumes.items() if v not in keep},
             {k: v for k, v in self.socket_dirs.items() if v not in keep},
+            {k: v for k, v in self.networks.items() if v not in keep},
         )
 
     def only(self, sandbox_id: str) -> Owned:
         return self.without({v for v in self._ids() if v != sandbox_id})
 
     def _ids(self) -> set[str]:
-        return set(self.containers.values()) | set(self.volumes.values()) | set(self.socket_dirs.values())
+        return (
+            set(self.containers.values()) | set(self.volumes.values()) | set(self.socket_dirs.values())
+            | set(self.networks.values())
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.volumes or self.socket_dirs)
+        return bool(self.containers or self.volumes or self.socket_dirs or self.networks)
 
 
 def list_owned(client: Any, namespace: str, sockets_dir: Path) -> Owned:
@@ -64,6 +71,10 @@ def list_owned(client: Any, namespace: str, sockets_dir: Path) -> Owned:
         labels = vol.get("Labels") or {}
         if eng.owned_by(labels, namespace):
             owned.volumes[vol["Name"]] = labels.get(eng.LABEL_ID, "")
+    for net in client.api.networks(filters=filters):
+        labels = net.get("Labels") or {}
+        if eng.owned_by(labels, namespace):
+            owned.networks[net["Name"]] = labels.get(eng.LABEL_ID, "")
     if sockets_dir.is_dir():
         for path in sockets_dir.iterdir():
             if path.is_dir():
@@ -77,6 +88,8 @@ def remove_owned(client: Any, owned: Owned) -> None:
         eng.remove_container(client, container_id)
     for name in owned.volumes:
         eng.remove_volume(client, name)
+    for name in owned.networks:
+        eng.remove_network(client, name)
     for path in owned.socket_dirs:
         shutil.rmtree(path, ignore_errors=True)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import posixpath
 from typing import Any
 
 from google.genai import types
 
+from runtime.sandboxd.protocol import WORKSPACE
 from runtime.tools.base import Tool, ToolContext, ToolOutput, arg_num, arg_str, declare
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -42,7 +44,7 @@ class ShellTool(Tool):
             notes.append("timed out: the command was interrupted")
         if result.truncated:
             notes.append("output truncated")
-        text = f"{result.output.rstrip()}\n[{'; '.join(notes)}; cwd {result.cwd}]".lstrip()
+        text = f"{result.output.rstrip()}\n[{'; '.join(notes)}; cwd {_absolute(result.cwd)}]".lstrip()
         return ToolOutput(text=text, is_error=result.exit_code != 0 or result.timed_out)
 
 
@@ -87,3 +89,8 @@ class PythonTool(Tool):
             parts.append(f"[{len(images)} figure(s) attached]")
         text = "\n".join(p for p in parts if p) or "[no output]"
         return ToolOutput(text=text, is_error=result.error is not None or result.timed_out, images=images)
+
+
+def _absolute(cwd: str) -> str:
+    """sandboxd reports the cwd relative to the workspace; the model thinks in absolute paths."""
+    return cwd if cwd.startswith("/") else posixpath.normpath(posixpath.join(WORKSPACE, cwd))

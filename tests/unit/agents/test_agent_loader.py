@@ -65,7 +65,8 @@ def test_full_agent(write: WriteFile, tmp_path: Path) -> None:
     assert spec.wants_egress() is True
     sandbox = spec.sandbox_spec()
     assert (sandbox.image, sandbox.cpus, sandbox.memory_mb) == ("custom:1", 2, 2048)
-    assert sandbox.network == "egress"
+    # An allowlist is enforced by the egress proxy, not opened as free egress.
+    assert (sandbox.network, sandbox.allowed_domains) == ("allowlist", ("*.pypi.org",))
     assert [(m.target, m.read_only) for m in sandbox.mounts] == [("/skills/pdf", True)]
     api = spec.api_fields()
     assert api["agent_config"] == {

@@ -1,0 +1,50 @@
+"""The run viewer: a static page (HTML, one script, one stylesheet) served at ``/viewer``.
+
+The page talks to the public API only, with the caller's API key; these routes are unauthenticated
+because they serve nothing but the page itself. Strict headers keep the page self-contained: no
+inline script, no outside origin, images only from ``data:`` URLs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+STATIC = Path(__file__).parent / "static"
+
+_ASSETS = {"viewer.js": "text/javascript", "viewer.css": "text/css"}
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/viewer")
+async def viewer_root() -> Response:
+    """Redirects to ``/viewer/`` (relative, so a deployment path prefix is kept; browsers keep the
+    ``#interaction`` fragment across the redirect) so the page's relative asset URLs resolve."""
+    return RedirectResponse("viewer/", status_code=307)
+
+
+@router.get("/viewer/")
+async def viewer_page() -> Response:
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
+
+
+@router.get("/viewer/{asset}")
+async def viewer_asset(asset: str) -> Response:
+    """One of the page's two assets; anything else is a 404 (no path is built from the request)."""
+    media_type = _ASSETS.get(asset)
+    if media_type is None:
+        raise HTTPException(status_code=404, detail=f"no viewer asset {asset!r}")
+    return FileResponse(STATIC / asset, media_type=media_type, headers=SECURITY_HEADERS)

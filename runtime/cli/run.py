@@ -23,7 +23,7 @@ from runtime.agent.events import LoopEvent, RunResult, RunStatus, StepAdded
 from runtime.agent.session import AgentSession, loop_config
 from runtime.agents import AgentRegistry, default_agents_dir, load_agent_file
 from runtime.agents.spec import AgentSpec
-from runtime.cli.common import EXIT_USAGE, docker_provider, err_console
+from runtime.cli.common import EXIT_INFRA, EXIT_USAGE, docker_provider, err_console
 from runtime.cli.display import LiveDisplay
 from runtime.cli.remote import ApiKeyOption
 from runtime.cli.run_output import EXIT_CODES, RunReport, append_github_summary, write_outputs
@@ -31,6 +31,7 @@ from runtime.cli.run_remote import RemoteRun, run_remote
 from runtime.config import Settings
 from runtime.errors import HangarError, InputError
 from runtime.llm.gemini import GeminiClient
+from runtime.sandbox.base import SandboxSpec
 
 ARTIFACTS = ("plan.md", "walkthrough.md")
 
@@ -94,9 +95,10 @@ async def _execute(
     try:
         gemini.check_credentials()  # before any sandbox starts
         config = loop_config(agent, model=model, max_tokens=max_tokens, timeout_s=time_limit_s)
+        base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
         async with (
             docker_provider(settings) as provider,
-            AgentSession(agent, provider, gemini, config=config, sink=sink) as session,
+            AgentSession(agent, provider, gemini, config=config, sink=sink, base_spec=base) as session,
         ):
             report.sandbox_id = session.sandbox.id if session.sandbox else None
             report.timings["provision_s"] = round(time.monotonic() - started, 3)
@@ -110,10 +112,12 @@ async def _execute(
                 )
     except HangarError as e:
         report.status, report.reason = RunStatus.FAILED, f"{e.code}: {e.message}"
-        if isinstance(e, InputError):
+        # Exit code: bad usage, or infrastructure that failed before the run had a sandbox.
+        early = EXIT_USAGE if isinstance(e, InputError) else EXIT_INFRA if report.sandbox_id is None else None
+        if early is not None:
             report.timings["total_s"] = round(time.monotonic() - started, 3)
             _finish(report, steps, output_dir, console, as_json)
-            return EXIT_USAGE
+            return early
     finally:
         if isinstance(sink, LiveDisplay):
             sink.close()
@@ -160,9 +164,21 @@ def _finish(
 
 
 def _run_on_server(
-    agent: str, task: str | None, input_file: Path | None, *, server: str, api_key: str | None,
-    data: list[Path], output_dir: Path | None, fetch: list[str], timeout: float | None,
-    max_tokens: int | None, model: str | None, agents_dir: Path | None, as_json: bool, quiet: bool,
+    agent: str,
+    task: str | None,
+    input_file: Path | None,
+    *,
+    server: str,
+    api_key: str | None,
+    data: list[Path],
+    output_dir: Path | None,
+    fetch: list[str],
+    timeout: float | None,
+    max_tokens: int | None,
+    model: str | None,
+    agents_dir: Path | None,
+    as_json: bool,
+    quiet: bool,
     detach: bool,
 ) -> NoReturn:
     try:
@@ -177,8 +193,15 @@ def _run_on_server(
     if max_tokens:
         config["max_total_tokens"] = str(max_tokens)
     plan = RemoteRun(
-        agent=agent_id, task=text, server=server, api_key=api_key, outputs=[*outputs, *ARTIFACTS, *fetch],
-        output_dir=output_dir, timeout_s=timeout, agent_config=config, detach=detach,
+        agent=agent_id,
+        task=text,
+        server=server,
+        api_key=api_key,
+        outputs=[*outputs, *ARTIFACTS, *fetch],
+        output_dir=output_dir,
+        timeout_s=timeout,
+        agent_config=config,
+        detach=detach,
     )
     report = RunReport(agent=agent_id, agent_hash=agent_hash, task=text, status=RunStatus.FAILED, reason="")
     raise typer.Exit(asyncio.run(run_remote(plan, report, as_json=as_json, quiet=quiet)))
@@ -243,9 +266,23 @@ def run(
 ) -> None:
     """Run an agent on a task in a fresh sandbox (or on a server) and exit with its status."""
     if server:
-        _run_on_server(agent, task, input_file, server=server, api_key=api_key, data=data or [],
-                       output_dir=output_dir, fetch=fetch or [], timeout=timeout, max_tokens=max_tokens,
-                       model=model, agents_dir=agents_dir, as_json=as_json, quiet=quiet, detach=detach)
+        _run_on_server(
+            agent,
+            task,
+            input_file,
+            server=server,
+            api_key=api_key,
+            data=data or [],
+            output_dir=output_dir,
+            fetch=fetch or [],
+            timeout=timeout,
+            max_tokens=max_tokens,
+            model=model,
+            agents_dir=agents_dir,
+            as_json=as_json,
+            quiet=quiet,
+            detach=detach,
+        )
     if detach:
         err_console.print("[bold red]error[/] (invalid_argument): --detach needs --server")
         raise typer.Exit(EXIT_USAGE)

@@ -131,4 +131,21 @@ def ensure_image(
         raise EngineUnavailable(f"Docker engine refused the build: {e}") from e
     client.images.get(ctx.tag).tag(IMAGE_REPO, "latest")
     log(f"built {ctx.tag}")
+    _remove_stale_tags(client, keep=ctx.tag, log=log)
     return ctx.tag
+
+
+def _remove_stale_tags(client: Any, *, keep: str, log: Callable[[str], None]) -> None:
+    """Older content-hash tags of the image (each rebuild leaves one); an image a container still
+    uses is kept (the engine refuses, and that is fine)."""
+    import docker.errors
+
+    for image in client.images.list(name=IMAGE_REPO):
+        for tag in image.tags:
+            if tag in (keep, f"{IMAGE_REPO}:latest") or not tag.startswith(f"{IMAGE_REPO}:"):
+                continue
+            try:
+                client.images.remove(tag)
+                log(f"removed stale {tag}")
+            except docker.errors.APIError:
+                continue

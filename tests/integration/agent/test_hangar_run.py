@@ -189,3 +189,14 @@ async def test_custom_agent_with_skill_and_data_source(tmp_path: Path, run_env: 
     first = next(st for st in steps if st["type"] == "code_execution_result")
     assert "name: changelog" in first["result"] and "STYLE.md" in first["result"]
     assert (out / "files" / "RELEASE_NOTES.md").read_text() == "# 1.0\n"
+
+
+async def test_infrastructure_failure_before_the_run_exit_code(
+    tmp_path: Path, run_env: dict[str, str]
+) -> None:
+    out = tmp_path / "out"
+    env = with_model(run_env, "http://127.0.0.1:9/") | {"HANGAR_SANDBOX_IMAGE": "hangar-sandbox:not-built"}
+    ran = await hangar("run", str(agent_file(tmp_path)), "task", "-o", str(out), env=env)
+    assert ran.code == 7, ran.stderr + ran.stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "failed" and "image" in result["reason"] and result["sandbox_id"] is None

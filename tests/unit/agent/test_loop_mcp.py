@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from google.genai import types
-from mcp import Client
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
 from runtime import steps as s
 from runtime.agent.events import RunStatus
@@ -18,37 +13,9 @@ from runtime.agent.loop import AgentLoop, LoopConfig
 from runtime.llm import ScriptedModel, call, turn
 from runtime.llm.script import JsonDict, echoes_signature, has_function_response
 from runtime.sandbox.local import LocalSandbox
-from runtime.tools.mcp import Connect, McpServer
+from runtime.tools.mcp import McpServer
+from runtime.tools.mcp_fakes import calculator_server, in_process
 from runtime.tools.toolset import Toolset
-
-
-def demo_server() -> MCPServer:
-    server = MCPServer("calc")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    @server.tool()
-    def fail(reason: str) -> str:
-        """Always fails."""
-        raise ToolError(f"refused: {reason}")
-
-    return server
-
-
-def in_process(servers: dict[str, MCPServer]) -> Connect:
-    """Serves the named servers in-process; any other server is unreachable."""
-
-    @asynccontextmanager
-    async def connect(server: McpServer) -> AsyncIterator[Client]:
-        if server.name not in servers:
-            raise ConnectionError("connection refused")
-        async with Client(servers[server.name]) as client:
-            yield client
-
-    return connect
 
 
 def config(*servers: McpServer, reachable: tuple[str, ...] = ("calc",)) -> LoopConfig:
@@ -57,7 +24,7 @@ def config(*servers: McpServer, reachable: tuple[str, ...] = ("calc",)) -> LoopC
         system_instruction="x",
         toolset=Toolset.build(("shell",)),
         mcp_servers=servers,
-        mcp_connect=in_process({name: demo_server() for name in reachable}),
+        mcp_connect=in_process({name: calculator_server("calc") for name in reachable}),
     )
 
 

@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import mcp_types
 import pytest
-from mcp import Client
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
 from runtime import steps as s
 from runtime.agent.session import _allowed, mcp_servers_for
 from runtime.agents.wire import AllowedTools, McpServerTool
-from runtime.tools.mcp import Connect, McpServer, McpServerUnavailable, McpToolbox, qualified_name, to_result
-
-
-def demo_server() -> MCPServer:
-    server = MCPServer("demo")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    @server.tool()
-    def fail(reason: str) -> str:
-        """Always fails."""
-        raise ToolError(f"refused: {reason}")
-
-    return server
-
-
-def in_process(servers: dict[str, MCPServer]) -> Connect:
-    @asynccontextmanager
-    async def connect(server: McpServer) -> AsyncIterator[Client]:
-        if server.name not in servers:
-            raise ConnectionError("connection refused")
-        async with Client(servers[server.name]) as client:
-            yield client
-
-    return connect
-
+from runtime.tools.mcp import McpServer, McpServerUnavailable, McpToolbox, qualified_name, to_result
+from runtime.tools.mcp_fakes import calculator_server, in_process
 
 SERVER = McpServer(name="calc", url="http://calc.test/mcp")
 
 
 async def test_tools_are_listed_namespaced_and_called() -> None:
-    async with McpToolbox([SERVER], connect=in_process({"calc": demo_server()})) as box:
+    async with McpToolbox([SERVER], connect=in_process({"calc": calculator_server("demo")})) as box:
         assert set(box.tools) == {"calc__add", "calc__fail"}
         decl = box.tools["calc__add"].declaration
         assert decl.parameters_json_schema["required"] == ["a", "b"]  # type: ignore[index]
@@ -61,10 +28,10 @@ async def test_tools_are_listed_namespaced_and_called() -> None:
 
 async def test_allowed_tools_and_reserved_names_filter_the_list() -> None:
     only_add = McpServer(name="calc", url="http://calc.test/mcp", allowed_tools=frozenset({"add"}))
-    async with McpToolbox([only_add], connect=in_process({"calc": demo_server()})) as box:
+    async with McpToolbox([only_add], connect=in_process({"calc": calculator_server("demo")})) as box:
         assert set(box.tools) == {"calc__add"}
     async with McpToolbox(
-        [SERVER], reserved={"calc__fail"}, connect=in_process({"calc": demo_server()})
+        [SERVER], reserved={"calc__fail"}, connect=in_process({"calc": calculator_server("demo")})
     ) as box:
         assert set(box.tools) == {"calc__add"}
 
@@ -74,7 +41,7 @@ async def test_unreachable_server_raises_a_clear_error() -> None:
     with pytest.raises(
         McpServerUnavailable, match=r"cannot connect to MCP server 'down'.*connection refused"
     ):
-        async with McpToolbox([SERVER, down], connect=in_process({"calc": demo_server()})):
+        async with McpToolbox([SERVER, down], connect=in_process({"calc": calculator_server("demo")})):
             pass
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import structlog
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -24,7 +25,11 @@ from runtime.sandbox.docker import DockerProvider
 app = typer.Typer(help="Run commands in sandboxes; list and remove sandboxes.", no_args_is_help=True)
 console = Console()
 
-Network = Literal["none", "egress"]
+Network = Literal["none", "egress", "allowlist"]
+NETWORK_HELP = (
+    "none (loopback only), egress (open), or allowlist (only the --allow domains, via the egress proxy)."
+)
+ALLOW_HELP = "Domain the box may reach with --network allowlist (repeatable; `*.example.com` for subdomains)."
 
 
 @app.callback()
@@ -40,8 +45,17 @@ def _provider() -> DockerProvider:
     return docker_provider(Settings())
 
 
-def _spec(image: str | None, network: Network, memory_mb: int) -> SandboxSpec:
-    return SandboxSpec(image=image or Settings().sandbox_image, network=network, memory_mb=memory_mb)
+def _spec(image: str | None, network: Network, memory_mb: int, allow: list[str] | None = None) -> SandboxSpec:
+    """Raises ``InputError`` (via pydantic) for a bad domain or ``--allow`` without an allowlist."""
+    try:
+        return SandboxSpec(
+            image=image or Settings().sandbox_image,
+            network=network,
+            memory_mb=memory_mb,
+            allowed_domains=tuple(allow or ()),
+        )
+    except ValidationError as e:
+        raise typer.BadParameter(e.errors()[0]["msg"]) from e
 
 
 def _write(stream: str, text: str) -> None:
@@ -54,14 +68,15 @@ def _write(stream: str, text: str) -> None:
 def run(
     command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
     image: str | None = typer.Option(None, help="Sandbox image (default: HANGAR_SANDBOX_IMAGE)."),
-    network: str = typer.Option("none", help="none (loopback only) or egress."),
+    network: str = typer.Option("none", help=NETWORK_HELP),
+    allow: Annotated[list[str] | None, typer.Option(help=ALLOW_HELP)] = None,
     timeout: float | None = typer.Option(None, help="Kill the command after this many seconds."),
     memory: int = typer.Option(1024, help="Memory limit in MB."),
 ) -> None:
     """Cold-start a sandbox, run COMMAND with live output, exit with its code, remove the sandbox."""
     net = _network(network)
     with fail_on_hangar_error():
-        code = asyncio.run(_run(command, _spec(image, net, memory), timeout))
+        code = asyncio.run(_run(command, _spec(image, net, memory, allow), timeout))
     raise typer.Exit(code)
 
 
@@ -77,14 +92,15 @@ async def _run(command: list[str], spec: SandboxSpec, timeout_s: float | None) -
 @app.command("shell")
 def shell(
     image: str | None = typer.Option(None, help="Sandbox image (default: HANGAR_SANDBOX_IMAGE)."),
-    network: str = typer.Option("none", help="none (loopback only) or egress."),
+    network: str = typer.Option("none", help=NETWORK_HELP),
+    allow: Annotated[list[str] | None, typer.Option(help=ALLOW_HELP)] = None,
     memory: int = typer.Option(1024, help="Memory limit in MB."),
 ) -> None:
     """A persistent shell in a fresh sandbox: one command per line; `exit` or Ctrl-D removes it.
     Reads piped standard input too, and exits with the last command's code."""
     net = _network(network)
     with fail_on_hangar_error():
-        code = asyncio.run(_shell(_spec(image, net, memory)))
+        code = asyncio.run(_shell(_spec(image, net, memory, allow)))
     raise typer.Exit(code)
 
 
@@ -101,8 +117,10 @@ async def _shell(spec: SandboxSpec) -> int:
             if not line.strip():
                 continue
             result = await box.client.shell(line)
-            _write("stdout", result.output if result.output.endswith("\n") or not result.output
-                   else result.output + "\n")
+            _write(
+                "stdout",
+                result.output if result.output.endswith("\n") or not result.output else result.output + "\n",
+            )
             code, cwd = result.exit_code, result.cwd
             if interactive and code:
                 err_console.print(f"[dim]exit {code}[/]")
@@ -168,4 +186,6 @@ def _network(value: str) -> Network:
         return "none"
     if value == "egress":
         return "egress"
-    raise typer.BadParameter("--network must be none or egress")
+    if value == "allowlist":
+        return "allowlist"
+    raise typer.BadParameter("--network must be none, egress or allowlist")

@@ -23,15 +23,22 @@ def cli_env(namespace: str, sandbox_image: str) -> Iterator[dict[str, str]]:
     # Short: the socket path under it must fit a unix socket address (pytest's tmp_path does not).
     with tempfile.TemporaryDirectory(prefix="hcli-") as data_dir:
         yield {
-            **os.environ, "HANGAR_DATA_DIR": data_dir, "HANGAR_SANDBOX_NAMESPACE": f"{namespace}-cli",
+            **os.environ,
+            "HANGAR_DATA_DIR": data_dir,
+            "HANGAR_SANDBOX_NAMESPACE": f"{namespace}-cli",
             "HANGAR_SANDBOX_IMAGE": sandbox_image,
         }
 
 
 def hangar(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "sandbox", *args], input=stdin, env=env,
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "runtime.cli", "sandbox", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -64,3 +71,26 @@ def test_errors_are_one_line_without_traceback(cli_env: dict[str, str]) -> None:
     done = hangar(cli_env, "run", "--image", "hangar-no-such-image:nope", "--", "true")
     assert done.returncode == EXIT_INFRA
     assert "image_missing" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_allowlist_options(cli_env: dict[str, str]) -> None:
+    """An allowlist box starts (with the egress proxy) and is told where it is; bad domains and
+    --allow without an allowlist are usage errors."""
+    ok = hangar(
+        cli_env,
+        "run",
+        "--network",
+        "allowlist",
+        "--allow",
+        "pypi.org",
+        "--",
+        "sh",
+        "-c",
+        "echo $HTTPS_PROXY",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("http://")
+    bad = hangar(cli_env, "run", "--network", "allowlist", "--allow", "not a domain", "--", "true")
+    assert bad.returncode == 2 and "invalid domain pattern" in bad.stderr
+    stray = hangar(cli_env, "run", "--allow", "pypi.org", "--", "true")
+    assert stray.returncode == 2 and "allowlist" in stray.stderr

@@ -298,28 +298,55 @@ class AgentLoop:
         """Execute every built-in call of the turn (in order) and record its result. Returns whether
         a client-side function was called (the run pauses for its result)."""
         needs_client = False
-        for part, call_id in calls:
-            tool = self.config.toolset.builtins.get(part.name)
+        for index, (part, call_id) in enumerate(calls):
             if part.name in self.config.toolset.client_functions:
                 needs_client = True
                 continue
-            mcp_tool = self._mcp.tools.get(part.name)
-            if mcp_tool is not None:
-                await self._emit(ToolStarted(call_id=call_id, name=part.name))
-                result = await self._race(self._mcp.call(mcp_tool, dict(part.args)), cancel, deadline)
-                await self._add(await self._mcp_result_step(mcp_tool, call_id, result))
-                continue
-            if tool is None:
-                known = [*self.config.toolset.builtins, *self._mcp.tools]
-                output = ToolOutput(
-                    text=f"unknown tool {part.name!r}; available: {', '.join(known) or 'none'}",
-                    is_error=True,
-                )
-            else:
-                await self._emit(ToolStarted(call_id=call_id, name=part.name))
-                output = await self._race(self._execute(tool, part, call_id), cancel, deadline)
-            await self._add(await self._result_step(tool, part.name, call_id, output))
+            try:
+                await self._run_call(part, call_id, cancel, deadline)
+            except _Stop as stop:
+                # Every call the model made gets an answer, so the history stays valid for a
+                # follow-up interaction (Gemini rejects a call without its response).
+                for other, other_id in calls[index:]:
+                    if other.name not in self.config.toolset.client_functions:
+                        await self._add(self._interrupted_step(other, other_id, stop.reason))
+                raise
         return needs_client
+
+    async def _run_call(
+        self, part: FunctionCallPart, call_id: str, cancel: asyncio.Event, deadline: float | None
+    ) -> None:
+        tool = self.config.toolset.builtins.get(part.name)
+        mcp_tool = self._mcp.tools.get(part.name)
+        if mcp_tool is not None:
+            await self._emit(ToolStarted(call_id=call_id, name=part.name))
+            result = await self._race(self._mcp.call(mcp_tool, dict(part.args)), cancel, deadline)
+            await self._add(await self._mcp_result_step(mcp_tool, call_id, result))
+            return
+        if tool is None:
+            known = [*self.config.toolset.builtins, *self._mcp.tools]
+            output = ToolOutput(
+                text=f"unknown tool {part.name!r}; available: {', '.join(known) or 'none'}",
+                is_error=True,
+            )
+        else:
+            await self._emit(ToolStarted(call_id=call_id, name=part.name))
+            output = await self._race(self._execute(tool, part, call_id), cancel, deadline)
+        await self._add(await self._result_step(tool, part.name, call_id, output))
+
+    def _interrupted_step(self, part: FunctionCallPart, call_id: str, reason: str) -> s.Step:
+        text = f"not completed: {reason}; the command may have been partly done"
+        mcp_tool = self._mcp.tools.get(part.name)
+        if mcp_tool is not None:
+            step = s.McpServerToolResultStep(
+                call_id=call_id, result=text, name=mcp_tool.name, server_name=mcp_tool.server
+            )
+            step.is_error = True  # type: ignore[attr-defined]
+            return step
+        tool = self.config.toolset.builtins.get(part.name)
+        if tool is not None and tool.kind == "code_execution":
+            return s.CodeExecutionResultStep(call_id=call_id, result=text, is_error=True)
+        return s.FunctionResultStep(call_id=call_id, name=part.name, result=text, is_error=True)
 
     async def _execute(self, tool: Tool, part: FunctionCallPart, call_id: str) -> ToolOutput:
         async def progress(text: str) -> None:

@@ -167,9 +167,16 @@ async def test_cancel_mid_command(box: LocalSandbox) -> None:
     loop = asyncio.get_running_loop()
     loop.call_later(0.5, cancel.set)
     started = loop.time()
-    result = await AgentLoop(model, box.client, config()).run(user("x"), cancel)
+    steps = user("x")
+    result = await AgentLoop(model, box.client, config()).run(steps, cancel)
     assert result.status is RunStatus.CANCELLED
     assert loop.time() - started < 10
+    # The interrupted call is answered, so the conversation can go on in a follow-up.
+    last = steps[-1]
+    assert isinstance(last, s.CodeExecutionResultStep) and last.is_error and "cancelled" in str(last.result)
+    follow_up = ScriptedModel([turn("ok", expect=has_function_response("c1"))])
+    steps += user("go on")
+    assert (await AgentLoop(follow_up, box.client, config()).run(steps)).status is RunStatus.COMPLETED
 
 
 async def test_persistent_model_error_fails_the_run(box: LocalSandbox) -> None:

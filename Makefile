@@ -27,10 +27,13 @@ venv: $(STAMP) ## Create the virtualenv with Hangar and its dev tools
 engine: ## Make sure a Docker engine answers (installs docker.io and starts dockerd when missing)
 	@bash sandbox_images/ensure-engine.sh
 
-.PHONY: host-chromium
-host-chromium: ## Install Debian's Chromium on the host (browser unit tests run against it)
-	@dpkg -s chromium libatomic1 >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium libatomic1 >/dev/null; }
+HOST_TEST_PACKAGES := chromium libatomic1 postgresql
+
+.PHONY: host-tools
+host-tools: ## Install what the tests use on the host: Chromium (browser tests), PostgreSQL (store tests)
+	@dpkg -s $(HOST_TEST_PACKAGES) >/dev/null 2>&1 || { echo "installing $(HOST_TEST_PACKAGES)" >&2; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	  $(HOST_TEST_PACKAGES) >/dev/null; }
 
 .PHONY: images
 images: venv engine ## Build the sandbox image when missing or out of date
@@ -46,7 +49,7 @@ typecheck: venv ## Mypy, strict on runtime/
 	$(BIN)/mypy
 
 .PHONY: test
-test: venv images host-chromium ## Lint, type-check and run every test tier (unit, then integration on real Docker)
+test: venv images host-tools ## Lint, type-check and run every test tier (unit, then integration on real Docker)
 	$(BIN)/ruff check runtime tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

@@ -35,7 +35,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (make host-chromium)"),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (make host-tools)"),
 ]
 
 PAGES = {

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     """``whsec_`` secret signing deliveries to per-request ``webhook_config`` URIs (unsigned when unset)."""
 
     @property
+    def cli_sandbox_namespace(self) -> str:
+        """Namespace of boxes made by one-off commands (``hangar run``, ``hangar sandbox``): apart
+        from the server's, whose reaper would otherwise take them for orphans of its own."""
+        return f"{self.sandbox_namespace[:27]}-cli"
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -19,15 +19,17 @@ EXIT_INFRA = 7
 """Exit codes shared by every command; ``hangar run`` adds one per terminal status (README)."""
 
 
-def docker_provider(settings: Settings, *, reap: bool = False) -> DockerProvider:
-    """The Docker provider a command uses: one namespace per Hangar instance, reaping only when
-    the command owns the namespace's lifetime (a server), never from a one-off command."""
+def docker_provider(settings: Settings) -> DockerProvider:
+    """The Docker provider of a one-off command (``hangar run``, ``hangar sandbox``): its boxes live
+    in the CLI namespace, apart from a server's (whose reaper would take them for orphans), and it
+    never reaps (other commands may be running); ``hangar sandbox rm --all`` cleans up after a
+    killed command."""
     return DockerProvider(
         DockerProviderConfig(
             state_dir=settings.data_dir / "sandbox",
-            namespace=settings.sandbox_namespace,
+            namespace=settings.cli_sandbox_namespace,
             runtime=settings.sandbox_runtime,
-            reap_on_start=reap,
+            reap_on_start=False,
             reap_interval_s=None,
         )
     )

@@ -28,6 +28,7 @@ def run_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         "COLUMNS": "200",
     }
     yield env
-    left = list_owned(client, namespace, data_dir / "sandbox" / "sockets" / namespace)
+    cli_namespace = f"{namespace}-cli"  # where one-off commands put their boxes
+    left = list_owned(client, cli_namespace, data_dir / "sandbox" / "sockets" / cli_namespace)
     client.close()
     assert not left, f"hangar run left resources behind: {left}"

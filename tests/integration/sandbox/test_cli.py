@@ -25,7 +25,7 @@ def cli_env(namespace: str, sandbox_image: str) -> Iterator[dict[str, str]]:
         yield {
             **os.environ,
             "HANGAR_DATA_DIR": data_dir,
-            "HANGAR_SANDBOX_NAMESPACE": f"{namespace}-cli",
+            "HANGAR_SANDBOX_NAMESPACE": namespace,  # one-off commands use f"{namespace}-cli"
             "HANGAR_SANDBOX_IMAGE": sandbox_image,
         }
 

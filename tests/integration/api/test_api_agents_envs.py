@@ -61,8 +61,11 @@ def test_agents_create_get_list_delete(hangar: HangarServer) -> None:
     client = hangar.client()
     agents = agents_of(client)
     created = agents.create(
-        id="crud-agent", base_agent="antigravity-preview-05-2026", description="d",
-        system_instruction="be nice", agent_config={"type": "antigravity", "max_total_tokens": 1000},
+        id="crud-agent",
+        base_agent="antigravity-preview-05-2026",
+        description="d",
+        system_instruction="be nice",
+        agent_config={"type": "antigravity", "max_total_tokens": 1000},
         tools=[{"type": "code_execution"}],
     )
     assert created.id == "crud-agent"
@@ -157,7 +160,8 @@ def test_upload_list_download_and_use_in_an_interaction(hangar: HangarServer) ->
 
         listing = environments.files.list(env.id, "", recursive=True)
         assert [(f.path, f.type) for f in listing.files] == [
-            ("workspace/data", "directory"), ("workspace/data/hello.txt", "file")
+            ("workspace/data", "directory"),
+            ("workspace/data/hello.txt", "file"),
         ]
         one = environments.files.list(env.id, "workspace/data/hello.txt")
         assert one.files[0].name == "hello.txt"
@@ -225,5 +229,31 @@ def test_file_errors(hangar: HangarServer) -> None:
             other.interactions.create(
                 agent="antigravity", input="hi", environment={"type": "remote", "environment_id": env.id}
             )
+    finally:
+        environments.delete(env.id)
+
+
+def test_streamed_agent_run_in_an_uploaded_environment(hangar: HangarServer) -> None:
+    """The README's SDK example, end to end: upload, stream an agent run there, download its output."""
+    client = hangar.client()
+    environments = environments_of(client)
+    env = environments.create()
+    try:
+        environments.files.upload(environment=env.id, path="data/q.csv", file=b"q,n\na,1\nb,2\n")
+        hangar.script.set(
+            turn(calls=[call("shell", command="wc -l < data/q.csv > report.md && cat report.md", id="s1")]),
+            turn(calls=[WALKTHROUGH]),
+            turn("Counted the lines."),
+        )
+        events = list(
+            client.interactions.create(
+                agent="antigravity", input="Count data/q.csv", environment=env.id, stream=True
+            )
+        )
+        kinds = [e.event_type for e in events]
+        assert kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed"
+        assert events[-1].interaction.status == "completed"
+        assert "step.start" in kinds and "step.stop" in kinds
+        assert environments.files.download(environment=env.id, path="report.md").strip() == b"3"
     finally:
         environments.delete(env.id)

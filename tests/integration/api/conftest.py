@@ -7,7 +7,7 @@ import asyncio
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -42,7 +42,11 @@ def sandbox_image() -> str:
 
 
 @pytest.fixture(scope="session")
-def hangar(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[HangarServer]:
+def hangar(
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox_image: str,
+    drop_environment_volumes: Callable[[Path], None],
+) -> Iterator[HangarServer]:
     data_dir: Path = tmp_path_factory.mktemp("hangar")
     script = Script()
     settings = Settings(
@@ -85,3 +89,4 @@ def hangar(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iter
     holder["server"].should_exit = True
     thread.join(20)
     sock.close()
+    drop_environment_volumes(data_dir)

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -69,10 +69,11 @@ async def logged_step_starts(data_dir: Path, interaction_id: str) -> Counter[int
 
 
 @pytest.fixture
-def short_dir() -> Iterator[Path]:
+def short_dir(drop_environment_volumes: Callable[[Path], None]) -> Iterator[Path]:
     """A data dir with a short path: sandbox socket paths must fit a unix socket address."""
     path = Path(tempfile.mkdtemp(prefix="hc-", dir="/tmp"))
     yield path
+    drop_environment_volumes(path)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -115,9 +116,12 @@ def test_kill_9_mid_run_then_restart_resumes_the_agent(short_dir: Path, sandbox_
             kinds = [s.type for s in done.steps or []]
             assert kinds == [
                 "user_input",
-                "code_execution_call", "code_execution_result",  # s1: interrupted (or done just before)
-                "code_execution_call", "code_execution_result",  # s2: cat kept.txt
-                "function_call", "function_result",  # the walkthrough
+                "code_execution_call",
+                "code_execution_result",  # s1: interrupted (or done just before)
+                "code_execution_call",
+                "code_execution_result",  # s2: cat kept.txt
+                "function_call",
+                "function_result",  # the walkthrough
                 "model_output",
             ], kinds
             steps = done.steps or []

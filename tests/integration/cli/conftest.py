@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -36,15 +37,25 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> dic
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Iterator[Server]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox_image: str,
+    drop_environment_volumes: Callable[[Path], None],
+) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("hangar-server")
     namespace = f"test-cli-{secrets.token_hex(3)}"
     settings = Settings(
-        data_dir=data_dir, api_key=SecretStr(DEV_KEY), gemini_api_key=SecretStr("fake"),
-        poll_seconds=0.2, keepalive_seconds=0.5, sandbox_namespace=namespace, sandbox_image=sandbox_image,
+        data_dir=data_dir,
+        api_key=SecretStr(DEV_KEY),
+        gemini_api_key=SecretStr("fake"),
+        poll_seconds=0.2,
+        keepalive_seconds=0.5,
+        sandbox_namespace=namespace,
+        sandbox_image=sandbox_image,
     )
     with server_thread(settings) as running:
         yield running
+    drop_environment_volumes(data_dir)
     client = docker.from_env()
     left = list_owned(client, namespace, data_dir / "sandbox" / "sockets" / namespace)
     client.close()

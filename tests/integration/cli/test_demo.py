@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from cli_harness import hangar
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 
 
-async def test_demo_shows_a_whole_scripted_run(cli_env: dict[str, str]) -> None:
-    ran = await hangar("demo", env=cli_env)
+async def test_demo_shows_a_whole_scripted_run(
+    cli_env: dict[str, str], drop_environment_volumes: Callable[[Path], None]
+) -> None:
+    try:
+        ran = await hangar("demo", env=cli_env)
+    finally:  # the demo keeps its workspace for the person to look at; the test does not
+        drop_environment_volumes(Path(cli_env["HANGAR_DATA_DIR"]) / "demo")
     assert ran.code == 0, ran.stderr + ran.stdout
     out = ran.stdout
     assert "SCRIPTED DEMO" in out

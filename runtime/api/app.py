@@ -14,9 +14,7 @@ from runtime.api import agents, environments, interactions, webhooks
 from runtime.api.errors import install_error_handlers
 from runtime.api.middleware import PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
-from runtime.llm.base import ModelClient
-from runtime.service import open_services
-from runtime.worker import Runner
+from runtime.service import ModelClient, Runner, open_services
 
 API_VERSIONS = ("v1", "v1beta", "v1alpha")
 

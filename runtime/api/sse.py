@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi.responses import StreamingResponse
 
-from runtime.store import StoredEvent
-from runtime.worker.events import render_event
+from runtime.service import StoredEvent, render_event
 
 KEEPALIVE = ": keep-alive\n\n"
 

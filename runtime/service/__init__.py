@@ -24,17 +24,29 @@ from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
-from runtime.store import Store
+from runtime.store import Store, StoredEvent
 from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
+from runtime.worker.events import render_event
 from runtime.worker.model_runner import ModelRunner
 from runtime.worker.webhooks import DeliveryPolicy, WebhookDispatcher
 
 log = structlog.get_logger(__name__)
 
 __all__ = [
-    "AgentService", "EnvironmentFiles", "EnvironmentService",
-    "InteractionService", "KeyService", "Services", "Unauthenticated", "WebhookService", "open_services",
+    "AgentService",
+    "EnvironmentFiles",
+    "EnvironmentService",
+    "InteractionService",
+    "KeyService",
+    "ModelClient",
+    "Runner",
+    "Services",
+    "StoredEvent",
+    "Unauthenticated",
+    "WebhookService",
+    "open_services",
+    "render_event",
 ]
 
 

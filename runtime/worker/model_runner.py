@@ -14,6 +14,7 @@ from typing import Any
 
 from google.genai import types
 
+from runtime.agent.history import build_history, encode_signature
 from runtime.errors import InfraError
 from runtime.llm.base import (
     GenerationSettings,
@@ -28,7 +29,6 @@ from runtime.llm.base import (
 )
 from runtime.steps import FunctionCallStep, ModelOutputStep, TextContent, ThoughtStep
 from runtime.worker import Emit, RunInput, RunResult, StepWriter
-from runtime.worker.contents import to_contents
 from runtime.worker.events import TextDelta, ThoughtSummaryDelta, Usage
 
 
@@ -51,9 +51,11 @@ class ModelRunner:
         turn = await self._client.generate(build_request(run), on_delta=stream.on_delta)
         await stream.close()
         for call in turn.function_calls:
-            await writer.whole(
-                FunctionCallStep(id=call.id or f"call_{call.name}", name=call.name, arguments=call.args)
-            )
+            step = FunctionCallStep(id=call.id or f"call_{call.name}", name=call.name, arguments=call.args)
+            if call.signature:
+                # Kept so the continuation sends it back (Gemini 3 rejects a call without it).
+                step.signature = encode_signature(call.signature)  # type: ignore[attr-defined]
+            await writer.whole(step)
         status = "completed"
         if turn.function_calls:
             status = "requires_action"
@@ -92,7 +94,7 @@ def build_request(run: RunInput) -> ModelRequest:
     generation = config.generation_config or {}
     return ModelRequest(
         model=run.interaction.target,
-        contents=to_contents(run.conversation),
+        contents=build_history(run.conversation),
         system_instruction=config.system_instruction,
         tools=request_tools(config.tools or []),
         generation=GenerationSettings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -9,7 +10,7 @@ from api_harness import HangarServer
 from google import genai
 from google.genai import _interactions as errors
 
-from runtime.llm.script import turn
+from runtime.llm.script import call, echoes_signature, turn
 
 MODEL = "gemini-3-flash-preview"
 
@@ -60,6 +61,25 @@ def test_previous_interaction_id_continues_the_conversation(hangar: HangarServer
     assert [c["role"] for c in contents] == ["user", "model", "user"]
     assert contents[1]["parts"] == [{"text": "I am Fake."}]
     assert contents[2]["parts"] == [{"text": "What did I ask?"}]
+
+
+def test_model_function_call_round_trip_echoes_the_thought_signature(hangar: HangarServer) -> None:
+    signature = base64.b64encode(b"sig+/needs-echo").decode()
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    hangar.script.set(
+        turn(calls=[call("get_weather", id="w1")], signature=signature),
+        turn("Sunny.", expect=echoes_signature(signature)),
+    )
+    client = hangar.client()
+    first = client.interactions.create(model=MODEL, input="Weather?", tools=[weather])
+    assert first.status == "requires_action" and first.steps[-1].type == "function_call"
+    answer = [{"type": "function_result", "call_id": "w1", "name": "get_weather", "result": "sunny"}]
+    second = client.interactions.create(
+        model=MODEL, input=answer, previous_interaction_id=first.id, tools=[weather]
+    )
+    assert second.status == "completed" and second.output_text == "Sunny."
+    response = hangar.script.requests[1]["contents"][-1]["parts"][0]["functionResponse"]
+    assert response["id"] == "w1" and "sunny" in str(response["response"])
 
 
 def test_stream_create_yields_events_in_order_with_ids(hangar: HangarServer) -> None:

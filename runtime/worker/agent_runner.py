@@ -34,6 +34,7 @@ from runtime.steps import (
     FunctionResultStep,
     Step,
 )
+from runtime.tools.hooks import OutboundGuard
 from runtime.worker.agent_request import agent_for_call, call_settings
 from runtime.worker.events import ErrorInfo
 from runtime.worker.model_runner import to_usage
@@ -72,12 +73,15 @@ class AgentRunner:
         *,
         base_spec: SandboxSpec | None = None,
         resolver: AgentResolver | None = None,
+        outbound: OutboundGuard | None = None,
     ) -> None:
         self.registry = registry
         self.provider = provider
         self.model = model
         self.base_spec = base_spec or SandboxSpec()
         self.resolver = resolver
+        self.outbound = outbound
+        """Lets workspace hooks (``.agents/hooks.json``) call HTTP handlers; ``None``: refused."""
 
     async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
         record = run.interaction
@@ -108,7 +112,7 @@ class AgentRunner:
                 return RunResult(status="requires_action")
         async with AgentSession(
             agent, self.provider, self.model, config=config, base_spec=base, sink=sink,
-            copy_sources=not run.resumed_steps,
+            copy_sources=not run.resumed_steps, outbound=self.outbound,
         ) as session:
             sandbox_id = session.sandbox.id if session.sandbox else None
             bound.info("agent_run_started", sandbox_id=sandbox_id, resumed_steps=len(run.resumed_steps))

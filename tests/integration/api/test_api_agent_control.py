@@ -159,3 +159,25 @@ def test_invalid_hooks_file_fails_the_run_naming_it(hangar: HangarServer) -> Non
     message = " ".join(e.message for e in done.errors or [])
     assert ".agents/hooks.json" in message and "command" in message
     assert not hangar.script.requests  # refused before the model was called
+
+
+def test_agent_config_reaches_the_model(hangar: HangarServer) -> None:
+    client = hangar.client()
+    hangar.script.set(turn(calls=[WALKTHROUGH]), turn("ok"))
+    created = client.interactions.create(
+        agent=AGENT,
+        input="hi",
+        agent_config={"type": "antigravity", "model": "gemini-3.1-pro-preview", "max_total_tokens": 50_000},
+        background=True,
+    )
+    assert wait_done(hangar, created.id).status == "completed"
+    hangar.script.set(turn("no report"), turn("still no report"))
+    research = client.interactions.create(
+        agent="deep-research-pro-preview-12-2025",
+        input="research",
+        agent_config={"type": "deep-research", "thinking_summaries": "none"},
+        background=True,
+    )
+    wait_done(hangar, research.id)
+    thinking = hangar.script.requests[0]["generationConfig"]["thinkingConfig"]
+    assert thinking.get("includeThoughts", thinking.get("include_thoughts")) is False

@@ -3,15 +3,22 @@ every problem into the API's 400): the schema is the one of the model the route 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel
 
 
-def request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose JSON body is validated with ``model``."""
+def request_body(model: type[BaseModel], *, only: Collection[str] | None = None) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is validated with ``model``; ``only``: the
+    fields of it the route accepts (any other is refused)."""
     schema = model.model_json_schema(by_alias=True)
     defs = schema.pop("$defs", {})
+    schema.pop("$schema", None)
+    if only is not None:
+        schema["properties"] = {k: v for k, v in schema["properties"].items() if k in only}
+        schema["required"] = [k for k in schema.get("required", []) if k in only]
+        schema["additionalProperties"] = False
     return {
         "requestBody": {
             "required": True,

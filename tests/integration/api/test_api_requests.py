@@ -214,3 +214,25 @@ def test_openapi_documents_the_create_body_it_validates(hangar: HangarServer) ->
         assert "$ref" not in json.dumps(schema)  # stands alone in the document
         temperature = props["generation_config"]["anyOf"][0]["properties"]["temperature"]
         assert temperature["anyOf"][0]["maximum"] == 2
+
+
+def test_openapi_documents_the_agent_create_body(hangar: HangarServer) -> None:
+    spec = httpx.get(f"{hangar.url}/openapi.json").json()
+    schema = spec["paths"]["/v1beta/agents"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {
+        "id", "description", "system_instruction", "base_agent", "tools", "agent_config",
+        "base_environment", "builtin_tools", "limits", "outputs",
+    }  # fmt: skip
+    assert schema["required"] == ["id"]
+    assert "$ref" not in json.dumps(schema)
+
+
+def test_agent_create_refuses_unknown_fields(hangar: HangarServer) -> None:
+    response = httpx.post(
+        f"{hangar.url}/v1beta/agents",
+        headers={"x-goog-api-key": hangar.dev_key},
+        json={"id": "typo-agent", "system_instructions": "be nice"},
+    )
+    assert response.status_code == 400
+    assert "system_instructions" in response.json()["error"]["message"]

@@ -18,11 +18,14 @@ from runtime.request_models import (
     CodeMenderConfig,
     CreateInteractionBody,
     DeepResearchConfig,
+    FunctionTool,
     GoogleSearchTool,
     McpServerTool,
     TextFormat,
+    ToolChoiceConfig,
 )
 from runtime.service.wire import CreateInteraction, describe
+from runtime.tools.toolset import BUILTIN_TOOL_NAMES
 
 MODEL_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context"})
 """Tools a model interaction applies (Gemini's own tools, and client-side functions)."""
@@ -60,6 +63,7 @@ def check_body(body: CreateInteractionBody) -> None:
             raise InputError(f"`{name}` is not supported by Hangar (no context caches or continuations)")
     if body.response_modalities is not None and set(body.response_modalities) - {"text"}:
         raise InputError("`response_modalities`: Hangar answers with text only; send [\"text\"] or omit it")
+    _check_unique(body)
     if body.agent and not body.model:
         _check_agent(body)
     elif body.model and not body.agent:
@@ -77,6 +81,7 @@ def _check_model(body: CreateInteractionBody) -> None:
             raise InputError(f"`tools[{index}]`: `{tool.type}` is not supported on model interactions: {why}")
         _check_search(index, tool)
     generation = body.generation_config
+    _check_tool_choice(body)
     for name in _UNSUPPORTED_GENERATION:
         if generation is not None and getattr(generation, name) is not None:
             raise InputError(f"`generation_config.{name}` is not supported by Hangar (text models only)")
@@ -100,6 +105,26 @@ def _check_formats(body: CreateInteractionBody) -> None:
         raise InputError("`response_format.schema` needs `mime_type: application/json`")
 
 
+def _check_tool_choice(body: CreateInteractionBody) -> None:
+    choice = body.generation_config.tool_choice if body.generation_config else None
+    if not isinstance(choice, ToolChoiceConfig) or choice.allowed_tools is None:
+        return
+    declared = {tool.name for tool in body.tools or [] if isinstance(tool, FunctionTool)}
+    unknown = sorted(set(choice.allowed_tools.tools or []) - declared)
+    if unknown:
+        raise InputError(
+            f"`generation_config.tool_choice.allowed_tools.tools`: {', '.join(unknown)} "
+            "not declared in `tools`"
+        )
+
+
+def _check_unique(body: CreateInteractionBody) -> None:
+    names = [tool.name for tool in body.tools or [] if isinstance(tool, FunctionTool | McpServerTool)]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"`tools`: {', '.join(duplicates)} declared more than once")
+
+
 def _check_search(index: int, tool: object) -> None:
     if isinstance(tool, GoogleSearchTool) and tool.search_types not in (None, ["web_search"]):
         raise InputError(f"`tools[{index}].search_types`: Hangar applies web search only")
@@ -115,7 +140,7 @@ def _check_agent(body: CreateInteractionBody) -> None:
         if tool.type not in AGENT_TOOLS:
             raise InputError(f"`tools[{index}]`: agents do not support `{tool.type}` tools")
         _check_search(index, tool)
-        if isinstance(tool, McpServerTool) and tool.name in {"shell", "python", "files"}:
+        if isinstance(tool, FunctionTool) and tool.name in BUILTIN_TOOL_NAMES:
             raise InputError(f"`tools[{index}].name`: {tool.name!r} is the name of a built-in tool")
     config = body.agent_config
     if isinstance(config, CodeMenderConfig):

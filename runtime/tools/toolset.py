@@ -23,6 +23,9 @@ BUILTINS: dict[str, tuple[Tool, ...]] = {
     "plan": (PlanTool(),),
 }
 
+BUILTIN_TOOL_NAMES = frozenset(tool.name for tools in BUILTINS.values() for tool in tools)
+"""What a client-side function may not be called."""
+
 
 @dataclass
 class Toolset:

@@ -58,3 +58,26 @@ def test_openapi_schema_is_self_contained() -> None:
     schema = request_body(CreateInteractionBody)["requestBody"]["content"]["application/json"]["schema"]
     assert "$defs" not in schema and "$ref" not in str(schema)
     assert "schema" in schema["properties"]["response_format"]["anyOf"][0]["oneOf"][0]["properties"]
+
+
+FN = {"type": "function", "name": "lookup"}
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({**AGENT, "tools": [{"type": "function", "name": "shell"}]}, "built-in"),
+        ({**MODEL, "tools": [FN, FN]}, "more than once"),
+        (
+            {
+                **MODEL,
+                "tools": [FN],
+                "generation_config": {"tool_choice": {"allowed_tools": {"tools": ["nope"]}}},
+            },
+            "nope",
+        ),
+    ],
+)
+def test_tools_that_would_fail_the_run_are_refused_at_create(body: dict[str, Any], named: str) -> None:
+    with pytest.raises(InputError, match=named):
+        parse_create(body)

@@ -66,12 +66,13 @@ class _Recorder(BaseHTTPRequestHandler):
 
 def test_http_hook_cannot_reach_the_servers_loopback(hangar: HangarServer) -> None:
     """SSRF: a hook URL aimed at a service on the Hangar host's loopback (stand-in for any
-    internal service). The server has no outbound guard wired, so HTTP hooks are refused and no
-    request is ever made."""
+    internal service), written as ``localhost`` (an operator's loopback allowance names
+    ``127.0.0.1``). Either no outbound guard is wired and HTTP hooks fail the run, or the guard
+    refuses the URL and the call is denied; in both cases no request reaches the service."""
     internal = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=internal.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{internal.server_address[1]}/internal-admin"
+        url = f"http://localhost:{internal.server_address[1]}/internal-admin"
         hooks = {"pre_tool_execution": [{"handler": {"type": "http", "url": url}}]}
         first = _plant_hooks(hangar, hooks)
         hangar.script.set(turn(calls=[call("shell", command="echo hi", id="s1")]), turn("ok"))
@@ -83,10 +84,14 @@ def test_http_hook_cannot_reach_the_servers_loopback(hangar: HangarServer) -> No
     finally:
         internal.shutdown()
         internal.server_close()
-    assert done.status == "failed"
-    assert "outbound guard" in " ".join(e.message for e in done.errors or [])
     assert _Recorder.hits == []
-    assert not hangar.script.requests  # refused before the model ran
+    if done.status == "failed":  # no guard wired: refused before the model ran
+        assert "outbound guard" in " ".join(e.message for e in done.errors or [])
+        assert not hangar.script.requests
+    else:  # the guard refused the URL: the call was denied, never run
+        result = next(st for st in done.steps if getattr(st, "call_id", None) == "s1")
+        assert result.is_error and "denied by a pre_tool_execution hook" in result.result
+        assert "hi\n" not in result.result
 
 
 def test_command_hook_runs_in_the_box_not_on_the_host(hangar: HangarServer) -> None:

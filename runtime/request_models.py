@@ -99,7 +99,8 @@ class GenerationConfig(_Strict):
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
-    stop_sequences: list[str] | None = Field(default=None, max_length=16)
+    stop_sequences: list[str] | None = Field(default=None, max_length=5)
+    """Gemini takes at most five."""
     thinking_level: ThinkingLevel | None = None
     thinking_summaries: Literal["auto", "none"] | None = None
     tool_choice: ToolChoiceMode | ToolChoiceConfig | None = None

@@ -37,3 +37,16 @@ def system_instruction(
         lines += ["", "## Skills", "Read a skill's SKILL.md before using it (read-only folders):"]
         lines += [f"- {sk.name} ({sk.path}): {sk.description}" for sk in skills]
     return "\n".join(lines).strip()
+
+
+def with_workspace_conventions(
+    instruction: str, *, agents_md: str | None = None, skills: Sequence[SkillEntry] = ()
+) -> str:
+    """``instruction`` plus the workspace's ``.agents/AGENTS.md`` and ``.agents/skills``."""
+    lines = [instruction]
+    if agents_md and agents_md.strip():
+        lines += ["", "## Workspace instructions (.agents/AGENTS.md)", agents_md.strip()]
+    if skills:
+        lines += ["", "## Workspace skills", "Read a skill's SKILL.md before using it:"]
+        lines += [f"- {sk.name} ({sk.path}): {sk.description}" for sk in skills]
+    return "\n".join(lines).strip()

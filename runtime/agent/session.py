@@ -19,6 +19,7 @@ import structlog
 from google.genai import types
 
 from runtime import steps as s
+from runtime.agent.conventions import apply_conventions
 from runtime.agent.events import RunResult, Sink
 from runtime.agent.loop import AgentLoop, LoopConfig
 from runtime.agent.prompt import SkillEntry, system_instruction
@@ -28,6 +29,7 @@ from runtime.agents.wire import AllowedTools, FunctionTool, GoogleSearchTool, Mc
 from runtime.errors import InfraError, InputError
 from runtime.llm.base import ModelClient
 from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+from runtime.tools.hooks import OutboundGuard
 from runtime.tools.mcp import McpServer
 from runtime.tools.toolset import Toolset
 
@@ -123,9 +125,11 @@ class AgentSession:
         base_spec: SandboxSpec | None = None,
         sink: Sink | None = None,
         copy_sources: bool = True,
+        outbound: OutboundGuard | None = None,
     ) -> None:
         """``copy_sources=False`` skips the agent's data sources (a resumed run: the workspace
-        volume has them, maybe edited)."""
+        volume has them, maybe edited). ``outbound`` makes the HTTP handlers of workspace hooks
+        possible (without it a hooks file that declares one fails the run)."""
         self.agent = agent
         self.provider = provider
         self.model = model
@@ -133,6 +137,7 @@ class AgentSession:
         self.base_spec = base_spec
         self.sink = sink
         self.copy_sources = copy_sources
+        self.outbound = outbound
         self.sandbox: Sandbox | None = None
 
     async def start(self) -> Sandbox:
@@ -150,7 +155,8 @@ class AgentSession:
         return await self._box().client.upload_path(local, dest)
 
     async def run(self, steps: list[s.Step], cancel: asyncio.Event | None = None) -> RunResult:
-        loop = AgentLoop(self.model, self._box().client, self.config, self.sink)
+        config = await apply_conventions(self.config, self._box().client, guard=self.outbound)
+        loop = AgentLoop(self.model, self._box().client, config, self.sink)
         return await loop.run(steps, cancel)
 
     async def download(self, path: str, local_dir: Path) -> None:

@@ -52,17 +52,27 @@ def read_skill(path: Path) -> Skill:
         text = (check_skill_dir(path) / SKILL_FILE).read_text(encoding="utf-8")
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read skill {path}: {e}") from e
+    return Skill(name=path.name, description=skill_description(text, str(path / SKILL_FILE)), path=path)
+
+
+def valid_skill_name(name: str) -> bool:
+    return _NAME.match(name) is not None
+
+
+def skill_description(text: str, where: str) -> str:
+    """The description of a ``SKILL.md`` (its front matter's, else its first paragraph).
+    Raises :class:`InputError` for a front matter that is not YAML."""
     meta: dict[str, object] = {}
     match = _FRONT_MATTER.match(text)
     if match:
         try:
             loaded = yaml.safe_load(match.group(1))
         except yaml.YAMLError as e:
-            raise InputError(f"{path / SKILL_FILE}: bad front matter: {e}") from e
+            raise InputError(f"{where}: bad front matter: {e}") from e
         meta = loaded if isinstance(loaded, dict) else {}
         text = text[match.end():]
     description = str(meta.get("description") or _first_paragraph(text))
-    return Skill(name=path.name, description=" ".join(description.split()), path=path)
+    return " ".join(description.split())
 
 
 def _first_paragraph(text: str) -> str:

@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from runtime.agents import AgentSpec
 from runtime.api.body import json_object
 from runtime.api.deps import Project, services
+from runtime.api.openapi import request_body
 from runtime.service import AgentService
+from runtime.service.agents import AGENT_BODY_FIELDS
 
 router = APIRouter()
 
@@ -23,7 +26,7 @@ PageSize = Annotated[int | None, Query(ge=0, le=100_000)]
 PageToken = Annotated[str | None, Query(max_length=100)]
 
 
-@router.post("/agents")
+@router.post("/agents", openapi_extra=request_body(AgentSpec, only=AGENT_BODY_FIELDS))
 async def create_agent(request: Request, project: Project, service: Agents) -> JSONResponse:
     return JSONResponse(await service.create(project, await json_object(request)))
 

@@ -6,13 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
 from runtime.api.body import json_object
 from runtime.api.deps import Interactions, Project
+from runtime.api.openapi import request_body
 from runtime.api.sse import frames, sse_response
 from runtime.errors import InputError
-from runtime.service.wire import CreateInteraction, Interaction, describe
+from runtime.request_models import CreateInteractionBody
+from runtime.service.requests import parse_create
+from runtime.service.wire import Interaction
 
 router = APIRouter()
 
@@ -21,22 +23,14 @@ def _json(interaction: Interaction) -> JSONResponse:
     return JSONResponse(interaction.model_dump(mode="json", exclude_none=True))
 
 
-async def _parse_create(request: Request) -> CreateInteraction:
-    data = await json_object(request)
-    try:
-        return CreateInteraction.model_validate(data)
-    except ValidationError as e:
-        raise InputError(f"invalid request: {describe(e)}") from e
-
-
-@router.post("/interactions")
+@router.post("/interactions", openapi_extra=request_body(CreateInteractionBody))
 async def create_interaction(
     request: Request,
     project: Project,
     service: Interactions,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
-    body = await _parse_create(request)
+    body = parse_create(await json_object(request))
     record = await service.create(project, body, idempotency_key)
     if body.stream:
         events = await service.follow(project, record.id)

@@ -29,6 +29,13 @@ class Usage(BaseModel):
     cached_tokens: int = 0
     """Prompt tokens served from the context cache (a subset of ``input_tokens``)."""
     total_tokens: int = 0
+    tool_use_tokens: int = 0
+    """Prompt tokens of tool results Gemini's own tools (search, code execution) added."""
+    input_by_modality: dict[str, int] = Field(default_factory=dict)
+    """Per modality (``text``, ``image``, ...), where Gemini reports it; the same for the others."""
+    output_by_modality: dict[str, int] = Field(default_factory=dict)
+    cached_by_modality: dict[str, int] = Field(default_factory=dict)
+    tool_use_by_modality: dict[str, int] = Field(default_factory=dict)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -37,6 +44,11 @@ class Usage(BaseModel):
             thought_tokens=self.thought_tokens + other.thought_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
+            tool_use_tokens=self.tool_use_tokens + other.tool_use_tokens,
+            input_by_modality=_merge(self.input_by_modality, other.input_by_modality),
+            output_by_modality=_merge(self.output_by_modality, other.output_by_modality),
+            cached_by_modality=_merge(self.cached_by_modality, other.cached_by_modality),
+            tool_use_by_modality=_merge(self.tool_use_by_modality, other.tool_use_by_modality),
         )
 
     @classmethod
@@ -49,7 +61,26 @@ class Usage(BaseModel):
             thought_tokens=meta.thoughts_token_count or 0,
             cached_tokens=meta.cached_content_token_count or 0,
             total_tokens=meta.total_token_count or 0,
+            tool_use_tokens=meta.tool_use_prompt_token_count or 0,
+            input_by_modality=_by_modality(meta.prompt_tokens_details),
+            output_by_modality=_by_modality(meta.candidates_tokens_details),
+            cached_by_modality=_by_modality(meta.cache_tokens_details),
+            tool_use_by_modality=_by_modality(meta.tool_use_prompt_tokens_details),
         )
+
+
+def _by_modality(details: list[types.ModalityTokenCount] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in details or []:
+        if item.modality is None or item.modality == types.MediaModality.MODALITY_UNSPECIFIED:
+            continue
+        name = str(item.modality.value).lower()
+        out[name] = out.get(name, 0) + (item.token_count or 0)
+    return out
+
+
+def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in {**a, **b}}
 
 
 # --- request -----------------------------------------------------------------------------------
@@ -63,6 +94,28 @@ class ModelTools(BaseModel):
     functions: list[types.FunctionDeclaration] = Field(default_factory=list)
     google_search: bool = False
     url_context: bool = False
+    code_execution: bool = False
+    """Gemini's own code execution tool (code runs on Google's side, not in a sandbox)."""
+
+
+class ToolChoice(BaseModel):
+    """How the model must use the function declarations (Gemini's ``FunctionCallingConfig``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "any", "none", "validated"] = "auto"
+    allowed: list[str] | None = None
+    """Function names the model may call (modes ``any`` and ``validated``)."""
+
+
+class SafetyRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: str
+    """Wire name, e.g. ``hate_speech`` (Gemini's ``HARM_CATEGORY_HATE_SPEECH``)."""
+    threshold: str
+    """Wire name, e.g. ``block_only_high``."""
+    method: Literal["severity", "probability"] | None = None
 
 
 class GenerationSettings(BaseModel):
@@ -74,6 +127,14 @@ class GenerationSettings(BaseModel):
     max_output_tokens: int | None = None
     stop_sequences: list[str] | None = None
     seed: int | None = None
+    response_mime_type: str | None = None
+    response_schema: dict[str, Any] | None = None
+    """JSON Schema the answer must match (with ``response_mime_type: application/json``)."""
+    image_aspect_ratio: str | None = None
+    image_size: str | None = None
+    service_tier: Literal["flex", "standard", "priority"] | None = None
+    safety: list[SafetyRule] = Field(default_factory=list)
+    tool_choice: ToolChoice | None = None
 
 
 class ThinkingSettings(BaseModel):
@@ -83,7 +144,7 @@ class ThinkingSettings(BaseModel):
     """Ask for thought summaries (surfaced as :class:`ThoughtPart`)."""
     budget: int | None = None
     """Thinking token budget (Gemini 2.5); ``-1`` lets the model decide, ``0`` turns thinking off."""
-    level: Literal["minimal", "low", "medium", "high"] | None = None
+    level: Literal["minimal", "low", "medium", "high", "xhigh"] | None = None
     """Thinking level (Gemini 3); do not combine with ``budget``."""
 
 

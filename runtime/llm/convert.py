@@ -15,9 +15,11 @@ from runtime.llm.base import (
     ModelTurn,
     ModelTurnDelta,
     OtherPart,
+    SafetyRule,
     TextPart,
     ThinkingSettings,
     ThoughtPart,
+    ToolChoice,
     TurnPart,
     Usage,
 )
@@ -28,6 +30,9 @@ _PLAIN_TEXT_FIELDS = frozenset({"text", "thought", "thought_signature"})
 def build_config(request: ModelRequest) -> types.GenerateContentConfig:
     """The ``GenerateContentConfig`` for a request, automatic function calling always off."""
     gen = request.generation
+    image = None
+    if gen.image_aspect_ratio or gen.image_size:
+        image = types.ImageConfig(aspect_ratio=gen.image_aspect_ratio, image_size=gen.image_size)
     return types.GenerateContentConfig(
         system_instruction=request.system_instruction,
         temperature=gen.temperature,
@@ -36,10 +41,34 @@ def build_config(request: ModelRequest) -> types.GenerateContentConfig:
         max_output_tokens=gen.max_output_tokens,
         stop_sequences=gen.stop_sequences,
         seed=gen.seed,
+        response_mime_type=gen.response_mime_type,
+        response_json_schema=gen.response_schema,
+        image_config=image,
+        service_tier=types.ServiceTier[gen.service_tier.upper()] if gen.service_tier else None,
+        safety_settings=[_safety(rule) for rule in gen.safety] or None,
+        tool_config=_tool_config(gen.tool_choice),
         tools=build_tools(request.tools) or None,
         thinking_config=build_thinking(request.thinking),
         # We run tools ourselves, in the sandbox; the SDK must never call Python functions.
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+
+
+def _safety(rule: SafetyRule) -> types.SafetySetting:
+    return types.SafetySetting(
+        category=types.HarmCategory[f"HARM_CATEGORY_{rule.category.upper()}"],
+        threshold=types.HarmBlockThreshold[rule.threshold.upper()],
+        method=types.HarmBlockMethod[rule.method.upper()] if rule.method else None,
+    )
+
+
+def _tool_config(choice: ToolChoice | None) -> types.ToolConfig | None:
+    if choice is None:
+        return None
+    return types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(
+            mode=types.FunctionCallingConfigMode[choice.mode.upper()], allowed_function_names=choice.allowed
+        )
     )
 
 
@@ -51,6 +80,8 @@ def build_tools(tools: ModelTools) -> list[types.ToolUnion]:
         out.append(types.Tool(google_search=types.GoogleSearch()))
     if tools.url_context:
         out.append(types.Tool(url_context=types.UrlContext()))
+    if tools.code_execution:
+        out.append(types.Tool(code_execution=types.ToolCodeExecution()))
     return out
 
 

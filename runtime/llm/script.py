@@ -50,6 +50,8 @@ class ScriptedUsage(BaseModel):
     cached: int = 0
     total: int | None = None
     """Defaults to ``prompt + output + thoughts``."""
+    extra: JsonDict | None = None
+    """More ``usageMetadata`` fields as Gemini sends them (e.g. ``promptTokensDetails``)."""
 
     def wire(self) -> JsonDict:
         total = self.prompt + self.output + self.thoughts if self.total is None else self.total
@@ -59,7 +61,7 @@ class ScriptedUsage(BaseModel):
             wire["thoughtsTokenCount"] = self.thoughts
         if self.cached:
             wire["cachedContentTokenCount"] = self.cached
-        return wire
+        return {**wire, **(self.extra or {})}
 
 
 class ScriptedTurn(BaseModel):

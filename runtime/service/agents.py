@@ -29,6 +29,8 @@ API_FIELDS = frozenset(
 )
 ALLOWED_EXTRAS = frozenset({"builtin_tools", "limits", "outputs"})
 SERVER_ONLY = frozenset(AgentSpec.model_fields) - API_FIELDS - ALLOWED_EXTRAS
+AGENT_BODY_FIELDS = API_FIELDS | ALLOWED_EXTRAS
+"""What ``POST /agents`` accepts; anything else is a 400 (server-only or unknown)."""
 
 
 _EMPTY_NODE = yaml.MappingNode("tag:yaml.org,2002:map", [], yaml.Mark("", 0, 0, 0, "", 0))
@@ -129,7 +131,10 @@ def _validate(body: dict[str, Any]) -> AgentSpec:
             f"{', '.join(forbidden)}: only agent files on the server may set "
             f"{'this field' if len(forbidden) == 1 else 'these fields'}"
         )
-    data = {k: v for k, v in body.items() if k in API_FIELDS | ALLOWED_EXTRAS and v is not None}
+    unknown = sorted(body.keys() - AgentSpec.model_fields.keys())
+    if unknown:
+        raise InputError(f"{', '.join(unknown)}: not a field of an agent (accepted means applied)")
+    data = {k: v for k, v in body.items() if k in AGENT_BODY_FIELDS and v is not None}
     if data.get("base_agent") == "":
         del data["base_agent"]
     agent_id = data.get("id")

@@ -12,6 +12,7 @@ from runtime.tools.base import Tool
 from runtime.tools.browser import BrowserTool
 from runtime.tools.code import PythonTool, ShellTool
 from runtime.tools.files import EditFileTool, ListFilesTool, ReadFileTool, SearchTool, WriteFileTool
+from runtime.tools.hooks import HookRunner, hooked
 from runtime.tools.plan import PlanTool
 
 BUILTINS: dict[str, tuple[Tool, ...]] = {
@@ -21,6 +22,9 @@ BUILTINS: dict[str, tuple[Tool, ...]] = {
     "browser": (BrowserTool(),),
     "plan": (PlanTool(),),
 }
+
+BUILTIN_TOOL_NAMES = frozenset(tool.name for tools in BUILTINS.values() for tool in tools)
+"""What a client-side function may not be called."""
 
 
 @dataclass
@@ -52,6 +56,11 @@ class Toolset:
                 raise InputError(f"function tool name {decl.name!r} is empty or clashes with another tool")
             functions[decl.name] = decl
         return cls(builtins, functions, google_search, url_context)
+
+    def with_hooks(self, runner: HookRunner) -> Toolset:
+        """The same tools, each built-in call going through ``runner``'s pre and post hooks."""
+        builtins = {name: hooked(tool, runner) for name, tool in self.builtins.items()}
+        return Toolset(builtins, dict(self.client_functions), self.google_search, self.url_context)
 
     def declarations(self) -> list[types.FunctionDeclaration]:
         return [tool.declaration() for tool in self.builtins.values()] + list(self.client_functions.values())

@@ -17,16 +17,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
-from pydantic import ValidationError
 
 from runtime.agent.events import LoopEvent, RunStatus, StepAdded
 from runtime.agent.session import AgentSession, loop_config
 from runtime.agents import AgentRegistry, AgentSpec
-from runtime.agents.wire import McpServerTool
-from runtime.errors import InputError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import Provider, SandboxSpec
@@ -37,8 +34,10 @@ from runtime.steps import (
     FunctionResultStep,
     Step,
 )
+from runtime.tools.hooks import OutboundGuard
+from runtime.worker.agent_request import agent_for_call, call_settings
 from runtime.worker.events import ErrorInfo
-from runtime.worker.model_runner import request_tools, to_usage
+from runtime.worker.model_runner import to_usage
 from runtime.worker.runner import Emit, RunInput, RunResult, StepWriter
 
 log = structlog.get_logger(__name__)
@@ -54,11 +53,6 @@ def workspace_volume(environment_id: str) -> str:
     safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", environment_id)[:40].strip("-.") or "env"
     digest = hashlib.sha256(environment_id.encode()).hexdigest()[:8]
     return f"hangar-ws-{safe}-{digest}"
-
-
-def _max_tokens(agent_config: dict[str, Any] | None) -> int | None:
-    value = (agent_config or {}).get("max_total_tokens")
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
 class AgentResolver(Protocol):
@@ -79,12 +73,15 @@ class AgentRunner:
         *,
         base_spec: SandboxSpec | None = None,
         resolver: AgentResolver | None = None,
+        outbound: OutboundGuard | None = None,
     ) -> None:
         self.registry = registry
         self.provider = provider
         self.model = model
         self.base_spec = base_spec or SandboxSpec()
         self.resolver = resolver
+        self.outbound = outbound
+        """Lets workspace hooks (``.agents/hooks.json``) call HTTP handlers; ``None``: refused."""
 
     async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
         record = run.interaction
@@ -95,16 +92,11 @@ class AgentRunner:
             agent = await self.resolver.resolve(record.project_id, record.target)
         else:
             agent = self.registry.resolve(record.target)
-        functions = request_tools(run.config.tools or []).functions
-        config = loop_config(
-            agent,
-            model=(run.config.agent_config or {}).get("model"),
-            max_tokens=_max_tokens(run.config.agent_config),
-            extra_functions=functions,
-            extra_mcp_servers=_mcp_servers(run.config.tools or []),
-        )
-        if run.config.system_instruction:
-            config.system_instruction = f"{config.system_instruction}\n\n{run.config.system_instruction}"
+        agent = agent_for_call(agent, run.config)
+        model, max_tokens, thinking = call_settings(run.config)
+        config = loop_config(agent, model=model, max_tokens=max_tokens)
+        if thinking is not None:
+            config.thinking = thinking
         env_id = record.environment_id or record.id
         base = self.base_spec.model_copy(update={"workspace_volume": workspace_volume(env_id)})
         writer = StepWriter(emit, run)
@@ -120,7 +112,7 @@ class AgentRunner:
                 return RunResult(status="requires_action")
         async with AgentSession(
             agent, self.provider, self.model, config=config, base_spec=base, sink=sink,
-            copy_sources=not run.resumed_steps,
+            copy_sources=not run.resumed_steps, outbound=self.outbound,
         ) as session:
             sandbox_id = session.sandbox.id if session.sandbox else None
             bound.info("agent_run_started", sandbox_id=sandbox_id, resumed_steps=len(run.resumed_steps))
@@ -129,14 +121,6 @@ class AgentRunner:
         if result.status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.BUDGET_EXCEEDED):
             error = ErrorInfo(code=result.status.value, message=result.reason)
         return RunResult(status=result.status.value, usage=to_usage(result.usage), error=error)
-
-
-def _mcp_servers(tools: list[dict[str, Any]]) -> list[McpServerTool]:
-    """The request's ``mcp_server`` tools (the agent's own come from its definition)."""
-    try:
-        return [McpServerTool.model_validate(t) for t in tools if t.get("type") == "mcp_server"]
-    except ValidationError as e:
-        raise InputError(f"invalid mcp_server tool: {e.errors()[0]['msg']}") from e
 
 
 async def _answer_interrupted(steps: list[Step], client_functions: set[str], writer: StepWriter) -> bool:

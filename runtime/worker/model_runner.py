@@ -10,22 +10,34 @@ made again; after, the interaction fails with ``interrupted`` (see :meth:`ModelR
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from google.genai import types
+from pydantic import TypeAdapter, ValidationError
 
 from runtime.agent.history import build_history, encode_signature
-from runtime.errors import InfraError
+from runtime.errors import InfraError, InputError
 from runtime.llm.base import (
     GenerationSettings,
     ModelClient,
     ModelRequest,
     ModelTools,
     ModelTurnDelta,
+    SafetyRule,
     ThinkingSettings,
+    ToolChoice,
 )
 from runtime.llm.base import (
     Usage as ModelUsage,
+)
+from runtime.request_models import (
+    FunctionTool,
+    GenerationConfig,
+    RequestTool,
+    ResponseFormat,
+    SafetySetting,
+    TextFormat,
+    ToolChoiceConfig,
 )
 from runtime.steps import FunctionCallStep, ModelOutputStep, TextContent, ThoughtStep
 from runtime.worker import Emit, RunInput, RunResult, StepWriter
@@ -90,53 +102,105 @@ class _StepStream:
 
 
 def build_request(run: RunInput) -> ModelRequest:
+    """The Gemini call for a model interaction; every field create accepted is applied here."""
     config = run.config
-    generation = config.generation_config or {}
+    generation = _typed(GenerationConfig, config.generation_config or {}, "generation_config")
     return ModelRequest(
         model=run.interaction.target,
         contents=build_history(run.conversation),
         system_instruction=config.system_instruction,
         tools=request_tools(config.tools or []),
         generation=GenerationSettings(
-            temperature=generation.get("temperature"),
-            top_p=generation.get("top_p"),
-            max_output_tokens=_int(generation.get("max_output_tokens")),
-            stop_sequences=generation.get("stop_sequences"),
-            seed=_int(generation.get("seed")),
+            temperature=generation.temperature,
+            top_p=generation.top_p,
+            max_output_tokens=generation.max_output_tokens,
+            stop_sequences=generation.stop_sequences,
+            seed=generation.seed,
+            image_aspect_ratio=generation.image_config.aspect_ratio if generation.image_config else None,
+            image_size=generation.image_config.image_size if generation.image_config else None,
+            service_tier=_tier(config.service_tier),
+            safety=[
+                SafetyRule(category=rule.type, threshold=rule.threshold, method=rule.method)
+                for rule in _typed(_SAFETY, config.safety_settings or [], "safety_settings")
+            ],
+            tool_choice=_tool_choice(generation.tool_choice),
+            **_output_format(config.response_format, config.response_mime_type),
         ),
         thinking=_thinking(generation),
     )
 
 
+_TOOLS: TypeAdapter[list[RequestTool]] = TypeAdapter(list[RequestTool])
+_SAFETY: TypeAdapter[list[SafetySetting]] = TypeAdapter(list[SafetySetting])
+_FORMATS: TypeAdapter[list[ResponseFormat]] = TypeAdapter(list[ResponseFormat])
+M = TypeVar("M")
+
+
+def _typed(model: type[M] | TypeAdapter[M], value: object, field: str) -> M:
+    """``value`` read back through the create-time model (stored requests were validated at create;
+    one from an older server that no longer parses fails the run with a clear message)."""
+    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as e:
+        raise InputError(f"stored request has an invalid `{field}`: {e.errors()[0]['msg']}") from e
+
+
+def _output_format(
+    response_format: dict[str, Any] | list[dict[str, Any]] | None, mime_type: str | None
+) -> dict[str, Any]:
+    """``response_mime_type`` and ``response_schema`` for Gemini (structured output)."""
+    items = response_format if isinstance(response_format, list) else [response_format or {}]
+    items = [item for item in items if item]
+    schema = None
+    for item in _typed(_FORMATS, items, "response_format"):
+        if isinstance(item, TextFormat):
+            mime_type = mime_type or item.mime_type
+            schema = item.json_schema
+    return {"response_mime_type": mime_type, "response_schema": schema}
+
+
+def _tool_choice(choice: str | ToolChoiceConfig | None) -> ToolChoice | None:
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        return ToolChoice(mode=choice)
+    allowed = choice.allowed_tools
+    mode = allowed.mode if allowed and allowed.mode else "any"
+    return ToolChoice(mode=mode, allowed=allowed.tools if allowed else None)
+
+
+def _tier(tier: str | None) -> Literal["flex", "standard", "priority"] | None:
+    if tier in ("flex", "standard", "priority"):
+        return tier  # type: ignore[return-value]
+    return None
+
+
 def request_tools(tools: list[dict[str, Any]]) -> ModelTools:
+    """The tools of a request as Gemini tools (function declarations and Gemini's built-ins)."""
+    typed = _typed(_TOOLS, tools, "tools")
     functions = [
         types.FunctionDeclaration(
-            name=tool.get("name"),
-            description=tool.get("description"),
-            parameters_json_schema=tool.get("parameters"),
+            name=tool.name, description=tool.description, parameters_json_schema=tool.parameters
         )
-        for tool in tools
-        if tool.get("type") == "function"
+        for tool in typed
+        if isinstance(tool, FunctionTool)
     ]
-    kinds = {tool.get("type") for tool in tools}
+    kinds = {tool.type for tool in typed}
     return ModelTools(
-        functions=functions, google_search="google_search" in kinds, url_context="url_context" in kinds
+        functions=functions,
+        google_search="google_search" in kinds,
+        url_context="url_context" in kinds,
+        code_execution="code_execution" in kinds,
     )
 
 
-def _thinking(generation: dict[str, Any]) -> ThinkingSettings | None:
-    level = generation.get("thinking_level")
-    summaries = generation.get("thinking_summaries")
+def _thinking(generation: GenerationConfig) -> ThinkingSettings | None:
+    level = generation.thinking_level
+    summaries = generation.thinking_summaries
     if level is None and summaries is None:
         return None
-    return ThinkingSettings(
-        include_thoughts=summaries != "none",
-        level=level if level in ("minimal", "low", "medium", "high") else None,
-    )
-
-
-def _int(value: object) -> int | None:
-    return int(value) if isinstance(value, int | str) and str(value).lstrip("-").isdigit() else None
+    return ThinkingSettings(include_thoughts=summaries != "none", level=level)
 
 
 def to_usage(usage: ModelUsage) -> Usage:
@@ -146,4 +210,21 @@ def to_usage(usage: ModelUsage) -> Usage:
         total_thought_tokens=usage.thought_tokens,
         total_cached_tokens=usage.cached_tokens,
         total_tokens=usage.total_tokens or usage.input_tokens + usage.output_tokens + usage.thought_tokens,
+        total_tool_use_tokens=usage.tool_use_tokens,
+        **_modalities(usage),
     )
+
+
+def _modalities(usage: ModelUsage) -> dict[str, Any]:
+    """The ``*_tokens_by_modality`` lists of spec §4.2, for the counts Gemini reported."""
+    lists = {
+        "input_tokens_by_modality": usage.input_by_modality,
+        "output_tokens_by_modality": usage.output_by_modality,
+        "cached_tokens_by_modality": usage.cached_by_modality,
+        "tool_use_tokens_by_modality": usage.tool_use_by_modality,
+    }
+    return {
+        name: [{"modality": m, "tokens": n} for m, n in sorted(counts.items())]
+        for name, counts in lists.items()
+        if counts
+    }

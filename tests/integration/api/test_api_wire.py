@@ -83,14 +83,15 @@ def test_sdk_sees_bad_request_error(hangar: HangarServer) -> None:
     assert caught.value.body["error"]["code"] == "invalid_argument"
 
 
-def test_unknown_fields_are_ignored_and_config_echoed(hangar: HangarServer) -> None:
+def test_unknown_fields_are_refused_and_config_echoed(hangar: HangarServer) -> None:
+    refused = _post(hangar, {"model": MODEL, "input": "hi", "future_field": {"a": 1}})
+    assert refused.status_code == 400 and "future_field" in refused.text  # accepted means applied
     hangar.script.set(turn("ok"))
     response = _post(
         hangar,
         {
             "model": MODEL,
             "input": "hi",
-            "future_field": {"a": 1},
             "system_instruction": "be brief",
             "generation_config": {"temperature": 0.5, "max_output_tokens": "100"},
         },

@@ -28,7 +28,9 @@ async def catalog(tmp_path: Path) -> AsyncIterator[AgentCatalog]:
 
 async def test_api_agents_inherit_and_stay_in_their_project(catalog: AgentCatalog) -> None:
     service = AgentService(catalog)
-    await service.create("default", {"id": "base-x", "base_agent": "antigravity", "unknown": 1})
+    with pytest.raises(InputError, match="unknown"):  # accepted means applied: not dropped
+        await service.create("default", {"id": "base-x", "base_agent": "antigravity", "unknown": 1})
+    await service.create("default", {"id": "base-x", "base_agent": "antigravity"})
     await service.create("default", {"id": "child-x", "base_agent": "base-x", "system_instruction": "s"})
     spec = await catalog.resolve("default", "child-x")
     assert spec.system_instruction == "s" and spec.outputs == ["walkthrough.md"]

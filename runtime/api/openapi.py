@@ -1,0 +1,41 @@
+"""OpenAPI request bodies for routes that read their JSON themselves (to cap its size and turn
+every problem into the API's 400): the schema is the one of the model the route validates with."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def request_body(model: type[BaseModel], *, only: Collection[str] | None = None) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is validated with ``model``; ``only``: the
+    fields of it the route accepts (any other is refused)."""
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+    schema.pop("$schema", None)
+    if only is not None:
+        schema["properties"] = {k: v for k, v in schema["properties"].items() if k in only}
+        schema["required"] = [k for k in schema.get("required", []) if k in only]
+        schema["additionalProperties"] = False
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline(schema, defs)}},
+        }
+    }
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``#/$defs/...`` reference replaced by its definition (the models have
+    no recursive definitions), so the schema stands alone inside the OpenAPI document."""
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        return {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **_inline(rest, defs)}
+    return {key: _inline(value, defs) for key, value in node.items()}

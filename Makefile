@@ -49,11 +49,12 @@ typecheck: venv ## Mypy, strict on runtime/
 	$(BIN)/mypy
 
 .PHONY: test
-test: venv images host-tools ## Lint, type-check and run every test tier (unit, then integration on real Docker)
+test: venv images host-tools ## Lint, type-check and run every test tier (unit, integration and security on real Docker)
 	$(BIN)/ruff check runtime tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest -q tests/security $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: venv images ## Benchmarks: prints medians, p99 and ratios against a baseline measured in the same run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator, Mapping
 
 from fastapi import Depends, FastAPI, Request
@@ -11,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime import web
 from runtime.api import agents, environments, interactions, webhooks
-from runtime.api.errors import install_error_handlers
-from runtime.api.middleware import PathPrefix, RequestMetrics, remember_route
+from runtime.api.errors import error_response, install_error_handlers
+from runtime.api.middleware import BodyLimit, PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
 from runtime.service import ModelClient, Runner, open_services
 
@@ -77,10 +78,21 @@ def create_app(
         return JSONResponse({"status": "not ready" if problems else "ok", "problems": problems}, status)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics, for the operator only: they count every project's requests."""
+        if settings.metrics_token is None:
+            return error_response(404, "not_found", "metrics are off (HANGAR_METRICS_TOKEN is unset)")
+        if not _bearer_matches(request, settings.metrics_token.get_secret_value()):
+            return error_response(401, "unauthenticated", "/metrics needs Authorization: Bearer <token>")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
     if settings.path_prefix:
         app.add_middleware(PathPrefix, prefix=settings.path_prefix)
     return app
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

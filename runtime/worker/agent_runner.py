@@ -37,6 +37,7 @@ from runtime.steps import (
     FunctionResultStep,
     Step,
 )
+from runtime.tools.mcp import Connect
 from runtime.worker.events import ErrorInfo
 from runtime.worker.model_runner import request_tools, to_usage
 from runtime.worker.runner import Emit, RunInput, RunResult, StepWriter
@@ -79,7 +80,11 @@ class AgentRunner:
         *,
         base_spec: SandboxSpec | None = None,
         resolver: AgentResolver | None = None,
+        mcp_connect: Connect | None = None,
     ) -> None:
+        """``mcp_connect`` reaches the agents' MCP servers (the server passes one through its
+        outbound guard)."""
+        self.mcp_connect = mcp_connect
         self.registry = registry
         self.provider = provider
         self.model = model
@@ -103,6 +108,8 @@ class AgentRunner:
             extra_functions=functions,
             extra_mcp_servers=_mcp_servers(run.config.tools or []),
         )
+        if self.mcp_connect is not None:
+            config.mcp_connect = self.mcp_connect
         if run.config.system_instruction:
             config.system_instruction = f"{config.system_instruction}\n\n{run.config.system_instruction}"
         env_id = record.environment_id or record.id

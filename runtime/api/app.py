@@ -15,6 +15,7 @@ from runtime.api import agents, environments, interactions, webhooks
 from runtime.api.errors import error_response, install_error_handlers
 from runtime.api.middleware import BodyLimit, PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
+from runtime.outbound import OutboundGuard
 from runtime.service import ModelClient, Runner, open_services
 
 API_VERSIONS = ("v1", "v1beta", "v1alpha")
@@ -25,16 +26,20 @@ def create_app(
     *,
     model_client: ModelClient | None = None,
     runners: Mapping[str, Runner] | None = None,
+    outbound: OutboundGuard | None = None,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts.
 
     ``model_client`` replaces the Gemini client built from the settings; ``runners`` registers
-    runners by interaction kind (``{"agent": ...}``)."""
+    runners by interaction kind (``{"agent": ...}``); ``outbound`` replaces the guard of
+    tenant-chosen URLs built from the settings (tests give one a resolver of their own)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, model_client=model_client, runners=runners) as services:
+        async with open_services(
+            settings, model_client=model_client, runners=runners, outbound=outbound
+        ) as services:
             app.state.services = services
             yield
 

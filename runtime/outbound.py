@@ -131,7 +131,7 @@ class OutboundGuard:
         try:
             await self.target(url)
         except OutboundRefused as e:
-            raise OutboundRefused(f"`{field}` is refused: {e.message}") from e
+            raise OutboundRefused(f"`{field}`: {e.message}") from e
 
     async def target(self, url: str) -> Target:
         """Resolve and check ``url``; the address to connect to (the first that resolved)."""
@@ -142,7 +142,7 @@ class OutboundGuard:
                 why = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
                 if why is not None:
                     shown = "" if address == host.strip("[]") else f" (resolves to {address})"
-                    raise OutboundRefused(f"host {host!r}{shown} is {why}")
+                    raise OutboundRefused(f"refused to contact host {host!r}{shown}: {why}")
         return Target(host=host, port=port, address=addresses[0])
 
     def client(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.AsyncClient:

@@ -266,7 +266,7 @@ class WebhookDispatcher:
         try:
             response = await self._client.post(delivery.uri, content=body, headers=headers)
         except OutboundRefused as e:
-            return f"refused: {e.message}"
+            return e.message
         except httpx.HTTPError as e:
             return f"{type(e).__name__}: {e}"
         if 200 <= response.status_code < 300:

@@ -16,12 +16,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "api"))
 
-from recorders import Recorder, Reply  # noqa: E402
-from server_process import API_KEY, ServerProcess, fake_gemini  # noqa: E402
+from recorders import Recorder, Reply
+from server_process import API_KEY, ServerProcess, fake_gemini
 
-from runtime.config import Settings  # noqa: E402
-from runtime.llm.script import forever, turn  # noqa: E402
-from runtime.store import Store  # noqa: E402
+from runtime.config import Settings
+from runtime.llm.script import forever, turn
+from runtime.store import Store
 
 METRICS_TOKEN = "mt_security_tests_token"
 INTERNAL_SECRET = "INTERNAL-SECRET-d41d8cd9"

@@ -49,7 +49,7 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def log_message(self, *args: object) -> None:
                 pass

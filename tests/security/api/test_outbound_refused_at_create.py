@@ -84,7 +84,9 @@ def test_webhook_update_to_an_internal_uri_is_refused(target: Target) -> None:
 def test_per_request_webhook_uris_are_refused(target: Target) -> None:
     for url in _urls(target):
         body = {
-            "model": "gemini-3-flash-preview", "input": "hi", "background": True,
+            "model": "gemini-3-flash-preview",
+            "input": "hi",
+            "background": True,
             "webhook_config": {"uris": [target.receiver.url(), url]},
         }
         response = httpx.post(f"{target.url}/v1beta/interactions", json=body, headers=_headers(target))
@@ -113,7 +115,9 @@ def test_the_sdk_gets_a_bad_request_for_internal_targets(target: Target) -> None
             assert caught.value.body["error"]["code"] == "outbound_url_refused"
             with pytest.raises(errors.BadRequestError) as caught:
                 client.interactions.create(
-                    model="gemini-3-flash-preview", input="hi", background=True,
+                    model="gemini-3-flash-preview",
+                    input="hi",
+                    background=True,
                     webhook_config={"uris": [url]},
                 )
             assert "webhook_config.uris[0]" in caught.value.body["error"]["message"]

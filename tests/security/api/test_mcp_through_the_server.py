@@ -15,7 +15,7 @@ import docker
 import httpx
 import pytest
 from recorders import Recorder, Reply
-from server_process import ServerProcess, fake_gemini
+from server_process import API_KEY, ServerProcess, fake_gemini
 
 from runtime.llm.script import forever, turn
 from runtime.sandbox.images import ensure_image
@@ -54,26 +54,29 @@ def stack(
     error_body = Reply(
         status=400, body=json.dumps(rpc_error).encode(), headers={"content-type": "application/json"}
     )
-    with Recorder(Reply(body=SECRET.encode())) as internal, Recorder(error_body) as endpoint:
-        with fake_gemini(forever(turn("done"))) as fake:
-            env = {
-                "HANGAR_AGENTS_DIR": str(_agents(tmp_path_factory.mktemp("agents") / "a", internal)),
-                "HANGAR_SANDBOX_IMAGE": image,
-                "HANGAR_SANDBOX_NAMESPACE": f"test-sec-{secrets.token_hex(3)}",
-                "HANGAR_POLL_SECONDS": "0.2",
-                "HANGAR_OUTBOUND_ALLOW_HOSTS": f"127.0.0.1:{endpoint.port}",
-            }
-            server = ServerProcess(data_dir, fake.base_url, env=env)
-            server.start()
-            try:
-                yield Stack(server, internal, endpoint)
-            finally:
-                server.stop()
-                drop_environment_volumes(data_dir)
+    with (
+        Recorder(Reply(body=SECRET.encode())) as internal,
+        Recorder(error_body) as endpoint,
+        fake_gemini(forever(turn("done"))) as fake,
+    ):
+        env = {
+            "HANGAR_AGENTS_DIR": str(_agents(tmp_path_factory.mktemp("agents") / "a", internal)),
+            "HANGAR_SANDBOX_IMAGE": image,
+            "HANGAR_SANDBOX_NAMESPACE": f"test-sec-{secrets.token_hex(3)}",
+            "HANGAR_POLL_SECONDS": "0.2",
+            "HANGAR_OUTBOUND_ALLOW_HOSTS": f"127.0.0.1:{endpoint.port}",
+        }
+        server = ServerProcess(data_dir, fake.base_url, env=env)
+        server.start()
+        try:
+            yield Stack(server, internal, endpoint)
+        finally:
+            server.stop()
+            drop_environment_volumes(data_dir)
 
 
 def _run(stack: Stack, body: dict[str, object]) -> dict[str, object]:
-    headers = {"x-goog-api-key": "hk_test_crash_key"}  # server_process.API_KEY
+    headers = {"x-goog-api-key": API_KEY}
     response = httpx.post(f"{stack.server.url}/v1beta/interactions", json=body, headers=headers, timeout=180)
     assert response.status_code == 200, response.text
     interaction: dict[str, object] = response.json()

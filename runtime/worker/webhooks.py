@@ -267,8 +267,10 @@ class WebhookDispatcher:
             response = await self._client.post(delivery.uri, content=body, headers=headers)
         except OutboundRefused as e:
             return e.message
+        except (httpx.ConnectError, httpx.TimeoutException) as e:
+            return f"{type(e).__name__}: {e}"  # the local socket's words
         except httpx.HTTPError as e:
-            return f"{type(e).__name__}: {e}"
+            return type(e).__name__  # a protocol error's text may quote what the receiver sent
         if 200 <= response.status_code < 300:
             return None
         return f"HTTP {response.status_code}"

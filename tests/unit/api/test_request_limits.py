@@ -116,3 +116,23 @@ def test_depth_is_measured_without_recursion() -> None:
     assert depth_exceeds(nested, 64)
     with pytest.raises(InputError, match="nested deeper"):
         parse_object(b'{"a":' + b"[" * 200 + b"]" * 200 + b"}", max_depth=64)
+
+
+async def test_the_upload_limit_holds_under_the_path_prefix(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        api_key="hk_limits",
+        sandboxes=False,
+        max_request_bytes=LIMIT,
+        max_upload_bytes=4 * LIMIT,
+        path_prefix="/hangar",
+    )
+    app = create_app(settings, model_client=ScriptedModel(forever(turn("hi"))))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://h")
+    async with app.router.lifespan_context(app), client as c:
+        upload = await c.post(
+            "/hangar/upload/v1/environments/e/files/a?upload_id=x", content=Chunks(2 * LIMIT)
+        )
+        assert upload.status_code != 413
+        api = await c.post("/hangar/v1/interactions", content=Chunks(2 * LIMIT), headers=KEY)
+        assert api.status_code == 413

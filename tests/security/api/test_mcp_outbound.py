@@ -81,3 +81,44 @@ async def test_an_allowed_mcp_endpoint_redirecting_inside_is_not_followed() -> N
                     pass
     assert endpoint.seen and internal.seen == []
     assert SECRET not in caught.value.message
+
+
+class FlipResolver:
+    """Public for the first lookup (the check before connecting), loopback afterwards."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def __call__(self, host: str, _port: int) -> list[str]:
+        self.asked += 1
+        return ["93.184.216.34"] if self.asked == 1 else ["127.0.0.1"]  # the first is never contacted
+
+
+async def test_an_mcp_name_rebinding_to_loopback_is_refused_on_the_request() -> None:
+    with Recorder(Reply(body=SECRET.encode())) as internal:
+        resolver = FlipResolver()
+        server = McpServer(name="rebind", url=f"http://mcp.tenant.example:{internal.port}/mcp")
+        with pytest.raises(McpServerUnavailable) as caught:
+            connect = guarded_connect(OutboundGuard(resolver=resolver))
+            async with McpToolbox([server], connect=connect, connect_timeout_s=10):
+                pass
+    assert resolver.asked >= 2
+    assert internal.seen == []
+    assert SECRET not in caught.value.message
+
+
+async def test_an_allowed_mcp_name_is_pinned_and_keeps_its_host_header() -> None:
+    with Recorder(Reply(status=500, body=b"no")) as endpoint:
+        looked_up: list[str] = []
+
+        async def resolver(host: str, _port: int) -> list[str]:
+            looked_up.append(host)
+            return ["127.0.0.1"]
+
+        guard = OutboundGuard(("mcp.internal.test",), resolver=resolver)
+        server = McpServer(name="named", url=f"http://mcp.internal.test:{endpoint.port}/mcp")
+        with pytest.raises(McpServerUnavailable):
+            async with McpToolbox([server], connect=guarded_connect(guard), connect_timeout_s=10):
+                pass
+    assert endpoint.seen and endpoint.seen[0].headers["Host"] == f"mcp.internal.test:{endpoint.port}"
+    assert set(looked_up) == {"mcp.internal.test"}

@@ -40,6 +40,7 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPAT = ipaddress.ip_network("::/96")
 _NUMERIC_V4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$", re.IGNORECASE)
 _SCHEMES = {"http": 80, "https": 443}
+RESOLVE_SECONDS = 10.0
 
 
 class OutboundRefused(InputError):
@@ -165,8 +166,9 @@ class OutboundGuard:
         if literal is not None:
             return [str(literal)]
         try:
-            addresses = await self._resolve(host, port)
-        except (OSError, UnicodeError) as e:
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                addresses = await self._resolve(host, port)
+        except (OSError, UnicodeError, TimeoutError) as e:
             raise OutboundRefused(f"host {host!r} does not resolve") from e
         if not addresses:
             raise OutboundRefused(f"host {host!r} does not resolve")
@@ -181,8 +183,6 @@ def _host_port(url: str) -> tuple[str, int]:
         raise OutboundRefused(f"invalid URL: {e}") from e
     if parts.scheme not in _SCHEMES or not parts.hostname:
         raise OutboundRefused("the URL must be an absolute http:// or https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise OutboundRefused(f"host {parts.hostname!r}: credentials in the URL are not accepted")
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return host, port or _SCHEMES[parts.scheme]
 

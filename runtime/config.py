@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_ALLOW_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)(:[0-9]{1,5})?$")
 
 
 def _default_data_dir() -> Path:
@@ -63,11 +67,18 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(default=15.0, gt=0)
     """Interval of SSE keep-alive comments on an idle stream."""
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    """Create bodies larger than this are rejected with 400."""
+    """Request bodies larger than this are refused with 413 while they are read (whatever their
+    ``Content-Length`` says, chunked ones too), on every route but the uploads."""
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
-    """Largest environment file upload (``/upload/{v}/environments/.../files``)."""
+    """Largest environment file upload (``/upload/{v}/environments/.../files``); also the request
+    size limit of the ``/upload/`` routes."""
     file_box_idle_seconds: float = Field(default=60.0, gt=0)
     """How long a sandbox opened for environment file access is kept after its last use."""
+    max_json_depth: int = Field(default=64, ge=2, le=500)
+    """JSON request bodies nested deeper than this (objects and arrays) are rejected with 400."""
+    metrics_token: SecretStr | None = None
+    """Bearer token that ``/metrics`` requires (``Authorization: Bearer <token>``); when unset,
+    ``/metrics`` is not served (404): its counts cover every project, so no tenant key opens it."""
 
     # --- webhooks ----------------------------------------------------------------------------------
     webhook_max_attempts: int = Field(default=6, ge=1)
@@ -80,6 +91,27 @@ class Settings(BaseSettings):
     """Time a receiver has to answer one delivery."""
     webhook_signing_secret: SecretStr | None = None
     """``whsec_`` secret signing deliveries to per-request ``webhook_config`` URIs (unsigned when unset)."""
+
+    # --- outbound requests for tenants (webhooks, MCP servers) ------------------------------------
+    outbound_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Hosts the server may contact for a tenant although they are loopback, private or otherwise
+    internal (comma-separated; ``name`` allows every port, ``name:port`` / ``[v6]:port`` one port).
+    Compared with the URL's host as written: allowing ``127.0.0.1`` does not allow ``127.1``."""
+
+    @field_validator("outbound_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("outbound_allow_hosts")
+    @classmethod
+    def _check_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not _ALLOW_HOST.match(entry):
+                raise ValueError(f"{entry!r} is not a host or host:port (e.g. hooks.lan, 10.0.0.5:9000)")
+        return value
 
     @property
     def cli_sandbox_namespace(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator, Mapping
 
 from fastapi import Depends, FastAPI, Request
@@ -11,9 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime import web
 from runtime.api import agents, environments, interactions, webhooks
-from runtime.api.errors import install_error_handlers
-from runtime.api.middleware import PathPrefix, RequestMetrics, remember_route
+from runtime.api.errors import error_response, install_error_handlers
+from runtime.api.middleware import BodyLimit, PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
+from runtime.outbound import OutboundGuard
 from runtime.service import ModelClient, Runner, open_services
 
 API_VERSIONS = ("v1", "v1beta", "v1alpha")
@@ -24,16 +26,20 @@ def create_app(
     *,
     model_client: ModelClient | None = None,
     runners: Mapping[str, Runner] | None = None,
+    outbound: OutboundGuard | None = None,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts.
 
     ``model_client`` replaces the Gemini client built from the settings; ``runners`` registers
-    runners by interaction kind (``{"agent": ...}``)."""
+    runners by interaction kind (``{"agent": ...}``); ``outbound`` replaces the guard of
+    tenant-chosen URLs built from the settings (tests give one a resolver of their own)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, model_client=model_client, runners=runners) as services:
+        async with open_services(
+            settings, model_client=model_client, runners=runners, outbound=outbound
+        ) as services:
             app.state.services = services
             yield
 
@@ -77,10 +83,21 @@ def create_app(
         return JSONResponse({"status": "not ready" if problems else "ok", "problems": problems}, status)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics, for the operator only: they count every project's requests."""
+        if settings.metrics_token is None:
+            return error_response(404, "not_found", "metrics are off (HANGAR_METRICS_TOKEN is unset)")
+        if not _bearer_matches(request, settings.metrics_token.get_secret_value()):
+            return error_response(401, "unauthenticated", "/metrics needs Authorization: Bearer <token>")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
     if settings.path_prefix:
         app.add_middleware(PathPrefix, prefix=settings.path_prefix)
     return app
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

@@ -1,13 +1,15 @@
-"""ASGI middleware: request metrics, and an optional deployment path prefix."""
+"""ASGI middleware: request metrics, the request-size limit, and an optional deployment path prefix."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime import metrics
+from runtime.api.body import RequestTooLarge
 
 ROUTE_KEY = "hangar_route"
 
@@ -64,3 +66,68 @@ class PathPrefix:
         ):
             scope = dict(scope, root_path=scope.get("root_path", "") + self.prefix)
         await self.app(scope, receive, send)
+
+
+UPLOAD_PREFIX = "/upload/"
+
+
+class BodyLimit:
+    """One request-size limit for every route, enforced while the body is read: a declared
+    ``Content-Length`` over the limit is answered 413 before anything is read, and a body that
+    grows past it (chunked, or lying about its length) makes the next ``receive`` raise
+    :class:`RequestTooLarge` (413) — nothing past the limit is ever buffered. ``/upload/`` routes
+    get ``upload_limit`` (their handlers keep their own, finer checks)."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.upload_limit = max(upload_limit, limit)
+
+    def limit_for(self, scope: Scope) -> int:
+        path: str = scope.get("path", "")
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        return self.upload_limit if path.startswith(UPLOAD_PREFIX) else self.limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope)
+        too_large = RequestTooLarge(f"request body is larger than {limit} bytes")
+        declared = dict(scope.get("headers", ())).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _error(send, too_large)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large
+            return message
+
+        async def watch_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watch_start)
+        except RequestTooLarge:
+            if started:
+                raise
+            await _error(send, too_large)
+
+
+async def _error(send: Send, error: RequestTooLarge) -> None:
+    body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

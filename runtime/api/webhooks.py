@@ -1,5 +1,8 @@
 """``/{v}/webhooks`` routes (spec §10). Custom methods use Google's colon form
-(``/webhooks/{id}:ping``); those routes are declared before ``/webhooks/{id}`` so they match first."""
+(``/webhooks/{id}:ping``); those routes are declared before ``/webhooks/{id}`` so they match first.
+
+Bodies are read by the handlers, after the caller is authenticated: a body parameter would make
+FastAPI read and parse the body before any dependency, the key check included."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from runtime.api.body import json_model
 from runtime.api.deps import Project, services
 from runtime.service.webhooks import (
     RotateSigningSecretRequest,
@@ -39,15 +43,16 @@ async def ping_webhook(webhook_id: str, project: Project, service: Webhooks) -> 
 
 @router.post("/webhooks/{webhook_id}:rotateSigningSecret")
 async def rotate_signing_secret(
-    webhook_id: str, project: Project, service: Webhooks, body: RotateSigningSecretRequest | None = None
+    request: Request, webhook_id: str, project: Project, service: Webhooks
 ) -> JSONResponse:
-    behavior = body.revocation_behavior if body is not None else None
+    body = await json_model(request, RotateSigningSecretRequest, empty_ok=True)
+    behavior = body.revocation_behavior
     return JSONResponse({"secret": await service.rotate_signing_secret(project, webhook_id, behavior)})
 
 
 @router.post("/webhooks")
-async def create_webhook(body: WebhookInput, project: Project, service: Webhooks) -> JSONResponse:
-    return _json(await service.create(project, body))
+async def create_webhook(request: Request, project: Project, service: Webhooks) -> JSONResponse:
+    return _json(await service.create(project, await json_model(request, WebhookInput)))
 
 
 @router.get("/webhooks")
@@ -67,12 +72,13 @@ async def get_webhook(webhook_id: str, project: Project, service: Webhooks) -> J
 
 @router.patch("/webhooks/{webhook_id}")
 async def update_webhook(
+    request: Request,
     webhook_id: str,
-    body: WebhookUpdate,
     project: Project,
     service: Webhooks,
     update_mask: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JSONResponse:
+    body = await json_model(request, WebhookUpdate)
     return _json(await service.update(project, webhook_id, body, update_mask))
 
 

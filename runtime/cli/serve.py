@@ -16,7 +16,7 @@ from rich.console import Console
 
 from runtime.cli.common import fail_on_hangar_error
 from runtime.config import Settings
-from runtime.logs import configure_logging
+from runtime.logs import configure_logging, uvicorn_log_config
 
 app = typer.Typer(help="Run the Hangar API server.")
 console = Console()
@@ -70,5 +70,5 @@ def serve(
             console.print("[yellow]Model calls need GEMINI_API_KEY (or GOOGLE_API_KEY) in the env.[/]")
         uvicorn.run(
             create_app(settings), host=settings.host, port=settings.port, log_level="info",
-            timeout_graceful_shutdown=5,
+            log_config=uvicorn_log_config(), timeout_graceful_shutdown=5,
         )

@@ -13,6 +13,7 @@ from runtime.config import Settings
 from runtime.errors import HangarError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
+from runtime.outbound import OutboundGuard
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.engine import remove_volume as remove_docker_volume
@@ -25,6 +26,7 @@ from runtime.service.interactions import InteractionService
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
+from runtime.tools.mcp import guarded_connect
 from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
 from runtime.worker.events import render_event
@@ -72,12 +74,15 @@ async def open_services(
     model_client: ModelClient | None = None,
     runners: Mapping[str, Runner] | None = None,
     worker: bool = True,
+    outbound: OutboundGuard | None = None,
 ) -> AsyncIterator[Services]:
     """Open the store (migrating it), start the worker, and stop everything on exit.
 
     ``model_client`` defaults to a :class:`~runtime.llm.gemini.GeminiClient` from the settings;
-    ``runners`` adds or replaces runners by kind (e.g. ``{"agent": AgentRunner(...)}``).
+    ``runners`` adds or replaces runners by kind (e.g. ``{"agent": AgentRunner(...)}``);
+    ``outbound`` (the guard of every URL a tenant chose) defaults to one built from the settings.
     """
+    guard = outbound or OutboundGuard(settings.outbound_allow_hosts)
     store = Store(settings.resolved_database_url)
     await store.open()
     owned_client = None
@@ -95,14 +100,18 @@ async def open_services(
         base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
         if provider is not None:
             registry.register(
-                "agent", AgentRunner(agents, provider, model_client, base_spec=base, resolver=catalog)
+                "agent",
+                AgentRunner(
+                    agents, provider, model_client, base_spec=base, resolver=catalog,
+                    mcp_connect=guarded_connect(guard), outbound=guard,
+                ),
             )
         boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
         environments = EnvironmentService(store, boxes, provider)
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
-        dispatcher = _dispatcher(settings, store)
+        dispatcher = _dispatcher(settings, store, guard)
         background = Worker(
             store,
             broker,
@@ -123,12 +132,13 @@ async def open_services(
         try:
             service = InteractionService(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
-                catalog=catalog, environments=environments,
+                catalog=catalog, environments=environments, outbound=guard,
             )
             await boxes.start()
             yield Services(
-                interactions=service, keys=keys, store=store, webhooks=WebhookService(store, dispatcher),
-                agents=AgentService(catalog), environments=environments,
+                interactions=service, keys=keys, store=store,
+                webhooks=WebhookService(store, dispatcher, guard),
+                agents=AgentService(catalog, guard), environments=environments,
                 files=EnvironmentFiles(environments, boxes, max_upload_bytes=settings.max_upload_bytes),
                 worker=background,
             )
@@ -166,7 +176,7 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
     return provider
 
 
-def _dispatcher(settings: Settings, store: Store) -> WebhookDispatcher:
+def _dispatcher(settings: Settings, store: Store, guard: OutboundGuard) -> WebhookDispatcher:
     secret = settings.webhook_signing_secret
     policy = DeliveryPolicy(
         max_attempts=settings.webhook_max_attempts,
@@ -175,7 +185,7 @@ def _dispatcher(settings: Settings, store: Store) -> WebhookDispatcher:
         timeout_seconds=settings.webhook_timeout_seconds,
         target_secret=secret.get_secret_value() if secret is not None else None,
     )
-    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds)
+    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard)
 
 
 def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 from runtime.agents import AgentRegistry, AgentSpec, LoadedAgent
 from runtime.agents.spec import AGENT_ID_PATTERN
 from runtime.errors import InputError, NotFound
+from runtime.outbound import OutboundGuard
+from runtime.service.outbound_urls import check_tool_urls
 from runtime.service.paging import Page, page_of
 from runtime.service.wire import describe
 from runtime.store import AgentRecord, Store
@@ -71,7 +73,8 @@ class AgentCatalog:
 
 
 class AgentService:
-    def __init__(self, catalog: AgentCatalog) -> None:
+    def __init__(self, catalog: AgentCatalog, outbound: OutboundGuard | None = None) -> None:
+        self._outbound = outbound or OutboundGuard()
         self._catalog = catalog
         self._store = catalog.store
 
@@ -79,6 +82,7 @@ class AgentService:
         """Validate and store an agent. Raises :class:`InputError` (400) for an invalid body, a
         server-only field, an id taken by a shipped or existing agent, or an unknown ``base_agent``."""
         spec = _validate(body)
+        await check_tool_urls(self._outbound, spec.tools)
         if (shipped := self._catalog.shipped(spec.id)) is not None:
             raise InputError(f"agent id '{spec.id}' is taken by the shipped agent '{shipped.spec.id}'")
         view = await self._catalog.view(project_id)

@@ -16,8 +16,10 @@ from typing import Any
 
 from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound
+from runtime.outbound import OutboundGuard
 from runtime.service.agents import AgentCatalog
 from runtime.service.environments import EnvironmentService
+from runtime.service.outbound_urls import check_tool_urls, check_webhook_uris
 from runtime.service.read_cache import ReadCache
 from runtime.service.webhooks import check_uri
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
@@ -52,7 +54,9 @@ class InteractionService:
         catalog: AgentCatalog | None = None,
         environments: EnvironmentService | None = None,
         read_cache_seconds: float = 2.0,
+        outbound: OutboundGuard | None = None,
     ) -> None:
+        self._outbound = outbound or OutboundGuard()
         self._finished: ReadCache[Interaction] = ReadCache(ttl_seconds=read_cache_seconds)
         self._agents = agents
         self._catalog = catalog
@@ -78,6 +82,8 @@ class InteractionService:
             raise InputError("`background: true` requires `store` to be true")
         steps = normalise_input(request.input)
         _check_webhook_config(request.webhook_config)
+        await check_webhook_uris(self._outbound, request.webhook_config)
+        await check_tool_urls(self._outbound, request.tools)
         # NotFound (404) for an unknown agent or environment, before anything is stored
         if kind == "agent" and self._catalog is not None:
             await self._catalog.resolve(project_id, target)

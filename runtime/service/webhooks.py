@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.errors import InputError, NotFound
+from runtime.outbound import OutboundGuard
 from runtime.store import Store
 from runtime.store.webhooks import WebhookRecord
 from runtime.worker.timefmt import iso
@@ -80,19 +81,23 @@ class WebhookList(BaseModel):
 
 
 class WebhookService:
-    def __init__(self, store: Store, dispatcher: WebhookDispatcher) -> None:
+    def __init__(self, store: Store, dispatcher: WebhookDispatcher, guard: OutboundGuard) -> None:
         self._store = store
         self._dispatcher = dispatcher
+        self._guard = guard
 
     async def create(self, project_id: str, request: WebhookInput) -> Webhook:
-        """Raises :class:`InputError` for a URI that is not http(s) or an unknown event."""
+        """Raises :class:`InputError` for a URI that is not http(s) or an unknown event, and
+        :class:`~runtime.outbound.OutboundRefused` for one the server may not contact."""
         now = time.time()
         secret = new_secret()
+        uri = check_uri(request.uri)
+        await self._guard.check_field("uri", uri)
         record = WebhookRecord(
             id="wh_" + secrets.token_hex(10),
             project_id=project_id,
             name=request.name,
-            uri=check_uri(request.uri),
+            uri=uri,
             subscribed_events=_check_events(request.subscribed_events),
             secrets=[{"secret": secret, "created": now, "expires": None}],
             state="enabled",
@@ -130,6 +135,7 @@ class WebhookService:
             values[name] = value
         if "uri" in values:
             values["uri"] = check_uri(values["uri"])
+            await self._guard.check_field("uri", values["uri"])
         if "subscribed_events" in values:
             values["subscribed_events"] = _check_events(values["subscribed_events"])
         if not values:

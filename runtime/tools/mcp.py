@@ -9,12 +9,18 @@ Failures: a server that cannot be reached (or cannot list its tools) when the to
 :class:`McpServerUnavailable` — the loop fails the run with that reason rather than letting the
 model work without tools the agent was given. A failing call later on (the tool reports an error,
 the server went away, a timeout) becomes an ``is_error`` result for the model.
+
+A server's URL is the tenant's choice: :func:`guarded_connect` reaches it only through the
+:class:`~runtime.outbound.OutboundGuard` (checked before connecting, and every request resolved,
+checked and pinned). Failure reasons name the kind of failure (HTTP status, MCP error code,
+connection error), never text the server sent: the URL may point somewhere the tenant cannot read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
@@ -27,9 +33,11 @@ import structlog
 from google.genai import types
 
 from runtime import steps as s
-from runtime.errors import InfraError
+from runtime.errors import HangarError, InfraError
+from runtime.outbound import OutboundGuard, literal_address
 
 if TYPE_CHECKING:
+    import httpx2
     import mcp_types
     from mcp import Client
 
@@ -96,23 +104,83 @@ def qualified_name(server: str, tool: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def connect_http(server: McpServer) -> AsyncIterator[Client]:
-    """A client over streamable HTTP (or SSE) with the server's headers."""
+async def connect_http(server: McpServer, guard: OutboundGuard | None = None) -> AsyncIterator[Client]:
+    """A client over streamable HTTP (or SSE) with the server's headers; through ``guard`` when
+    given (the server always gives one; ``hangar run`` reaches the operator's own servers)."""
     # Imported here: the mcp library takes most of a second to import, and most runs use no server.
     import httpx2
     from mcp import Client
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
 
+    if guard is not None:
+        await guard.check(server.url)
+
+    def http_client(
+        headers: dict[str, str] | None = None,
+        timeout: httpx2.Timeout | None = None,
+        auth: httpx2.Auth | None = None,
+    ) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            headers=headers,
+            timeout=timeout or httpx2.Timeout(30.0, read=300.0),
+            auth=auth,
+            follow_redirects=False,
+            transport=_PinnedTransport(guard) if guard is not None else None,
+        )
+
     headers = dict(server.headers)
     async with contextlib.AsyncExitStack() as stack:
         if server.transport == "sse":
-            transport = sse_client(server.url, headers=headers, timeout=30.0)
+            transport = sse_client(
+                server.url, headers=headers, timeout=30.0, httpx_client_factory=http_client
+            )
         else:
-            http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
-            await stack.enter_async_context(http)
+            http = await stack.enter_async_context(http_client(headers=headers))
             transport = streamable_http_client(server.url, http_client=http)
         yield await stack.enter_async_context(Client(transport))
+
+
+def guarded_connect(guard: OutboundGuard) -> Connect:
+    """:func:`connect_http` through ``guard``: what the server uses for tenants' MCP servers."""
+
+    def connect(server: McpServer) -> AbstractAsyncContextManager[Client]:
+        return connect_http(server, guard)
+
+    return connect
+
+
+@functools.cache
+def _pinned_transport_class() -> Callable[[OutboundGuard], httpx2.AsyncBaseTransport]:
+    import httpx2
+
+    class Pinned(httpx2.AsyncBaseTransport):
+        """The mcp library's httpx2 twin of :class:`runtime.outbound.PinnedTransport`."""
+
+        def __init__(self, guard: OutboundGuard) -> None:
+            self._guard = guard
+            self._pools: dict[str, httpx2.AsyncHTTPTransport] = {}
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            target = await self._guard.target(str(request.url))
+            if literal_address(target.host) is None:
+                request.extensions = {**request.extensions, "sni_hostname": target.host}
+            request.url = request.url.copy_with(host=target.address)
+            pool = self._pools.get(target.host)
+            if pool is None:
+                pool = self._pools[target.host] = httpx2.AsyncHTTPTransport(trust_env=False)
+            return await pool.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            pools, self._pools = list(self._pools.values()), {}
+            for pool in pools:
+                await pool.aclose()
+
+    return Pinned
+
+
+def _PinnedTransport(guard: OutboundGuard) -> httpx2.AsyncBaseTransport:
+    return _pinned_transport_class()(guard)
 
 
 class _Connection:
@@ -299,7 +367,26 @@ def _block(content: mcp_types.ContentBlock) -> s.Content | None:
 
 
 def _why(e: BaseException) -> str:
-    """A one-line reason, looking through the exception groups the mcp library raises."""
+    """A one-line reason, looking through the exception groups the mcp library raises. Never text
+    from the server (a body, a JSON-RPC message): only the status, the error code, the error kind."""
     while isinstance(e, BaseExceptionGroup) and e.exceptions:
         e = e.exceptions[0]
-    return str(e) or type(e).__name__
+    if isinstance(e, HangarError):
+        return e.message  # our own words (an outbound refusal, a timeout we measured)
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return f"the server answered HTTP {status}"
+    code = getattr(getattr(e, "error", None), "code", None)
+    if isinstance(code, int):
+        return f"the server answered MCP error {code}"
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    if isinstance(e, OSError) or _is_connect_error(e):
+        return str(e) or type(e).__name__  # the local socket's words ("connection refused")
+    return type(e).__name__
+
+
+def _is_connect_error(e: BaseException) -> bool:
+    import httpx2  # imported here, see connect_http
+
+    return isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)

@@ -35,6 +35,7 @@ from runtime.steps import (
     Step,
 )
 from runtime.tools.hooks import OutboundGuard
+from runtime.tools.mcp import Connect
 from runtime.worker.agent_request import agent_for_call, call_settings
 from runtime.worker.events import ErrorInfo
 from runtime.worker.model_runner import to_usage
@@ -74,7 +75,11 @@ class AgentRunner:
         base_spec: SandboxSpec | None = None,
         resolver: AgentResolver | None = None,
         outbound: OutboundGuard | None = None,
+        mcp_connect: Connect | None = None,
     ) -> None:
+        """``mcp_connect`` reaches the agents' MCP servers (the server passes one through its
+        outbound guard)."""
+        self.mcp_connect = mcp_connect
         self.registry = registry
         self.provider = provider
         self.model = model
@@ -97,6 +102,8 @@ class AgentRunner:
         config = loop_config(agent, model=model, max_tokens=max_tokens)
         if thinking is not None:
             config.thinking = thinking
+        if self.mcp_connect is not None:
+            config.mcp_connect = self.mcp_connect
         env_id = record.environment_id or record.id
         base = self.base_spec.model_copy(update={"workspace_volume": workspace_volume(env_id)})
         writer = StepWriter(emit, run)

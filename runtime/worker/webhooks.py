@@ -14,7 +14,10 @@ to it). Body: ``{"type": ..., "timestamp": ..., "data": {interaction id, status,
 usage, and the request's ``user_metadata`` for per-request targets}}``.
 
 A 2xx answer marks a delivery delivered; a network error or any other status schedules a retry
-with exponential backoff until ``max_attempts``, then it is marked failed.
+with exponential backoff until ``max_attempts``, then it is marked failed. Every attempt goes
+through the :class:`~runtime.outbound.OutboundGuard` (resolved, checked, pinned; redirects are not
+followed), so a target that passed at create but now resolves to an internal address is refused
+without being contacted. What is recorded of a failure never includes the receiver's body.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import httpx
 import structlog
 
+from runtime.outbound import OutboundGuard, OutboundRefused
 from runtime.store import InteractionRecord, Store
 from runtime.store.webhooks import DELIVERED, FAILED, PENDING, DeliveryRecord, WebhookRecord
 from runtime.worker.events import Usage
@@ -92,10 +96,14 @@ class WebhookDispatcher:
         policy: DeliveryPolicy,
         *,
         poll_seconds: float = 1.0,
+        guard: OutboundGuard | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """``transport`` replaces the network (tests mount an ``httpx.MockTransport``)."""
+        """``guard`` checks and pins every target (a strict one, allowing no internal host, when
+        ``None``); ``transport`` replaces the network and the guard's pinning (tests mount an
+        ``httpx.MockTransport``)."""
         self._store = store
+        self._guard = guard or OutboundGuard()
         self._transport = transport
         self._policy = policy
         self._poll = poll_seconds
@@ -106,9 +114,13 @@ class WebhookDispatcher:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self._policy.timeout_seconds, follow_redirects=False, transport=self._transport
-        )
+        timeout = self._policy.timeout_seconds
+        if self._transport is None:
+            self._client = self._guard.client(timeout=timeout)
+        else:
+            self._client = httpx.AsyncClient(
+                timeout=timeout, follow_redirects=False, transport=self._transport
+            )
         self._loop = asyncio.create_task(self._run(), name="hangar-webhooks")
 
     async def stop(self) -> None:
@@ -253,8 +265,12 @@ class WebhookDispatcher:
         assert self._client is not None, "dispatcher not started"
         try:
             response = await self._client.post(delivery.uri, content=body, headers=headers)
+        except OutboundRefused as e:
+            return e.message
+        except (httpx.ConnectError, httpx.TimeoutException) as e:
+            return f"{type(e).__name__}: {e}"  # the local socket's words
         except httpx.HTTPError as e:
-            return f"{type(e).__name__}: {e}"
+            return type(e).__name__  # a protocol error's text may quote what the receiver sent
         if 200 <= response.status_code < 300:
             return None
         return f"HTTP {response.status_code}"

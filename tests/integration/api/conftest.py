@@ -60,6 +60,7 @@ def hangar(
         sandbox_image=sandbox_image,
         webhook_retry_seconds=0.05,
         webhook_signing_secret=WEBHOOK_TARGET_SECRET,
+        outbound_allow_hosts=("127.0.0.1",),  # the tests' webhook receivers and MCP servers
     )
     other_key = asyncio.run(_make_other_key(settings))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -68,12 +68,12 @@ def test_bad_bodies_are_clean_400s(hangar: HangarServer, body: object, needle: s
     assert needle in _assert_error(_post(hangar, body), 400, "invalid_argument")
 
 
-def test_malformed_json_and_huge_input_are_400(hangar: HangarServer) -> None:
+def test_malformed_json_is_400_and_huge_input_413(hangar: HangarServer) -> None:
     headers = {"x-goog-api-key": hangar.dev_key, "content-type": "application/json"}
     response = httpx.post(f"{hangar.url}/v1/interactions", content=b"{not json", headers=headers)
     assert "not valid JSON" in _assert_error(response, 400, "invalid_argument")
     huge = _post(hangar, {"model": MODEL, "input": "x" * 200_000})
-    assert "larger than" in _assert_error(huge, 400, "invalid_argument")
+    assert "larger than" in _assert_error(huge, 413, "request_too_large")
 
 
 def test_sdk_sees_bad_request_error(hangar: HangarServer) -> None:

@@ -17,7 +17,9 @@ KEY = {"x-goog-api-key": "hk_ops"}
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(data_dir=tmp_path, api_key="hk_ops", sandboxes=False, path_prefix="/hangar")
+    settings = Settings(
+        data_dir=tmp_path, api_key="hk_ops", sandboxes=False, path_prefix="/hangar", metrics_token="mt_ops"
+    )
     app = create_app(settings, model_client=ScriptedModel(forever(turn("hi"))))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
@@ -41,7 +43,34 @@ async def test_prefixed_and_plain_paths_both_serve(client: httpx.AsyncClient) ->
 async def test_metrics_count_requests_by_route_and_finished_interactions(client: httpx.AsyncClient) -> None:
     await client.post("/v1/interactions", json={"model": "m", "input": "x"}, headers=KEY)
     await client.get("/v1/interactions/int_missing", headers=KEY)
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers={"authorization": "Bearer mt_ops"})).text
     assert 'hangar_interactions_finished_total{kind="model",status="completed"}' in text
     assert 'route="/interactions/{interaction_id}",status="404"' in text  # versions share a route
     assert "int_missing" not in text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        KEY,
+        {"authorization": "Bearer hk_ops"},
+        {"authorization": "Bearer mt_opsX"},
+        {"authorization": "mt_ops"},
+    ],
+)
+async def test_metrics_need_the_metrics_token_not_a_tenant_key(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await client.get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert "hangar_http_requests_total" not in response.text
+
+
+async def test_metrics_are_not_served_without_a_token(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path, api_key="hk_ops", sandboxes=False))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://hangar")
+    async with app.router.lifespan_context(app), client as c:
+        response = await c.get("/metrics", headers={"authorization": "Bearer anything"})
+    assert response.status_code == 404
+    assert "hangar_" not in response.text

@@ -11,12 +11,19 @@ import httpx
 import pytest
 
 from runtime.errors import InputError
+from runtime.outbound import OutboundGuard
 from runtime.service.webhooks import WebhookInput, WebhookService, check_uri
 from runtime.store import DEFAULT_PROJECT, InteractionRecord, Store
 from runtime.store.webhooks import DELIVERED, FAILED, DeliveryRecord
 from runtime.worker.events import Usage
 from runtime.worker.webhooks import DeliveryPolicy, WebhookDispatcher, event_for_status, sign
 
+
+async def _documentation_address(_host: str, _port: int) -> list[str]:
+    return ["192.0.2.1"]  # never contacted: the dispatchers here send through MockTransports
+
+
+RECEIVER = OutboundGuard(("receiver.test",), resolver=_documentation_address)
 FAST = DeliveryPolicy(max_attempts=3, retry_seconds=0.01, retry_max_seconds=0.02, timeout_seconds=1.0)
 
 
@@ -104,7 +111,7 @@ async def test_pending_delivery_survives_a_restart_and_is_retried(store: Store) 
     # Enqueued by a dispatcher that never sends (the process "stopped")...
     before = WebhookDispatcher(store, FAST)
     request = WebhookInput(uri="http://receiver.test/hook", subscribed_events=["interaction.completed"])
-    hook = await WebhookService(store, before).create(DEFAULT_PROJECT, request)
+    hook = await WebhookService(store, before, RECEIVER).create(DEFAULT_PROJECT, request)
     await before.interaction_ended(_interaction(), "completed", Usage(total_tokens=3))
 
     # ... and sent by the next one, which retries a 503 then sees a 200.

@@ -14,11 +14,15 @@ import shutil
 import tarfile
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.errors import InputError, PathOutsideWorkspace
+from runtime.errors import InputError, LimitExceeded, PathOutsideWorkspace
 
 CHUNK = 256 * 1024
+DEFAULT_MAX_BYTES = 1024**3
+"""Bytes one archive may expand to when the caller names no bound."""
+DEFAULT_MAX_ENTRIES = 100_000
 
 
 class _Cancelled(Exception):
@@ -106,30 +110,74 @@ class _Source:
         return out
 
 
-async def extract_tar(chunks: AsyncIterator[bytes], dest: str, root: str) -> int:
-    """Extract a tar stream under ``dest`` (inside ``root``); returns how many entries were written.
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Bounds on what one archive may put on disk; reached, extraction stops with
+    :class:`LimitExceeded` naming ``setting`` (the knob that raises the bound)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    bytes_setting: str = "HANGAR_MAX_EXTRACT_BYTES"
+    entries_setting: str = "HANGAR_MAX_EXTRACT_ENTRIES"
+
+
+@dataclass
+class ExtractResult:
+    entries: int = 0
+    bytes: int = 0
+    skipped_links: list[str] = field(default_factory=list)
+    """Links not created (host-side extraction creates none)."""
+
+
+async def extract_tar(
+    chunks: AsyncIterator[bytes], dest: str, root: str, *, limits: ExtractLimits | None = None,
+    links: bool = True,
+) -> ExtractResult:
+    """Extract a tar stream under ``dest`` (inside ``root``).
 
     Raises ``PathOutsideWorkspace`` for members that are absolute, contain ``..`` or are links
-    resolving outside ``root``, and ``InputError`` for device files or a malformed archive.
+    resolving outside ``root``; ``InputError`` for device files, sparse members or a malformed
+    archive; :class:`LimitExceeded` before the entry or the byte that would pass ``limits``.
+    With ``links=False`` (extraction on the host) symbolic and hard links are never created
+    (they are listed in the result), and nothing is written through a link already there.
     Entries before a rejected member stay extracted.
     """
     loop = asyncio.get_running_loop()
     source = _Source(loop, chunks)
-    return await loop.run_in_executor(None, _extract, source, dest, root)
+    return await loop.run_in_executor(None, _extract, source, dest, root, limits or ExtractLimits(), links)
 
 
-def _extract(source: _Source, dest: str, root: str) -> int:
+def _extract(source: _Source, dest: str, root: str, limits: ExtractLimits, links: bool) -> ExtractResult:
     root = os.path.realpath(root)
     os.makedirs(dest, exist_ok=True)
-    count = 0
+    result = ExtractResult()
     try:
         with tarfile.open(fileobj=source, mode="r|*") as tar:  # type: ignore[call-overload]
             for member in tar:
-                _extract_member(tar, member, dest, root)
-                count += 1
+                _count(member, result, limits)
+                if not links and (member.issym() or member.islnk()):
+                    result.skipped_links.append(member.name)
+                    continue
+                _extract_member(tar, member, dest, root, links=links)
     except tarfile.TarError as e:
         raise InputError(f"not a valid tar stream: {e}") from e
-    return count
+    return result
+
+
+def _count(member: tarfile.TarInfo, result: ExtractResult, limits: ExtractLimits) -> None:
+    result.entries += 1
+    if result.entries > limits.max_entries:
+        raise LimitExceeded(
+            f"the archive has more than {limits.max_entries} entries ({limits.entries_setting})"
+        )
+    if member.issparse():
+        raise InputError(f"tar member {member.name!r} is a sparse file, which is not supported")
+    if member.isreg():
+        result.bytes += member.size
+        if result.bytes > limits.max_bytes:
+            raise LimitExceeded(
+                f"the archive expands to more than {limits.max_bytes} bytes ({limits.bytes_setting})"
+            )
 
 
 def _inside(root: str, real: str) -> bool:
@@ -148,9 +196,25 @@ def _target(member_name: str, dest: str, root: str) -> str:
     return final
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str, root: str) -> None:
+def _no_links_below(root: str, real: str) -> None:
+    """Refuse a path with a symlink in any component below ``root`` (host-side extraction)."""
+    rel = os.path.relpath(real, root)
+    path = root
+    for part in [] if rel == "." else rel.split(os.sep):
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            raise PathOutsideWorkspace(f"{path!r} is a symbolic link: nothing is written through it")
+
+
+def _extract_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str, root: str, *, links: bool
+) -> None:
     final = _target(member.name, dest, root)
+    if not links:
+        _no_links_below(root, os.path.dirname(final))
     if member.isdir():
+        if not links and os.path.islink(final):
+            os.unlink(final)
         os.makedirs(final, exist_ok=True)
         return
     if not (member.isreg() or member.issym() or member.islnk()):
@@ -167,8 +231,14 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str, ro
     elif member.islnk():
         os.link(_target(member.linkname, dest, root), final)
     else:
-        src = tar.extractfile(member)
-        assert src is not None
-        with src, open(final, "wb") as out:
-            shutil.copyfileobj(src, out, CHUNK)
-        os.chmod(final, member.mode & 0o777)
+        _write_regular(tar, member, final)
+
+
+def _write_regular(tar: tarfile.TarFile, member: tarfile.TarInfo, final: str) -> None:
+    src = tar.extractfile(member)
+    assert src is not None
+    # O_NOFOLLOW|O_EXCL: the name was just unlinked, so anything there now is a race: refuse it.
+    fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with src, os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+    os.chmod(final, member.mode & 0o777)

@@ -126,7 +126,7 @@ class ExtractResult:
     entries: int = 0
     bytes: int = 0
     skipped_links: list[str] = field(default_factory=list)
-    """Links not created (host-side extraction creates none)."""
+    """Symbolic links not created (host-side extraction creates none)."""
 
 
 async def extract_tar(
@@ -138,8 +138,9 @@ async def extract_tar(
     Raises ``PathOutsideWorkspace`` for members that are absolute, contain ``..`` or are links
     resolving outside ``root``; ``InputError`` for device files, sparse members or a malformed
     archive; :class:`LimitExceeded` before the entry or the byte that would pass ``limits``.
-    With ``links=False`` (extraction on the host) symbolic and hard links are never created
-    (they are listed in the result), and nothing is written through a link already there.
+    With ``links=False`` (extraction on the host) no link is ever created: a symbolic link is
+    skipped (and listed in the result), a hard link becomes a copy of the file it names, and
+    nothing is written through a link already there.
     Entries before a rejected member stay extracted.
     """
     loop = asyncio.get_running_loop()
@@ -151,17 +152,62 @@ def _extract(source: _Source, dest: str, root: str, limits: ExtractLimits, links
     root = os.path.realpath(root)
     os.makedirs(dest, exist_ok=True)
     result = ExtractResult()
+    created: list[str] = []
     try:
         with tarfile.open(fileobj=source, mode="r|*") as tar:  # type: ignore[call-overload]
             for member in tar:
                 _count(member, result, limits)
-                if not links and (member.issym() or member.islnk()):
+                if not links and member.issym():
                     result.skipped_links.append(member.name)
                     continue
+                if not links and member.islnk():
+                    _copy_linked(member, dest, root, result, limits)
+                    continue
                 _extract_member(tar, member, dest, root, links=links)
+                if member.issym():
+                    created.append(os.path.join(dest, member.name))
     except tarfile.TarError as e:
         raise InputError(f"not a valid tar stream: {e}") from e
+    finally:
+        _check_final_links(created, root)
     return result
+
+
+def _copy_linked(
+    member: tarfile.TarInfo, dest: str, root: str, result: ExtractResult, limits: ExtractLimits
+) -> None:
+    """A hard link on the host becomes a copy of the file it names (extracted earlier from the same
+    archive): the content arrives, no two names share an inode. Anything else is skipped."""
+    final = _target(member.name, dest, root)
+    source = _target(member.linkname, dest, root)
+    _no_links_below(root, os.path.dirname(final))
+    _no_links_below(root, source)
+    if not os.path.isfile(source):
+        result.skipped_links.append(member.name)
+        return
+    result.bytes += os.path.getsize(source)
+    if result.bytes > limits.max_bytes:
+        raise LimitExceeded(
+            f"the archive expands to more than {limits.max_bytes} bytes ({limits.bytes_setting})"
+        )
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    if os.path.lexists(final) and not os.path.isdir(final):
+        os.unlink(final)
+    fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+    os.chmod(final, member.mode & 0o777)
+
+
+def _check_final_links(created: list[str], root: str) -> None:
+    """Links harmless one by one can escape together (``A -> B/../..`` checked while ``B`` did not
+    exist, then ``B`` a link upwards): resolve each against the final tree, remove the escaping."""
+    escaping = [p for p in created if os.path.islink(p) and not _inside(root, os.path.realpath(p))]
+    for path in escaping:
+        os.unlink(path)
+    if escaping:
+        names = ", ".join(repr(os.path.relpath(p, root)) for p in escaping[:5])
+        raise PathOutsideWorkspace(f"tar symlinks {names} point outside {root!r} once extracted (removed)")
 
 
 def _count(member: tarfile.TarInfo, result: ExtractResult, limits: ExtractLimits) -> None:

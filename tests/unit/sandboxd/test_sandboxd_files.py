@@ -209,3 +209,16 @@ async def test_host_extraction_creates_no_links_and_writes_through_none(tmp_path
     with pytest.raises(PathOutsideWorkspace):
         await extract_bytes(planted, out)
     assert not (tmp_path / "escaped").exists()
+
+
+async def test_in_box_extraction_resolves_links_against_the_final_tree(
+    client: SandboxdClient, box: LocalSandbox
+) -> None:
+    chain = _tar(
+        (_member("p/q/A", tarfile.SYMTYPE, "B/../../.."), None),
+        (_member("p/q/B", tarfile.SYMTYPE, "../.."), None),
+    )
+    with pytest.raises(PathOutsideWorkspace, match="once extracted"):
+        await client.upload_tar(".", chain)
+    assert not (Path(box.workspace) / "p" / "q" / "A").is_symlink()  # removed
+    assert (Path(box.workspace) / "p" / "q" / "B").is_symlink()  # harmless, kept

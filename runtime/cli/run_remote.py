@@ -188,7 +188,8 @@ async def _kind(client: genai.Client, environment_id: str, path: str) -> str | N
         return "file"
     files = page.files or []
     one = files[0] if len(files) == 1 else None
-    is_file = one is not None and one.type == "file" and (one.path or "").endswith(path.strip("/"))
+    shown = "workspace/" + path.strip("/").removeprefix("workspace/")
+    is_file = one is not None and one.type == "file" and one.path == shown
     return "file" if is_file else "directory"
 
 

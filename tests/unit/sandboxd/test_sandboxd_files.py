@@ -220,5 +220,14 @@ async def test_in_box_extraction_resolves_links_against_the_final_tree(
     )
     with pytest.raises(PathOutsideWorkspace, match="once extracted"):
         await client.upload_tar(".", chain)
-    assert not (Path(box.workspace) / "p" / "q" / "A").is_symlink()  # removed
-    assert (Path(box.workspace) / "p" / "q" / "B").is_symlink()  # harmless, kept
+    assert not (Path(box.workspace) / "p").exists()  # all or nothing: what it created is gone
+
+
+async def test_a_refused_archive_leaves_nothing_it_created(client: SandboxdClient, box: LocalSandbox) -> None:
+    await client.write_file("keep/old.txt", b"old")
+    archive = _tar(
+        (_member("keep/new.txt"), b"new"), (_member("fresh/dir/f.txt"), b"f"), (_member("../x"), b"x")
+    )
+    with pytest.raises(PathOutsideWorkspace):
+        await client.upload_tar(".", archive)
+    assert [e.path for e in await client.list_files(".", recursive=True)] == ["keep", "keep/old.txt"]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from runtime.errors import AlreadyExists, InputError, LimitExceeded, NotFound
+from runtime.errors import AlreadyExists, HangarError, InputError, LimitExceeded, NotFound
 from runtime.sandbox.client import SandboxdClient
 from runtime.sandboxd.protocol import FileInfo
 from runtime.sandboxd.tarstream import ExtractLimits
@@ -316,8 +316,18 @@ async def _finish(client: SandboxdClient, upload: _Upload, limits: ExtractLimits
         info = await client.move(upload.temp, upload.path, overwrite=upload.overwrite)
         return FilesPage(files=[to_api(info)])
     try:
+        await client.stat(upload.path)
+        made = False
+    except NotFound:
+        made = True
+    try:
         await client.mkdir(upload.path)
         await client.upload_tar(upload.path, _chunks(client, upload.temp, upload.received), limits=limits)
+    except HangarError:
+        if made:  # a refused archive leaves nothing behind, its destination folder included
+            with contextlib.suppress(HangarError):
+                await client.delete(upload.path)
+        raise
     finally:
         await client.delete(upload.temp)
     entries = await client.list_files(upload.path)

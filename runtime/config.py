@@ -79,6 +79,23 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """Bearer token that ``/metrics`` requires (``Authorization: Bearer <token>``); when unset,
     ``/metrics`` is not served (404): its counts cover every project, so no tenant key opens it."""
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
+    """Base URL clients reach this server at (``https://hangar.example.com/hangar``), used in the
+    upload session URLs it hands out; default ``http://{host}:{port}{path_prefix}``. The caller's
+    ``Host`` header is never used."""
+    max_extract_bytes: int = Field(default=1024**3, ge=1)
+    """Largest expansion of one archive uploaded with ``extract`` (bytes of its regular files)."""
+    max_extract_entries: int = Field(default=100_000, ge=1)
+    """Most entries (files, folders, links) of one archive uploaded with ``extract``."""
+    workspace_quota_bytes: int = Field(default=10 * 1024**3, ge=1024 * 1024)
+    """Disk one environment's workspace may use (allocated bytes). Uploads past it are refused
+    (413); a box past it is stopped and its run fails (checked every
+    ``workspace_quota_check_seconds``; see the README for what that does and does not bound)."""
+    workspace_quota_entries: int = Field(default=500_000, ge=100)
+    """Files, folders and links one workspace may hold (inodes are a shared disk resource too)."""
+    workspace_quota_check_seconds: float | None = Field(default=15.0, gt=0)
+    """How often the host measures a running box's workspace against the quota; ``None``: never
+    (uploads are still checked)."""
 
     # --- webhooks ----------------------------------------------------------------------------------
     webhook_max_attempts: int = Field(default=6, ge=1)
@@ -118,6 +135,16 @@ class Settings(BaseSettings):
         """Namespace of boxes made by one-off commands (``hangar run``, ``hangar sandbox``): apart
         from the server's, whose reaper would otherwise take them for orphans of its own."""
         return f"{self.sandbox_namespace[:27]}-cli"
+
+    @property
+    def resolved_public_url(self) -> str:
+        """``public_url``, else the address this server listens on (a wildcard one as loopback)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}{self.path_prefix}"
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,6 +46,21 @@ class PathOutsideWorkspace(InputError):
     code = "path_outside_workspace"
 
 
+class LimitExceeded(InputError):
+    """A size limit was reached (an archive's expansion, an upload, a workspace quota); the
+    message names the limit and the setting that sets it."""
+
+    code = "resource_exhausted"
+    http_status = 413
+
+
+class AlreadyExists(InputError):
+    """The target exists and the caller asked not to replace it (Google's ``aborted``)."""
+
+    code = "aborted"
+    http_status = 409
+
+
 class InfraError(HangarError):
     """A dependency (Docker engine, sandbox, browser, database, model API) failed."""
 
@@ -96,6 +111,7 @@ _register(
     InputError, NotFound, PathOutsideWorkspace, InfraError, EngineUnavailable, ImageMissing,
     SandboxStartFailed, SandboxGone, Timeout, BrowserError,
 )
+_register(LimitExceeded, AlreadyExists)
 
 
 def from_body(body: object, *, default_status: int = 500) -> HangarError:

@@ -29,6 +29,7 @@ from runtime.agents.wire import AllowedTools, FunctionTool, GoogleSearchTool, Mc
 from runtime.errors import InfraError, InputError
 from runtime.llm.base import ModelClient
 from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+from runtime.sandboxd.tarstream import ExtractLimits, ExtractResult
 from runtime.tools.hooks import OutboundGuard
 from runtime.tools.mcp import McpServer
 from runtime.tools.toolset import Toolset
@@ -159,8 +160,11 @@ class AgentSession:
         loop = AgentLoop(self.model, self._box().client, config, self.sink)
         return await loop.run(steps, cancel)
 
-    async def download(self, path: str, local_dir: Path) -> None:
-        await self._box().client.download_path(path, local_dir)
+    async def download(
+        self, path: str, local_dir: Path, *, limits: ExtractLimits | None = None
+    ) -> ExtractResult:
+        """Extract workspace ``path`` under ``local_dir`` on the host (no links created)."""
+        return await self._box().client.download_path(path, local_dir, limits=limits)
 
     async def stop(self) -> None:
         if self.sandbox is not None:

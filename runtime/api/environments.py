@@ -1,43 +1,29 @@
-"""``/{v}/environments`` routes (spec §8): environments, their files, and resumable uploads.
-
-Uploads follow Google's resumable protocol (§8.3): ``PUT /upload/{v}/environments/{env}/files/{path}``
-with ``X-Goog-Upload-Command: start`` answers with the session URL in ``X-Goog-Upload-URL``; the
-bytes are then ``POST``ed to it with ``X-Goog-Upload-Command: upload[, finalize]`` and
-``X-Goog-Upload-Offset``. Every reply to a session carries ``X-Goog-Upload-Status`` (``active``,
-``final``), errors included, since the SDK retries a reply without it.
-"""
+"""``/{v}/environments`` routes (spec §8): environments and their files (listing, downloads).
+Uploads are in :mod:`runtime.api.environment_uploads`."""
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from runtime.api.agents import PageSize, PageToken
 from runtime.api.body import json_object
 from runtime.api.deps import Project, services
-from runtime.api.errors import error_response
-from runtime.errors import HangarError, InputError
-from runtime.service import EnvironmentFiles, EnvironmentService
+from runtime.api.environment_uploads import Files, upload_router
+from runtime.errors import InputError, NotFound
+from runtime.service import EnvironmentService
 
 router = APIRouter()
-upload_router = APIRouter()
-
-FINAL = {"x-goog-upload-status": "final"}
+__all__ = ["router", "upload_router"]
 
 
 def environment_service(request: Request) -> EnvironmentService:
     return services(request).environments
 
 
-def file_service(request: Request) -> EnvironmentFiles:
-    return services(request).files
-
-
 Environments = Annotated[EnvironmentService, Depends(environment_service)]
-Files = Annotated[EnvironmentFiles, Depends(file_service)]
 
 
 @router.post("/environments")
@@ -79,10 +65,11 @@ async def get_files(
     page_size: PageSize = None,
     page_token: PageToken = None,
 ) -> Response:
+    """A listing (``alt=json``, the default), or the bytes (``alt=media``): a file as it is, a
+    directory as a POSIX tar of its tree."""
     if alt == "media":
-        chunks = await files.download(project, environment_id, path)
-        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return StreamingResponse(chunks, media_type=mime)
+        download = await files.download(project, environment_id, path)
+        return StreamingResponse(download.chunks, media_type=download.media_type)
     if alt not in (None, "json"):
         raise InputError("alt must be 'media' (download) or 'json'")
     page = await files.list(
@@ -91,54 +78,14 @@ async def get_files(
     return JSONResponse(page.model_dump(mode="json", exclude_none=True))
 
 
-@upload_router.put("/environments/{environment_id}/files/{path:path}")
-async def start_upload(
-    request: Request,
-    environment_id: str,
-    path: str,
-    project: Project,
-    files: Files,
-    overwrite: bool = False,
-    extract: bool = False,
-    x_goog_upload_command: Annotated[str, Header()] = "start",
-    x_goog_upload_header_content_length: Annotated[int | None, Header(ge=0)] = None,
-) -> Response:
-    if x_goog_upload_command.strip().lower() != "start":
-        raise InputError("X-Goog-Upload-Command must be 'start' on the session request")
-    session = await files.start_upload(
-        project,
-        environment_id,
-        path,
-        overwrite=overwrite,
-        extract=extract,
-        size=x_goog_upload_header_content_length,
-    )
-    url = request.url.replace(query=f"upload_id={session}")
-    headers = {"x-goog-upload-url": str(url), "x-goog-upload-status": "active"}
-    return JSONResponse({}, headers=headers)
-
-
-@upload_router.post("/environments/{environment_id}/files/{path:path}")
-async def upload_bytes(
-    request: Request,
-    environment_id: str,
-    upload_id: str,
-    files: Files,
-    x_goog_upload_command: Annotated[str, Header()] = "upload, finalize",
-    x_goog_upload_offset: Annotated[int, Header(ge=0)] = 0,
-) -> Response:
-    """The session URL is the credential (as with Google's uploads): no API key is needed here."""
-    commands = {c.strip().lower() for c in x_goog_upload_command.split(",")}
-    try:
-        if not commands <= {"upload", "finalize"}:
-            raise InputError(f"unsupported X-Goog-Upload-Command: {x_goog_upload_command}")
-        result = await files.upload_chunk(
-            upload_id, environment_id, x_goog_upload_offset, request.stream(), finalize="finalize" in commands
-        )
-    except HangarError as e:
-        response = error_response(e.http_status, e.code, e.message)
-        response.headers.update(FINAL)
-        return response
-    if result is None:
-        return JSONResponse({}, headers={"x-goog-upload-status": "active"})
-    return JSONResponse(result.model_dump(mode="json", exclude_none=True), headers=FINAL)
+@router.get("/files/{name}")
+async def legacy_download(name: str, project: Project, files: Files, alt: str | None = None) -> Response:
+    """``GET /{v}/files/environment-{id}:download?alt=media``: the older SDKs' download of a
+    whole environment, as a POSIX tar of its workspace."""
+    environment_id = name.removesuffix(":download").removeprefix("environment-")
+    if not name.endswith(":download") or not name.startswith("environment-") or not environment_id:
+        raise NotFound(f"no file {name!r}: only environment-{{id}}:download is served here")
+    if alt not in (None, "media"):
+        raise InputError("alt must be 'media'")
+    download = await files.download(project, environment_id, "")
+    return StreamingResponse(download.chunks, media_type=download.media_type)

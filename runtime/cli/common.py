@@ -31,6 +31,7 @@ def docker_provider(settings: Settings) -> DockerProvider:
             runtime=settings.sandbox_runtime,
             reap_on_start=False,
             reap_interval_s=None,
+            quota_interval_s=settings.workspace_quota_check_seconds,
         )
     )
 

@@ -26,12 +26,19 @@ from runtime.agents.spec import AgentSpec
 from runtime.cli.common import EXIT_INFRA, EXIT_USAGE, docker_provider, err_console
 from runtime.cli.display import LiveDisplay
 from runtime.cli.remote import ApiKeyOption
-from runtime.cli.run_output import EXIT_CODES, RunReport, append_github_summary, write_outputs
+from runtime.cli.run_output import (
+    EXIT_CODES,
+    RunReport,
+    append_github_summary,
+    download_outputs,
+    write_outputs,
+)
 from runtime.cli.run_remote import RemoteRun, run_remote
 from runtime.config import Settings
 from runtime.errors import HangarError, InputError
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import SandboxSpec
+from runtime.sandboxd.tarstream import ExtractLimits
 
 ARTIFACTS = ("plan.md", "walkthrough.md")
 
@@ -95,7 +102,11 @@ async def _execute(
     try:
         gemini.check_credentials()  # before any sandbox starts
         config = loop_config(agent, model=model, max_tokens=max_tokens, timeout_s=time_limit_s)
-        base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
+        base = SandboxSpec(
+            image=settings.sandbox_image, runtime=settings.sandbox_runtime,
+            disk_quota_bytes=settings.workspace_quota_bytes,
+            disk_quota_entries=settings.workspace_quota_entries,
+        )
         async with (
             docker_provider(settings) as provider,
             AgentSession(agent, provider, gemini, config=config, sink=sink, base_spec=base) as session,
@@ -107,8 +118,8 @@ async def _execute(
             result = await session.run(steps, cancel)
             _apply(report, result)
             if output_dir is not None:
-                report.files = await _download(
-                    session, [*(agent.outputs or []), *ARTIFACTS, *fetch], output_dir
+                report.files, report.files_note = await _download(
+                    session, [*(agent.outputs or []), *ARTIFACTS, *fetch], output_dir, settings
                 )
     except HangarError as e:
         report.status, report.reason = RunStatus.FAILED, f"{e.code}: {e.message}"
@@ -133,16 +144,14 @@ def _apply(report: RunReport, result: RunResult) -> None:
     report.timings["model_turns"] = result.model_turns
 
 
-async def _download(session: AgentSession, paths: list[str], output_dir: Path) -> list[str]:
-    files_dir = output_dir / "files"
-    got: list[str] = []
-    for path in dict.fromkeys(paths):
-        try:
-            await session.download(path, files_dir)
-            got.append(path)
-        except InputError:
-            continue  # an artifact the agent did not write; declared outputs were checked by the loop
-    return got
+async def _download(
+    session: AgentSession, paths: list[str], output_dir: Path, settings: Settings
+) -> tuple[list[str], str | None]:
+    limits = ExtractLimits(
+        max_bytes=settings.workspace_quota_bytes, max_entries=settings.workspace_quota_entries,
+        bytes_setting="HANGAR_WORKSPACE_QUOTA_BYTES", entries_setting="HANGAR_WORKSPACE_QUOTA_ENTRIES",
+    )
+    return await download_outputs(session, paths, output_dir / "files", limits)
 
 
 def _finish(

@@ -1,16 +1,28 @@
 """What ``hangar run --output-dir`` leaves behind for CI: ``result.json``, ``steps.jsonl``,
-``summary.md`` and the files the run produced; plus the GitHub Actions job summary."""
+``summary.md`` and the files the run produced; plus the GitHub Actions job summary.
+
+The produced files come from the box, so they are hostile input written on the host: they land
+under ``files/`` only, as regular files and folders. Symbolic and hard links are never created
+(they are named in the report instead), nothing is written through a link already under the
+output folder, and the total is bounded (the workspace quota).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
+import stat
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runtime import steps as s
 from runtime.agent.events import RunStatus
+from runtime.errors import InputError, NotFound, PathOutsideWorkspace
+from runtime.sandboxd.tarstream import ExtractLimits, ExtractResult, extract_tar
 
 EXIT_CODES: dict[str, int] = {
     RunStatus.COMPLETED: 0,
@@ -94,3 +106,77 @@ def append_github_summary(report: RunReport) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(report.summary_md())
+
+
+# --- produced files -------------------------------------------------------------------------------
+
+
+class Downloader(Protocol):
+    async def download(self, path: str, local_dir: Path, *, limits: ExtractLimits) -> ExtractResult:
+        """Extract workspace ``path`` under ``local_dir`` without creating links."""
+        ...
+
+
+async def download_outputs(
+    session: Downloader, paths: list[str], files_dir: Path, limits: ExtractLimits
+) -> tuple[list[str], str | None]:
+    """Download ``paths`` of the workspace into ``files_dir``: the paths written, and a note
+    naming what was refused (links, escapes, limits), if anything was."""
+    got: list[str] = []
+    refused: list[str] = []
+    for path in dict.fromkeys(paths):
+        try:
+            result = await session.download(path, files_dir, limits=limits)
+        except NotFound:
+            continue  # an artifact the agent did not write; declared outputs were checked by the loop
+        except InputError as e:
+            refused.append(f"{path} ({e.message})")
+            continue
+        got.append(path)
+        refused += [f"{name} (a link: links are not created on the host)" for name in result.skipped_links]
+    return got, refused_note(refused)
+
+
+def refused_note(refused: list[str]) -> str | None:
+    if not refused:
+        return None
+    shown = "; ".join(refused[:10]) + (f"; and {len(refused) - 10} more" if len(refused) > 10 else "")
+    return f"not written: {shown}"
+
+
+def write_file_below(root: Path, rel: str, data: bytes) -> Path:
+    """Write ``data`` at ``root/rel`` on the host, refusing ``..``, absolute paths and any
+    symbolic link from ``root`` down (an existing link at the target is replaced, not followed)."""
+    parts = [p for p in rel.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise PathOutsideWorkspace(f"{rel!r} is not a path inside the output folder")
+    root.mkdir(parents=True, exist_ok=True)
+    current = root
+    for part in parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise PathOutsideWorkspace(f"{current} is a symbolic link: nothing is written through it")
+        current.mkdir(exist_ok=True)
+    target = current / parts[-1]
+    if target.is_symlink() or (target.exists() and not stat.S_ISREG(target.lstat().st_mode)):
+        target.unlink()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return target
+
+
+async def extract_bytes(
+    data: bytes, root: Path, into: str = "", limits: ExtractLimits | None = None
+) -> ExtractResult:
+    """Extract a tar held in memory (a folder downloaded through the API) at ``root/into`` like
+    :func:`download_outputs` does: no links, nothing outside ``root``, at most ``limits``."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        buffer = io.BytesIO(data)
+        while block := buffer.read(256 * 1024):
+            yield block
+
+    dest = root / into if into else root
+    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+    return await extract_tar(chunks(), str(dest), str(root), limits=limits, links=False)

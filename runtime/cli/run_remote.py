@@ -9,6 +9,7 @@ server. ``--detach`` prints the interaction id and leaves the run to the server.
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from google import genai
+from google.genai import _interactions as gai
 from google.genai import errors as genai_errors
 from google.genai import interactions as gi
 from rich.console import Console
@@ -26,8 +28,15 @@ from runtime.agent.events import RunStatus, StepAdded
 from runtime.cli.common import EXIT_USAGE
 from runtime.cli.display import LiveDisplay
 from runtime.cli.remote import api_errors, connect, follow, quiet_experimental, steps_of
-from runtime.cli.run_output import EXIT_CODES, RunReport
-from runtime.errors import HangarError, InputError
+from runtime.cli.run_output import (
+    EXIT_CODES,
+    RunReport,
+    extract_bytes,
+    refused_note,
+    write_file_below,
+)
+from runtime.errors import HangarError, InputError, LimitExceeded, PathOutsideWorkspace
+from runtime.sandboxd.tarstream import ExtractLimits, ExtractResult
 
 ARTIFACTS = ("plan.md", "walkthrough.md")
 NO_FILES_API = (
@@ -136,18 +145,22 @@ async def _follow_until_done(
 
 
 async def download_files(
-    client: genai.Client, environment_id: str, paths: list[str], dest: Path
+    client: genai.Client, environment_id: str, paths: list[str], dest: Path,
+    limits: ExtractLimits | None = None,
 ) -> tuple[list[str], str | None]:
-    """Download ``paths`` of the environment's workspace through the environment files API.
+    """Download ``paths`` of the environment's workspace through the environment files API: a
+    file as it is, a folder (served as a tar) extracted, both with the host-side rules of
+    :mod:`runtime.cli.run_output` (no links, nothing through a link, nothing outside ``dest``).
 
-    Returns the paths downloaded (missing ones are skipped) and, when the server has no files
-    API at all, the note saying so."""
+    Returns the paths downloaded (missing ones are skipped) and a note: the server has no files
+    API at all, or what was refused."""
     got: list[str] = []
+    refused: list[str] = []
     for path in dict.fromkeys(paths):
-        target = _inside(dest, path)
-        if target is None:
-            continue  # a path that would land outside the output folder
         try:
+            kind = await _kind(client, environment_id, path)
+            if kind is None:
+                continue
             data = await client.aio.environments.files.download(environment=environment_id, path=path)
         except genai_errors.ClientError as e:
             if e.code in (404, 405) and (e.message or "") in ("Not Found", "Method Not Allowed"):
@@ -155,19 +168,43 @@ async def download_files(
             if e.code == 404:
                 continue
             raise
-        await asyncio.to_thread(_write, target, data)
+        try:
+            refused += await _store(kind, path, data, dest, limits or ExtractLimits())
+        except InputError as e:
+            refused.append(f"{path} ({e.message})")
+            continue
         got.append(path)
-    return got, None
+    return got, refused_note(refused)
 
 
-def _inside(dest: Path, path: str) -> Path | None:
-    target = (dest / path.lstrip("/")).resolve()
-    return target if target.is_relative_to(dest.resolve()) else None
+async def _kind(client: genai.Client, environment_id: str, path: str) -> str | None:
+    """``file`` or ``directory``; ``None`` when the path is missing. A server without the
+    listing route answers the download as before (a file)."""
+    try:
+        page = await client.aio.environments.files.list(environment_id, path)
+    except gai.NotFoundError:
+        return None
+    except gai.APIStatusError:
+        return "file"
+    files = page.files or []
+    one = files[0] if len(files) == 1 else None
+    shown = "workspace/" + path.strip("/").removeprefix("workspace/")
+    is_file = one is not None and one.type == "file" and one.path == shown
+    return "file" if is_file else "directory"
 
 
-def _write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+async def _store(kind: str, path: str, data: bytes, dest: Path, limits: ExtractLimits) -> list[str]:
+    rel = path.strip("/").removeprefix("workspace/")
+    if kind == "file":
+        if len(data) > limits.max_bytes:
+            raise LimitExceeded(f"{len(data)} bytes is more than {limits.max_bytes} ({limits.bytes_setting})")
+        await asyncio.to_thread(write_file_below, dest, rel, data)
+        return []
+    if ".." in rel.split("/"):
+        raise PathOutsideWorkspace(f"{path!r} is not a path inside the output folder")
+    # The tar's members are named from the folder's own name: extract next to it.
+    result: ExtractResult = await extract_bytes(data, dest, posixpath.dirname(rel), limits)
+    return [f"{n} (a link: links are not created on the host)" for n in result.skipped_links]
 
 
 async def run_remote(plan: RemoteRun, report: RunReport, *, as_json: bool, quiet: bool) -> int:

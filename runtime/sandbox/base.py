@@ -68,6 +68,11 @@ class SandboxSpec(BaseModel):
     """Hard limit on a sandbox's life; ``None`` for no limit."""
     idle_timeout_s: float | None = Field(default=900.0, gt=0)
     """Stop after this long without an operation; ``None`` for no limit."""
+    disk_quota_bytes: int | None = Field(default=None, ge=1)
+    """Workspace quota (allocated bytes): the host measures the volume and stops a box past it
+    (see :mod:`runtime.sandbox.quota`); ``None`` for none."""
+    disk_quota_entries: int | None = Field(default=None, ge=1)
+    """Workspace quota in files, folders and links."""
 
     @field_validator("allowed_domains")
     @classmethod

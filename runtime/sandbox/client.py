@@ -44,7 +44,8 @@ from runtime.sandboxd.protocol import (
     ShellResult,
     ShellRun,
 )
-from runtime.sandboxd.tarstream import extract_tar, iter_tar
+from runtime.sandboxd.tarstream import ExtractLimits, ExtractResult, extract_tar, iter_tar
+from runtime.sandboxd.usage import Usage
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -240,10 +241,27 @@ class SandboxdClient:
     async def delete(self, path: str, *, recursive: bool = False) -> None:
         await self._call("/files/delete", DeleteRequest(path=path, recursive=recursive))
 
-    async def upload_tar(self, dest: str, data: bytes | AsyncIterator[bytes]) -> int:
-        """Extract a tar stream under ``dest`` in the workspace; returns the number of entries."""
-        body = await self._call("/files/upload", params={"path": dest}, content=data, timeout_s=None)
+    async def upload_tar(
+        self, dest: str, data: bytes | AsyncIterator[bytes], *, limits: ExtractLimits | None = None
+    ) -> int:
+        """Extract a tar stream under ``dest`` in the workspace; returns the number of entries.
+        Raises :class:`LimitExceeded` when the archive passes ``limits`` (sandboxd's defaults
+        when ``None``)."""
+        params = {"path": dest}
+        if limits is not None:
+            params.update(
+                max_bytes=str(limits.max_bytes), max_entries=str(limits.max_entries),
+                bytes_setting=limits.bytes_setting, entries_setting=limits.entries_setting,
+            )
+        body = await self._call("/files/upload", params=params, content=data, timeout_s=None)
         return int(TypeAdapter(dict[str, int]).validate_json(body)["files"])
+
+    async def usage(self, *, stop_bytes: int | None = None, stop_entries: int | None = None) -> Usage:
+        """Disk used by the workspace (the walk stops once past either bound)."""
+        bounds = {"stop_bytes": stop_bytes, "stop_entries": stop_entries}
+        params = {k: str(v) for k, v in bounds.items() if v is not None}
+        body = await self._call("/files/usage", params=params)
+        return TypeAdapter(Usage).validate_json(body)
 
     async def download_tar(self, path: str) -> AsyncIterator[bytes]:
         """A tar stream of a file or directory of the workspace, chunk by chunk."""
@@ -261,10 +279,15 @@ class SandboxdClient:
             raise FileNotFoundError(local)
         return await self.upload_tar(dest, iter_tar(str(local), local.name))
 
-    async def download_path(self, path: str, local_dir: Path) -> None:
-        """Download a workspace file or directory into ``local_dir`` with the same safety checks
-        as uploads (no absolute paths, ``..`` or escaping links)."""
-        await extract_tar(self.download_tar(path), str(local_dir), str(local_dir))
+    async def download_path(
+        self, path: str, local_dir: Path, *, limits: ExtractLimits | None = None
+    ) -> ExtractResult:
+        """Download a workspace file or directory into ``local_dir`` on the host: no absolute
+        paths or ``..``, no symbolic or hard links created (they are listed in the result), nothing
+        written through a link already in ``local_dir``, at most ``limits``."""
+        return await extract_tar(
+            self.download_tar(path), str(local_dir), str(local_dir), limits=limits, links=False
+        )
 
     # --- browser -------------------------------------------------------------------------------
 

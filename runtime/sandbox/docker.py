@@ -26,6 +26,7 @@ from runtime.sandbox import engine as eng
 from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec, SandboxState
 from runtime.sandbox.egress import PROXY_ID, EgressProxy
 from runtime.sandbox.guard import GuardedTransport
+from runtime.sandbox.quota import QuotaWatcher
 from runtime.sandbox.reaper import Reaper
 from runtime.sandboxd.egress_policy import validate_pattern
 from runtime.sandboxd.protocol import SOCKET_NAME
@@ -58,6 +59,8 @@ class DockerProviderConfig(BaseModel):
     max_workers: int = Field(default=16, ge=1)
     """Threads for blocking Docker SDK calls."""
     watchdog_interval_s: float | None = Field(default=5.0, gt=0)
+    quota_interval_s: float | None = Field(default=15.0, gt=0)
+    """How often the workspace of a box with a disk quota is measured; ``None``: never."""
     reap_on_start: bool = True
     reap_interval_s: float | None = Field(default=300.0, gt=0)
     """Period of the orphan reaper; ``None`` to reap only on start."""
@@ -236,6 +239,12 @@ class DockerSandbox(Sandbox):
             await self._engine.run(eng.remove_volume, client, self.where.workspace_volume)
         await asyncio.to_thread(shutil.rmtree, self.where.socket_dir, True)
 
+    async def kill(self, reason: str) -> None:
+        """Stop the box as dead for ``reason``: calls in flight and later ones fail with it."""
+        self.gone_reason = reason
+        self.state = SandboxState.DEAD
+        await self.stop()
+
     async def wait_stopped(self) -> None:
         """Return once the box was stopped and its resources removed (by anyone: the watchdog too)."""
         await self._stopped.wait()
@@ -268,6 +277,7 @@ class DockerProvider(Provider):
         self._tasks: list[asyncio.Task[None]] = []
         self._events: eng.EventWatcher | None = None
         self.reaper = Reaper(self.engine, config.namespace, self.sockets_dir, self.tracked)
+        self.quota = QuotaWatcher(self.engine, config.namespace, config.quota_interval_s)
         self._egress: EgressProxy | None = None
 
     @property
@@ -304,6 +314,7 @@ class DockerProvider(Provider):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.quota.stop()
         await asyncio.gather(*(box.stop() for box in list(self._boxes.values())), return_exceptions=True)
         if self._egress is not None:
             try:
@@ -370,6 +381,7 @@ class DockerProvider(Provider):
                     sandbox_id, box.container_id, spec.allowed_domains
                 )
             await box.wait_ready(started + spec.start_timeout_s)
+            self.quota.watch(box)
         except BaseException as e:
             box.log.warning("sandbox start failed; removing it", error=str(e))
             await asyncio.shield(box.stop())

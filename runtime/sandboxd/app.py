@@ -131,6 +131,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/files/delete": ("POST", "runtime.sandboxd.routes:files_delete"),
     "/files/upload": ("POST", "runtime.sandboxd.routes:files_upload"),
     "/files/download": ("POST", "runtime.sandboxd.routes:files_download"),
+    "/files/usage": ("POST", "runtime.sandboxd.routes:files_usage"),
     "/browser": ("POST", "runtime.sandboxd.routes:browser_action"),
 }
 

@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from typing import BinaryIO, Literal
 
 from runtime.errors import InputError, NotFound
 from runtime.sandboxd.paths import Workspace
 from runtime.sandboxd.protocol import FileInfo, ListResult
+from runtime.sandboxd.tarstream import ExtractLimits
 
 READ_CHUNK = 256 * 1024
 
 FileType = Literal["file", "directory", "symlink", "other"]
+
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW = 0x100
+_STATX_BTIME = 0x800
+_STATX_BTIME_OFFSET = 80
+"""Offset of ``stx_btime`` (``{s64 tv_sec; u32 tv_nsec; s32 pad}``) in ``struct statx``."""
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_statx = getattr(_libc, "statx", None)
+
+
+def birth_time(real: str, *, follow: bool = True) -> float | None:
+    """When the file was created, where ``statx`` reports it (``os.stat`` has no birth time on
+    Linux); ``None`` when the kernel, the filesystem or the C library does not."""
+    if _statx is None:
+        return None
+    buf = ctypes.create_string_buffer(256)
+    flags = 0 if follow else _AT_SYMLINK_NOFOLLOW
+    if _statx(_AT_FDCWD, os.fsencode(real), flags, _STATX_BTIME, buf) != 0:
+        return None
+    mask = int.from_bytes(buf.raw[0:4], sys.byteorder)
+    if not mask & _STATX_BTIME:
+        return None
+    sec = int.from_bytes(buf.raw[_STATX_BTIME_OFFSET : _STATX_BTIME_OFFSET + 8], sys.byteorder, signed=True)
+    nsec = int.from_bytes(buf.raw[_STATX_BTIME_OFFSET + 8 : _STATX_BTIME_OFFSET + 12], sys.byteorder)
+    return sec + nsec / 1e9
 
 
 def _type(mode: int) -> FileType:
@@ -32,7 +61,7 @@ def info(ws: Workspace, real: str, *, follow: bool = True) -> FileInfo:
         raise NotFound(f"no such file or directory: {ws.relative(real)!r}") from e
     return FileInfo(
         path=ws.relative(real), type=_type(st.st_mode), size=st.st_size, mtime=st.st_mtime,
-        mode=stat.S_IMODE(st.st_mode),
+        mode=stat.S_IMODE(st.st_mode), created=birth_time(real, follow=follow),
     )
 
 
@@ -147,3 +176,29 @@ def _remove(real: str, *, recursive: bool) -> None:
             os.rmdir(real)
     else:
         os.unlink(real)
+
+
+def optional_int(query: Mapping[str, str], name: str) -> int | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise InputError(f"{name} must be an integer, got {raw!r}") from e
+    if value < 0:
+        raise InputError(f"{name} must not be negative")
+    return value
+
+
+def extract_limits(query: Mapping[str, str]) -> ExtractLimits:
+    """Bounds of an upload's extraction from its query (``max_bytes``, ``max_entries`` and the
+    names of the settings behind them); the defaults of :class:`ExtractLimits` otherwise."""
+    default = ExtractLimits()
+    max_bytes, max_entries = optional_int(query, "max_bytes"), optional_int(query, "max_entries")
+    return ExtractLimits(
+        max_bytes=default.max_bytes if max_bytes is None else max_bytes,
+        max_entries=default.max_entries if max_entries is None else max_entries,
+        bytes_setting=query.get("bytes_setting") or default.bytes_setting,
+        entries_setting=query.get("entries_setting") or default.entries_setting,
+    )

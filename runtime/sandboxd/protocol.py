@@ -177,6 +177,8 @@ class FileInfo(Wire):
     size: int
     mtime: float
     mode: int
+    created: float | None = None
+    """Birth time, where the kernel and filesystem record it (``statx``); ``None`` elsewhere."""
 
 
 class ListResult(Wire):

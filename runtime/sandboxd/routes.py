@@ -7,6 +7,7 @@ Loaded on the first request that needs them (see ``app.ROUTES``); each takes the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from runtime.sandboxd.protocol import (
 from runtime.sandboxd.pysession import PythonSessions
 from runtime.sandboxd.shell import ShellSessions
 from runtime.sandboxd.tarstream import extract_tar, iter_tar
+from runtime.sandboxd.usage import measure
 
 M = TypeVar("M", bound=BaseModel)
 _BROWSER_ACTION: TypeAdapter[Any] = TypeAdapter(BrowserAction)
@@ -158,8 +160,14 @@ async def files_delete(d: Daemon, req: Request) -> Response:
 
 async def files_upload(d: Daemon, req: Request) -> Response:
     dest = files.directory(d.workspace, req.query.get("path") or ".", create=True)
-    count = await extract_tar(req.chunks(), dest, d.workspace.root)
-    return json_response({"files": count})
+    result = await extract_tar(req.chunks(), dest, d.workspace.root, limits=files.extract_limits(req.query))
+    return json_response({"files": result.entries, "bytes": result.bytes})
+
+
+async def files_usage(d: Daemon, req: Request) -> Response:
+    stops = {name: files.optional_int(req.query, name) for name in ("stop_bytes", "stop_entries")}
+    usage = await asyncio.to_thread(measure, d.workspace.root, **stops)
+    return json_response(dataclasses.asdict(usage))
 
 
 async def files_download(d: Daemon, req: Request) -> Response:

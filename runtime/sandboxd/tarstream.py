@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
 import tarfile
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from runtime.errors import InputError, PathOutsideWorkspace
+from runtime.sandboxd.untar import ExtractLimits, ExtractResult, extract_stream
 
 CHUNK = 256 * 1024
+__all__ = ["ExtractLimits", "ExtractResult", "extract_tar", "iter_tar"]
 
 
 class _Cancelled(Exception):
@@ -106,69 +105,22 @@ class _Source:
         return out
 
 
-async def extract_tar(chunks: AsyncIterator[bytes], dest: str, root: str) -> int:
-    """Extract a tar stream under ``dest`` (inside ``root``); returns how many entries were written.
+async def extract_tar(
+    chunks: AsyncIterator[bytes], dest: str, root: str, *, limits: ExtractLimits | None = None,
+    links: bool = True,
+) -> ExtractResult:
+    """Extract a tar stream under ``dest`` (inside ``root``).
 
     Raises ``PathOutsideWorkspace`` for members that are absolute, contain ``..`` or are links
-    resolving outside ``root``, and ``InputError`` for device files or a malformed archive.
-    Entries before a rejected member stay extracted.
+    resolving outside ``root``; ``InputError`` for device files, sparse members or a malformed
+    archive; :class:`LimitExceeded` before the entry or the byte that would pass ``limits``.
+    With ``links=False`` (extraction on the host) no link is ever created: a symbolic link is
+    skipped (and listed in the result), a hard link becomes a copy of the file it names, and
+    nothing is written through a link already there.
+    On any refusal, what this archive created is removed again (files it replaced stay replaced).
     """
     loop = asyncio.get_running_loop()
     source = _Source(loop, chunks)
-    return await loop.run_in_executor(None, _extract, source, dest, root)
-
-
-def _extract(source: _Source, dest: str, root: str) -> int:
-    root = os.path.realpath(root)
-    os.makedirs(dest, exist_ok=True)
-    count = 0
-    try:
-        with tarfile.open(fileobj=source, mode="r|*") as tar:  # type: ignore[call-overload]
-            for member in tar:
-                _extract_member(tar, member, dest, root)
-                count += 1
-    except tarfile.TarError as e:
-        raise InputError(f"not a valid tar stream: {e}") from e
-    return count
-
-
-def _inside(root: str, real: str) -> bool:
-    return real == root or real.startswith(root + os.sep)
-
-
-def _target(member_name: str, dest: str, root: str) -> str:
-    parts = member_name.replace("\\", "/").split("/")
-    if member_name.startswith("/") or ".." in parts:
-        raise PathOutsideWorkspace(f"tar member {member_name!r} is absolute or contains '..'")
-    joined = os.path.normpath(os.path.join(dest, member_name))
-    parent = os.path.realpath(os.path.dirname(joined))
-    final = joined if joined == dest else os.path.join(parent, os.path.basename(joined))
-    if not _inside(root, parent) or not _inside(root, final):
-        raise PathOutsideWorkspace(f"tar member {member_name!r} would be written outside {root!r}")
-    return final
-
-
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str, root: str) -> None:
-    final = _target(member.name, dest, root)
-    if member.isdir():
-        os.makedirs(final, exist_ok=True)
-        return
-    if not (member.isreg() or member.issym() or member.islnk()):
-        raise InputError(f"tar member {member.name!r} is a device, fifo or other special file")
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    if os.path.lexists(final) and not os.path.isdir(final):
-        os.unlink(final)  # never write through an existing symlink
-    if member.issym():
-        link = member.linkname
-        resolved = os.path.realpath(os.path.join(os.path.dirname(final), link))
-        if not _inside(root, resolved):
-            raise PathOutsideWorkspace(f"tar symlink {member.name!r} -> {link!r} points outside {root!r}")
-        os.symlink(link, final)
-    elif member.islnk():
-        os.link(_target(member.linkname, dest, root), final)
-    else:
-        src = tar.extractfile(member)
-        assert src is not None
-        with src, open(final, "wb") as out:
-            shutil.copyfileobj(src, out, CHUNK)
-        os.chmod(final, member.mode & 0o777)
+    return await loop.run_in_executor(
+        None, extract_stream, source, dest, root, limits or ExtractLimits(), links
+    )

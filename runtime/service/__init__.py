@@ -19,7 +19,7 @@ from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.engine import remove_volume as remove_docker_volume
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
-from runtime.service.environment_files import EnvironmentFiles
+from runtime.service.environment_files import EnvironmentFiles, FileLimits, FilesPage
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
@@ -39,6 +39,8 @@ __all__ = [
     "AgentService",
     "EnvironmentFiles",
     "EnvironmentService",
+    "FileLimits",
+    "FilesPage",
     "InteractionService",
     "KeyService",
     "ModelClient",
@@ -97,7 +99,11 @@ async def open_services(
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
         provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
-        base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
+        base = SandboxSpec(
+            image=settings.sandbox_image, runtime=settings.sandbox_runtime,
+            disk_quota_bytes=settings.workspace_quota_bytes,
+            disk_quota_entries=settings.workspace_quota_entries,
+        )
         if provider is not None:
             registry.register(
                 "agent",
@@ -139,7 +145,7 @@ async def open_services(
                 interactions=service, keys=keys, store=store,
                 webhooks=WebhookService(store, dispatcher, guard),
                 agents=AgentService(catalog, guard), environments=environments,
-                files=EnvironmentFiles(environments, boxes, max_upload_bytes=settings.max_upload_bytes),
+                files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
                 worker=background,
             )
         finally:
@@ -156,6 +162,14 @@ async def open_services(
         await store.close()
 
 
+def file_limits(settings: Settings) -> FileLimits:
+    return FileLimits(
+        max_upload_bytes=settings.max_upload_bytes, max_extract_bytes=settings.max_extract_bytes,
+        max_extract_entries=settings.max_extract_entries, quota_bytes=settings.workspace_quota_bytes,
+        quota_entries=settings.workspace_quota_entries,
+    )
+
+
 async def _start_provider(settings: Settings) -> DockerProvider | None:
     """The server's sandbox provider; ``None`` (agent runs then fail with the reason) when
     sandboxes are off or the Docker engine does not answer."""
@@ -166,6 +180,7 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             state_dir=settings.data_dir / "sandbox",
             namespace=settings.sandbox_namespace,
             runtime=settings.sandbox_runtime,
+            quota_interval_s=settings.workspace_quota_check_seconds,
         )
     )
     try:

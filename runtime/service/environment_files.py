@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from runtime.errors import InputError, NotFound
+from runtime.errors import AlreadyExists, HangarError, InputError, LimitExceeded, NotFound
 from runtime.sandbox.client import SandboxdClient
 from runtime.sandboxd.protocol import FileInfo
+from runtime.sandboxd.tarstream import ExtractLimits
+from runtime.sandboxd.usage import Usage
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.paging import page_of
@@ -41,7 +43,27 @@ class EnvironmentFile(BaseModel):
     type: str
     mime_type: str | None = None
     size_bytes: str
+    created: str | None = None
+    """Birth time where the workspace's filesystem records it."""
     modified: str
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """Bounds of the files API (settings ``HANGAR_MAX_UPLOAD_BYTES``, ``HANGAR_MAX_EXTRACT_*``,
+    ``HANGAR_WORKSPACE_QUOTA_*``)."""
+
+    max_upload_bytes: int = 1024**3
+    max_extract_bytes: int = 1024**3
+    max_extract_entries: int = 100_000
+    quota_bytes: int = 10 * 1024**3
+    quota_entries: int = 500_000
+
+
+@dataclass
+class Download:
+    chunks: AsyncIterator[bytes]
+    media_type: str
 
 
 class FilesPage(BaseModel):
@@ -60,6 +82,8 @@ class _Upload:
     size: int | None
     temp: str
     created: float
+    used: Usage
+    """The workspace's usage when the session started (the quota's baseline)."""
     received: int = 0
 
 
@@ -71,6 +95,10 @@ def workspace_path(path: str) -> str:
     return rel or "."
 
 
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def to_api(info: FileInfo) -> EnvironmentFile:
     rel = "" if info.path == "." else info.path
     kind = "directory" if info.type == "directory" else "file"
@@ -78,15 +106,16 @@ def to_api(info: FileInfo) -> EnvironmentFile:
     return EnvironmentFile(
         name=posixpath.basename(rel) or "workspace", path=posixpath.join("workspace", rel).rstrip("/"),
         type=kind, mime_type=mime, size_bytes=str(info.size if kind == "file" else 0),
-        modified=datetime.fromtimestamp(info.mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=None if info.created is None else _timestamp(info.created), modified=_timestamp(info.mtime),
     )
 
 
 class EnvironmentFiles:
-    def __init__(self, environments: EnvironmentService, boxes: FileBoxes, *, max_upload_bytes: int) -> None:
+    def __init__(self, environments: EnvironmentService, boxes: FileBoxes, *, limits: FileLimits) -> None:
         self._environments = environments
         self._boxes = boxes
-        self._max = max_upload_bytes
+        self._limits = limits
+        self._max = limits.max_upload_bytes
         self._uploads: dict[str, _Upload] = {}
 
     async def list(
@@ -102,16 +131,22 @@ class EnvironmentFiles:
         page = page_of(shown, page_size, page_token)
         return FilesPage(files=page.items, next_page_token=page.next_page_token)
 
-    async def download(self, project_id: str, environment_id: str, path: str) -> AsyncIterator[bytes]:
-        """The file's bytes, chunk by chunk. Checks run before the first chunk: :class:`NotFound`,
-        :class:`InputError` for a directory."""
+    async def download(self, project_id: str, environment_id: str, path: str) -> Download:
+        """A file's bytes, or a directory as a POSIX tar, chunk by chunk. Checks run before the
+        first chunk: :class:`NotFound`, ``PathOutsideWorkspace`` (400)."""
         record = await self._environments.record(project_id, environment_id)
         rel = workspace_path(path)
         async with self._boxes.open(record.volume) as box:
             info = await box.client.stat(rel)
         if info.type == "directory":
-            raise InputError(f"'{path}' is a directory: list it, or download its files one by one")
-        return self._read(record.volume, rel, info.size)
+            return Download(self._tar(record.volume, rel), "application/x-tar")
+        mime = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+        return Download(self._read(record.volume, rel, info.size), mime)
+
+    async def _tar(self, volume: str, rel: str) -> AsyncIterator[bytes]:
+        async with self._boxes.open(volume) as box:
+            async for chunk in box.client.download_tar(rel):
+                yield chunk
 
     async def _read(self, volume: str, rel: str, size: int) -> AsyncIterator[bytes]:
         async with self._boxes.open(volume) as box:
@@ -136,50 +171,104 @@ class EnvironmentFiles:
         record = await self._environments.record(project_id, environment_id)
         rel = workspace_path(path)
         if size is not None and size > self._max:
-            raise InputError(f"upload of {size} bytes is larger than the limit of {self._max} bytes")
+            raise LimitExceeded(
+                f"upload of {size} bytes is larger than the limit of {self._max} bytes "
+                "(HANGAR_MAX_UPLOAD_BYTES)"
+            )
         async with self._boxes.open(record.volume) as box:
             await _check_target(box.client, rel, path, overwrite=overwrite, extract=extract)
+            used = await box.client.usage(
+                stop_bytes=self._limits.quota_bytes, stop_entries=self._limits.quota_entries
+            )
+        self._check_quota(used, size or 0)
         session = secrets.token_urlsafe(24)
         self._uploads[session] = _Upload(
             project_id=project_id, environment_id=record.id, volume=record.volume, path=rel,
             overwrite=overwrite, extract=extract, size=size, temp=f"{TEMP_PREFIX}{session[:16]}",
-            created=time.time(),
+            created=time.time(), used=used,
         )
         return session
 
-    async def upload_chunk(
-        self, session: str, environment_id: str, offset: int, body: AsyncIterator[bytes], *, finalize: bool
-    ) -> FilesPage | None:
-        """Append a chunk at ``offset``; on ``finalize`` put the file in place and return its metadata
-        (for ``extract``, the entries of the destination folder). Raises :class:`NotFound` for an
-        unknown or expired session, :class:`InputError` for a wrong offset or too many bytes."""
+    def _check_quota(self, used: Usage, incoming: int) -> None:
+        """Raises :class:`LimitExceeded` when ``incoming`` more bytes pass the workspace quota."""
+        quota = self._limits
+        if used.entries >= quota.quota_entries:
+            raise LimitExceeded(
+                f"the workspace has {used.entries} or more entries, its quota is "
+                f"{quota.quota_entries} (HANGAR_WORKSPACE_QUOTA_ENTRIES)"
+            )
+        if used.bytes + incoming > quota.quota_bytes:
+            raise LimitExceeded(
+                f"the workspace uses {used.bytes} bytes; {incoming} more would pass its quota of "
+                f"{quota.quota_bytes} bytes (HANGAR_WORKSPACE_QUOTA_BYTES)"
+            )
+
+    def received(self, session: str, environment_id: str) -> int:
+        """Bytes an open session holds. Raises :class:`NotFound` for an unknown session."""
+        return self._session(session, environment_id).received
+
+    def _session(self, session: str, environment_id: str) -> _Upload:
         upload = self._uploads.get(session)
         if upload is None or upload.environment_id != environment_id.removeprefix("environments/"):
             raise NotFound("upload session not found (expired, finished, or started on another server)")
+        return upload
+
+    async def upload_chunk(
+        self, session: str, environment_id: str, offset: int, body: AsyncIterator[bytes], *, finalize: bool,
+        expect_end: int | None = None,
+    ) -> FilesPage | None:
+        """Append a chunk at ``offset``; on ``finalize`` put the file in place and return its metadata
+        (for ``extract``, the entries of the destination folder). Raises :class:`NotFound` for an
+        unknown or expired session, :class:`InputError` for a wrong offset, a chunk that does not end
+        at ``expect_end`` or a size other than announced, :class:`LimitExceeded` past a limit."""
+        upload = self._session(session, environment_id)
         if offset != upload.received:
             raise InputError(f"X-Goog-Upload-Offset is {offset}, expected {upload.received}")
         try:
             async with self._boxes.open(upload.volume) as box:
                 await self._append(box.client, upload, body)
+                if expect_end is not None and upload.received != expect_end:
+                    raise InputError(
+                        f"the chunk ended at byte {upload.received}, Content-Range said {expect_end}"
+                    )
                 if not finalize:
                     return None
                 if upload.size is not None and upload.received != upload.size:
                     raise InputError(f"received {upload.received} bytes, announced {upload.size}")
-                return await _finish(box.client, upload)
-        except Exception:
-            if finalize or upload.received > self._max:
+                return await _finish(box.client, upload, self._extract_limits(upload))
+        except Exception as e:
+            if finalize or isinstance(e, LimitExceeded):
                 await self._abort(session)
             raise
         finally:
             if finalize:
                 self._uploads.pop(session, None)
 
+    def _extract_limits(self, upload: _Upload) -> ExtractLimits:
+        """The archive's bounds: the extraction caps, or what is left of the quota when less."""
+        lim = self._limits
+        room_bytes = max(0, lim.quota_bytes - upload.used.bytes - upload.received)
+        room_entries = max(0, lim.quota_entries - upload.used.entries - 1)
+        by_quota = room_bytes < lim.max_extract_bytes
+        entries_by_quota = room_entries < lim.max_extract_entries
+        return ExtractLimits(
+            max_bytes=room_bytes if by_quota else lim.max_extract_bytes,
+            max_entries=room_entries if entries_by_quota else lim.max_extract_entries,
+            bytes_setting="HANGAR_WORKSPACE_QUOTA_BYTES" if by_quota else "HANGAR_MAX_EXTRACT_BYTES",
+            entries_setting=(
+                "HANGAR_WORKSPACE_QUOTA_ENTRIES" if entries_by_quota else "HANGAR_MAX_EXTRACT_ENTRIES"
+            ),
+        )
+
     async def _append(self, client: SandboxdClient, upload: _Upload, body: AsyncIterator[bytes]) -> None:
         buffer = bytearray()
         async for data in body:
             buffer += data
             if upload.received + len(buffer) > self._max:
-                raise InputError(f"upload is larger than the limit of {self._max} bytes")
+                raise LimitExceeded(
+                    f"upload is larger than the limit of {self._max} bytes (HANGAR_MAX_UPLOAD_BYTES)"
+                )
+            self._check_quota(upload.used, upload.received + len(buffer))
             if len(buffer) >= CHUNK:
                 await client.write_file(upload.temp, bytes(buffer), append=upload.received > 0)
                 upload.received += len(buffer)
@@ -217,16 +306,28 @@ async def _check_target(
     if info.type == "directory":
         raise InputError(f"'{shown}' is a directory: upload to a file path inside it")
     if not overwrite:
-        raise InputError(f"'{shown}' exists: pass overwrite=true to replace it")
+        raise AlreadyExists(f"'{shown}' exists: pass overwrite=true to replace it")
 
 
-async def _finish(client: SandboxdClient, upload: _Upload) -> FilesPage:
+async def _finish(client: SandboxdClient, upload: _Upload, limits: ExtractLimits) -> FilesPage:
     if not upload.extract:
+        if not upload.overwrite:  # created meanwhile (by another upload, or by the box)
+            await _check_target(client, upload.path, upload.path, overwrite=False, extract=False)
         info = await client.move(upload.temp, upload.path, overwrite=upload.overwrite)
         return FilesPage(files=[to_api(info)])
     try:
+        await client.stat(upload.path)
+        made = False
+    except NotFound:
+        made = True
+    try:
         await client.mkdir(upload.path)
-        await client.upload_tar(upload.path, _chunks(client, upload.temp, upload.received))
+        await client.upload_tar(upload.path, _chunks(client, upload.temp, upload.received), limits=limits)
+    except HangarError:
+        if made:  # a refused archive leaves nothing behind, its destination folder included
+            with contextlib.suppress(HangarError):
+                await client.delete(upload.path)
+        raise
     finally:
         await client.delete(upload.temp)
     entries = await client.list_files(upload.path)

@@ -38,7 +38,11 @@ class FileBoxes:
     ) -> None:
         self._provider = provider
         self._spec = base_spec.model_copy(
-            update={"cpus": 0.5, "memory_mb": 256, "network": "none", "idle_timeout_s": idle_seconds * 4}
+            update={
+                "cpus": 0.5, "memory_mb": 256, "network": "none", "idle_timeout_s": idle_seconds * 4,
+                # The files API checks the quota of what it writes itself (uploads).
+                "disk_quota_bytes": None, "disk_quota_entries": None,
+            }
         )
         self._idle = idle_seconds
         self._entries: dict[str, _Entry] = {}

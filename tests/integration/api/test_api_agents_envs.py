@@ -152,7 +152,7 @@ def test_upload_list_download_and_use_in_an_interaction(hangar: HangarServer) ->
         )
         assert uploaded.files[0].path == "workspace/data/hello.txt"
         assert uploaded.files[0].size_bytes == 18
-        with pytest.raises(errors.BadRequestError, match="overwrite"):
+        with pytest.raises(errors.ConflictError, match="overwrite"):
             environments.files.upload(environment=env.id, path="data/hello.txt", file=b"again")
         environments.files.upload(
             environment=env.id, path="data/hello.txt", file=b"hello again\n", overwrite=True

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import InputError, NotFound, PathOutsideWorkspace
+from runtime.errors import InputError, LimitExceeded, NotFound, PathOutsideWorkspace
 from runtime.sandbox.client import SandboxdClient
 from runtime.sandbox.local import LocalSandbox
+from runtime.sandboxd.files import birth_time
+from runtime.sandboxd.tarstream import ExtractLimits
 
 
 def _tar(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
@@ -100,9 +102,11 @@ async def test_tar_round_trip(client: SandboxdClient, tmp_path: Path) -> None:
     assert await client.upload_path(src, "in") >= 4
     assert await client.read_file("in/proj/pkg/mod.py") == b"print(1)\n"
     out = tmp_path / "out"
-    await client.download_path("in/proj", out)
+    result = await client.download_path("in/proj", out)
     assert (out / "proj" / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
-    assert os.readlink(out / "proj" / "link") == "pkg/mod.py"
+    assert result.skipped_links == ["proj/link"]  # links are never created on the host
+    assert not (out / "proj" / "link").is_symlink()
+    assert not (out / "proj" / "link").exists()
     chunks = [c async for c in client.download_tar("in/proj/pkg/mod.py")]
     with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
         assert tar.getnames() == ["mod.py"]
@@ -138,3 +142,92 @@ async def test_tar_cannot_write_through_an_earlier_symlink(client: SandboxdClien
 async def test_garbage_upload_is_an_input_error(client: SandboxdClient) -> None:
     with pytest.raises(InputError, match="tar"):
         await client.upload_tar(".", b"not a tar" * 100)
+
+
+async def test_tar_expansion_and_entry_caps_name_their_setting(
+    client: SandboxdClient, box: LocalSandbox
+) -> None:
+    big = _tar((_member("a.bin"), b"a" * 4000), (_member("b.bin"), b"b" * 4000))
+    with pytest.raises(LimitExceeded, match=r"more than 5000 bytes \(HANGAR_MAX_EXTRACT_BYTES\)"):
+        await client.upload_tar("x", big, limits=ExtractLimits(max_bytes=5000))
+    assert not (Path(box.workspace) / "x" / "b.bin").exists()  # refused before writing
+    many = _tar(*((_member(f"f{i}"), b"") for i in range(5)))
+    with pytest.raises(LimitExceeded, match=r"more than 3 entries \(QUOTA\)"):
+        await client.upload_tar("y", many, limits=ExtractLimits(max_entries=3, entries_setting="QUOTA"))
+    assert await client.upload_tar("z", many, limits=ExtractLimits(max_entries=5)) == 5
+
+
+async def test_sparse_members_are_refused(client: SandboxdClient) -> None:
+    info = _member("sparse", tarfile.GNUTYPE_SPARSE)
+    with pytest.raises(InputError):
+        await client.upload_tar(".", _tar((info, b"x")))
+
+
+async def test_usage_counts_allocated_bytes_and_entries(client: SandboxdClient) -> None:
+    before = await client.usage()
+    await client.write_file("u/one.bin", os.urandom(64 * 1024))
+    after = await client.usage()
+    assert after.entries == before.entries + 2  # the folder and the file
+    assert after.bytes - before.bytes >= 64 * 1024
+    assert after.complete
+    stopped = await client.usage(stop_entries=0)
+    assert not stopped.complete
+
+
+async def test_files_report_their_birth_time(client: SandboxdClient, box: LocalSandbox) -> None:
+    info = await client.write_file("born.txt", b"x")
+    expected = birth_time(os.path.join(box.workspace, "born.txt"))
+    assert info.created == expected
+    if expected is not None:  # where the filesystem records it
+        assert abs(expected - info.mtime) < 5
+
+
+def _chain_escape() -> bytes:
+    """Links harmless one by one: ``p/q/A -> B/../../x`` checks out while B does not exist, then
+    ``p/q/B -> ../..`` makes A point two levels above the extraction root."""
+    return _tar(
+        (_member("p/q/A", tarfile.SYMTYPE, "B/../../../secret"), None),
+        (_member("p/q/B", tarfile.SYMTYPE, "../.."), None),
+        (_member("p/q/A/owned", tarfile.REGTYPE), b"pwned"),
+    )
+
+
+async def test_host_extraction_creates_no_links_and_writes_through_none(tmp_path: Path) -> None:
+    from runtime.cli.run_output import extract_bytes
+
+    outside = tmp_path / "secret"
+    outside.write_text("host file")
+    out = tmp_path / "out" / "files"
+    result = await extract_bytes(_chain_escape(), out)
+    assert sorted(result.skipped_links) == ["p/q/A", "p/q/B"]
+    assert outside.read_text() == "host file"
+    assert (out / "p" / "q" / "A" / "owned").read_bytes() == b"pwned"  # a plain folder now
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    # A link already under the output folder (left by someone else) is not written through.
+    (out / "p" / "link").symlink_to(tmp_path)
+    planted = _tar((_member("p/link/escaped"), b"x"))
+    with pytest.raises(PathOutsideWorkspace):
+        await extract_bytes(planted, out)
+    assert not (tmp_path / "escaped").exists()
+
+
+async def test_in_box_extraction_resolves_links_against_the_final_tree(
+    client: SandboxdClient, box: LocalSandbox
+) -> None:
+    chain = _tar(
+        (_member("p/q/A", tarfile.SYMTYPE, "B/../../.."), None),
+        (_member("p/q/B", tarfile.SYMTYPE, "../.."), None),
+    )
+    with pytest.raises(PathOutsideWorkspace, match="once extracted"):
+        await client.upload_tar(".", chain)
+    assert not (Path(box.workspace) / "p").exists()  # all or nothing: what it created is gone
+
+
+async def test_a_refused_archive_leaves_nothing_it_created(client: SandboxdClient, box: LocalSandbox) -> None:
+    await client.write_file("keep/old.txt", b"old")
+    archive = _tar(
+        (_member("keep/new.txt"), b"new"), (_member("fresh/dir/f.txt"), b"f"), (_member("../x"), b"x")
+    )
+    with pytest.raises(PathOutsideWorkspace):
+        await client.upload_tar(".", archive)
+    assert [e.path for e in await client.list_files(".", recursive=True)] == ["keep", "keep/old.txt"]

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from runtime.sandboxd import egress_relay
 from runtime.sandboxd.app import Config, create_app
 from runtime.sandboxd.server import serve_unix
 
@@ -48,6 +49,7 @@ async def main() -> int:
     app.daemon.get_children()  # reap orphans from the start: we are usually PID 1
     path = os.path.join(socket_dir, SOCKET_NAME)
     server = await serve_unix(app, path)
+    relay = await egress_relay.start_from_env()  # only boxes with egress; see egress_relay
     ready_ms = (time.monotonic() - t0) * 1000
     log.info("sandboxd listening on %s (pid %d, ready in %.0f ms)", path, os.getpid(), ready_ms)
     threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
@@ -58,6 +60,8 @@ async def main() -> int:
     await stop.wait()
     log.info("sandboxd shutting down")
     server.close()
+    if relay is not None:
+        relay.close()
     await asyncio.sleep(0.05)  # let the reply to /shutdown leave
     await app.aclose()
     with contextlib.suppress(OSError):

@@ -1,4 +1,5 @@
-"""``network="allowlist"``: boxes reach only their allowed domains, through the egress proxy.
+"""``network="allowlist"`` and ``"egress"``: boxes have no network; they reach only what their rule
+allows, through the namespace's egress proxy, over a unix socket of their own.
 
 Everything here stays on networks this module or its provider creates: a web server container on a
 test network (aliases ``allowed.test`` and ``denied.test``) that the proxy joins. No name is ever
@@ -71,9 +72,9 @@ async def egress_provider(
     )
     async with DockerProvider(config) as p:
         yield p
-    # Stopping the provider removed the proxy, its internal network and its state directory.
+    # Stopping the provider removed the proxy, its network and its state directory.
     assert not list_owned(docker_client, ns, p.sockets_dir)
-    assert not docker_client.api.networks(names=[p.egress.internal_network])
+    assert not docker_client.api.networks(names=[p.egress.network])
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +124,21 @@ async def test_ip_literal_is_refused_by_the_proxy(allow_box: DockerSandbox, web_
 async def test_bypassing_the_proxy_goes_nowhere(
     allow_box: DockerSandbox, web_server: WebServer, egress_provider: DockerProvider, docker_client: Any
 ) -> None:
-    # The server is on a test network the box is not on; the box's network has no route out.
+    # The box has no interface but loopback: the server (on a test network) is out of reach.
     code, out = await sh(allow_box, f"curl -sS --connect-timeout 1 --noproxy '*' http://{web_server.ip}:8000/")
     assert code != 0, out
+    assert await sh(allow_box, "ls /sys/class/net") == (0, "lo\n")
     networks = docker_client.api.inspect_container(allow_box.container_id)["NetworkSettings"]["Networks"]
-    assert list(networks) == [egress_provider.egress.internal_network]
-    assert docker_client.api.inspect_network(egress_provider.egress.internal_network)["Internal"] is True
-    assert (await sh(allow_box, "echo $HTTPS_PROXY $NO_PROXY"))[1].endswith(":3128 localhost,127.0.0.1\n")
+    assert list(networks) == ["none"]
+    # The proxy is alone on its namespace's network (plus the test network this module attached).
+    proxy = docker_client.api.inspect_network(egress_provider.egress.network)
+    assert [c["Name"] for c in proxy["Containers"].values()] == [egress_provider.egress.container_name]
+    assert (await sh(allow_box, "echo $HTTPS_PROXY $NO_PROXY"))[1] == (
+        "http://127.0.0.1:3128 localhost,127.0.0.1,::1\n"
+    )
+    # The box sees its own proxy socket, read-only.
+    code, out = await sh(allow_box, "ls /run/egress; touch /run/egress/x")
+    assert code != 0 and out.startswith("proxy.sock\n") and "Read-only file system" in out, out
 
 
 async def test_private_address_needs_the_operator(
@@ -153,3 +162,16 @@ async def test_proxy_is_tracked_and_listed_apart(
     assert PROXY_ID in egress_provider.tracked()
     assert {info.id for info in await egress_provider.list()} == {allow_box.id}
     assert not await egress_provider.reaper.reap_once()
+
+
+async def test_open_egress_goes_through_the_proxy_too(
+    egress_provider: DockerProvider, allow_box: DockerSandbox, make_spec: Callable[..., SandboxSpec]
+) -> None:
+    """``network="egress"``: any host, but still no interface and still the address checks."""
+    async with await egress_provider.create(make_spec(network="egress")) as box:
+        assert await sh(box, "ls /sys/class/net") == (0, "lo\n")
+        code, out = await sh(box, "curl -sS --max-time 5 http://allowed.test:8000/")
+        assert code == 0 and "runtime/" in out, out  # the operator allows allowed.test's private address
+        code, out = await sh(box, "curl -sS --max-time 5 http://denied.test:8000/")
+        assert "host denied.test resolves to" in out and "is a private address" in out, out
+        assert "any public host (open egress)" in out

@@ -100,21 +100,25 @@ class EgressProxy:
         return box_dir
 
     async def wait_socket(self, sandbox_id: str, deadline: float) -> None:
-        """Return once the proxy listens for the box; restarts a proxy that died meanwhile."""
+        """Return once the proxy listens for the box. A proxy that exited meanwhile (it had been
+        idle, or was killed) is started again, once; raises ``InfraError`` with its last log lines."""
         sock = self.boxes_dir / sandbox_id / SOCKET_NAME
-        next_check = time.monotonic() + 0.25
+        next_check, restarted = time.monotonic() + 0.25, False
         while not sock.exists():
             now = time.monotonic()
-            if now > deadline:
+            running = True
+            if now >= next_check:
+                next_check = now + 0.25
+                running = await self._running()
+                if not running and not restarted:
+                    restarted, running = True, True
+                    async with self._lock:
+                        await self._locked(self._ensure, self._last_image)
+            if now > deadline or not running:
                 logs = await self._engine.run(eng.last_logs, self._engine.client, self.container_name)
                 raise InfraError(
                     f"the egress proxy did not serve sandbox {sandbox_id}; last log lines:\n{logs}"
                 )
-            if now >= next_check:
-                next_check = now + 0.25
-                if not await self._running():
-                    async with self._lock:
-                        await self._locked(self._ensure, self._last_image)
             await asyncio.sleep(0.005)
 
     async def release(self, sandbox_id: str) -> None:
@@ -133,7 +137,13 @@ class EgressProxy:
     # --- internals (the ones ending in _locked run under the file lock) -------------------------
 
     async def _locked(self, fn: Any, *args: Any) -> Any:
-        lock = await asyncio.to_thread(_acquire, self._lock_path)
+        acquiring = asyncio.ensure_future(asyncio.to_thread(_acquire, self._lock_path))
+        try:
+            lock = await asyncio.shield(acquiring)
+        except asyncio.CancelledError:
+            # The thread still takes the lock: release it then, or every later caller would wait.
+            acquiring.add_done_callback(_release_when_taken)
+            raise
         try:
             return await fn(*args)
         finally:
@@ -302,6 +312,11 @@ def _acquire(path: Path) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
+
+
+def _release_when_taken(acquiring: asyncio.Future[int]) -> None:
+    if not acquiring.cancelled() and acquiring.exception() is None:
+        _release(acquiring.result())
 
 
 def _release(fd: int) -> None:

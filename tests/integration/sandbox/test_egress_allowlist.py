@@ -175,3 +175,45 @@ async def test_open_egress_goes_through_the_proxy_too(
         code, out = await sh(box, "curl -sS --max-time 5 http://denied.test:8000/")
         assert "host denied.test resolves to" in out and "is a private address" in out, out
         assert "any public host (open egress)" in out
+
+
+async def test_the_browser_goes_through_the_proxy(allow_box: DockerSandbox) -> None:
+    from runtime.sandboxd.protocol import Navigate, PageContent
+
+    page = await allow_box.client.browser(Navigate(url="http://allowed.test:8000/"))
+    assert page.status == 200
+    text = await allow_box.client.browser(PageContent())
+    assert "runtime/" in (text.content or "")
+    denied = await allow_box.client.browser(Navigate(url="http://denied.test:8000/"))
+    assert denied.status == 403  # the proxy's refusal page, not the server's listing
+    text = await allow_box.client.browser(PageContent())
+    assert "not in this sandbox's allowlist" in (text.content or "")
+
+
+async def test_a_killed_proxy_is_started_again_and_serves_every_box(
+    egress_provider: DockerProvider, allow_box: DockerSandbox, make_spec: Callable[..., SandboxSpec],
+    docker_client: Any, web_server: WebServer,
+) -> None:
+    name = egress_provider.egress.container_name
+    docker_client.api.kill(name)
+    spec = make_spec(network="allowlist", allowed_domains=("allowed.test",))
+    async with await egress_provider.create(spec) as other:
+        docker_client.api.connect_container_to_network(name, web_server.network)
+        code, out = await sh(other, "curl -sS --max-time 5 http://allowed.test:8000/")
+        assert code == 0 and "runtime/" in out, out
+        # The new proxy re-opened the first box's socket from its rule file.
+        code, out = await sh(allow_box, "curl -sS --max-time 5 http://allowed.test:8000/")
+        assert code == 0 and "runtime/" in out, out
+
+
+async def test_an_orphan_box_loses_its_egress_rule_and_socket_directory(
+    egress_provider: DockerProvider, allow_box: DockerSandbox, docker_client: Any
+) -> None:
+    egress = egress_provider.egress
+    (egress.boxes_dir / "0rphan0rphan").mkdir()
+    (egress.policy_dir / "0rphan0rphan.json").write_text("{}")
+    reaped = await egress_provider.reaper.reap_once()
+    assert set(reaped.egress_entries.values()) == {"0rphan0rphan"}
+    assert not (egress.boxes_dir / "0rphan0rphan").exists()
+    assert (egress.boxes_dir / allow_box.id / "proxy.sock").exists()
+    assert (egress.policy_dir / f"{allow_box.id}.json").exists()

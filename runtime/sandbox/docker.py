@@ -82,9 +82,9 @@ class DockerSandbox(Sandbox):
         self.where = where
         self.container_id = ""
         self.oom_kills = 0
+        """Processes of this box the kernel killed for memory (engine ``oom`` events)."""
         self.egress = False
         """Registered with the egress proxy (``network`` egress or allowlist)."""
-        """Processes of this box the kernel killed for memory (engine ``oom`` events)."""
         self.gone_reason: str | None = None
         self._provider = provider
         self._engine = provider.engine

@@ -48,8 +48,8 @@ async def main() -> int:
     app = create_app(config)
     app.daemon.get_children()  # reap orphans from the start: we are usually PID 1
     path = os.path.join(socket_dir, SOCKET_NAME)
-    server = await serve_unix(app, path)
     relay = await egress_relay.start_from_env()  # only boxes with egress; see egress_relay
+    server = await serve_unix(app, path)
     ready_ms = (time.monotonic() - t0) * 1000
     log.info("sandboxd listening on %s (pid %d, ready in %.0f ms)", path, os.getpid(), ready_ms)
     threading.Thread(target=_warm, name="warm-imports", daemon=True).start()

@@ -125,7 +125,7 @@ class EgressProxy:
             host, up_reader, upstream = await self._connect(request, rule)
         except Denied as e:
             _decision("deny", box_id, request, e.reason, started)
-            await _refuse(writer, e, request, rule)
+            await _refuse(reader, writer, e, request, rule)
             return
         _decision("allow", box_id, request, "", started)
         await self._relay(box_id, request, host, reader, writer, up_reader, upstream)
@@ -233,7 +233,8 @@ async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
 
 
 async def _refuse(
-    writer: asyncio.StreamWriter, denied: Denied, request: Request | None, rule: BoxRule | None
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, denied: Denied, request: Request | None,
+    rule: BoxRule | None,
 ) -> None:
     titles = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}
     if rule is not None and rule.open:
@@ -246,9 +247,12 @@ async def _refuse(
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\nX-Hangar-Egress: denied\r\nConnection: close\r\n\r\n"
     ).encode()
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, TimeoutError):
         writer.write(head + (b"" if request is not None and request.method == "HEAD" else body))
         await writer.drain()
+        writer.write_eof()
+        # A request body may follow; closing on unread bytes would reset the connection, reply and all.
+        await asyncio.wait_for(reader.read(65536), 0.5)
     writer.close()
 
 

@@ -35,9 +35,12 @@ async def start(socket_path: str, host: str = HOST, port: int = PORT) -> asyncio
         try:
             up_reader, upstream = await asyncio.open_unix_connection(socket_path)
         except OSError:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, TimeoutError):
                 writer.write(_UNREACHABLE)
                 await writer.drain()
+                writer.write_eof()
+                # Read what the client sent: closing on unread bytes would reset the connection.
+                await asyncio.wait_for(reader.read(65536), 1.0)
             writer.close()
             return
         try:

@@ -94,8 +94,8 @@ class EgressProxy:
         async with self._lock:
             self._mine.add(sandbox_id)
             self._last_image = self._image or spec.image
-            await self._locked(self._ensure, self._last_image)
-            box_dir = await asyncio.to_thread(self._register, rule)
+            # One locked step: a process that stops meanwhile sees this rule and keeps the proxy.
+            box_dir: Path = await self._locked(self._ensure_and_register, rule)
         log.info("egress registered", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains))
         return box_dir
 
@@ -148,6 +148,10 @@ class EgressProxy:
             return await fn(*args)
         finally:
             await asyncio.to_thread(_release, lock)
+
+    async def _ensure_and_register(self, rule: BoxRule) -> Path:
+        await self._ensure(self._last_image)
+        return await asyncio.to_thread(self._register, rule)
 
     async def _ensure(self, image: str) -> None:
         attrs = await self._inspect()

@@ -61,6 +61,8 @@ HEAD_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 SCAN_INTERVAL_S = 0.02
 
+_Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
 
 class EgressProxy:
     def __init__(self, policy_dir: Path, boxes_dir: Path) -> None:
@@ -128,7 +130,7 @@ class EgressProxy:
             await _refuse(reader, writer, e, request, rule)
             return
         _decision("allow", box_id, request, "", started)
-        await self._relay(box_id, request, host, reader, writer, up_reader, upstream)
+        await self._relay(box_id, request, host, rule, (reader, writer), (up_reader, upstream))
 
     async def _connect(
         self, request: Request, rule: BoxRule
@@ -159,25 +161,28 @@ class EgressProxy:
         return host, *await _open(host, addresses, request.port)
 
     async def _relay(
-        self, box_id: str, request: Request, host: str, reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter, up_reader: asyncio.StreamReader, upstream: asyncio.StreamWriter,
+        self, box_id: str, request: Request, host: str, rule: BoxRule, client: _Stream, server: _Stream
     ) -> None:
+        (reader, writer), (up_reader, upstream) = client, server
+        back: asyncio.Future[None] | None = None
         try:
-            if request.tunnel:
-                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                back = asyncio.ensure_future(_pipe(up_reader, writer))  # server-speaks-first protocols
-                try:
-                    first = await _first_tunnel_bytes(reader, host, request.port)
-                except Denied as e:
-                    _decision("deny", box_id, request, e.reason, time.monotonic())
-                    back.cancel()
-                    return
-                upstream.write(first)
-                await asyncio.gather(_pipe(reader, upstream), back)
-            else:
+            if not request.tunnel:
                 upstream.write(forwarded_head(request, host))
                 await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+                return
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            back = asyncio.ensure_future(_pipe(up_reader, writer))  # server-speaks-first protocols
+            if not rule.open:
+                # An allowlist is about the host the server serves: check what the client names.
+                upstream.write(await _first_tunnel_bytes(reader, host, request.port))
+            await asyncio.gather(_pipe(reader, upstream), back)
+        except Denied as e:
+            _decision("deny", box_id, request, e.reason, time.monotonic())
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
+            _decision("closed", box_id, request, f"{type(e).__name__}: {e}", time.monotonic())
         finally:
+            if back is not None:
+                back.cancel()
             for w in (upstream, writer):
                 w.close()
 
@@ -196,7 +201,8 @@ async def _open(
 
 async def _first_tunnel_bytes(reader: asyncio.StreamReader, host: str, port: int) -> bytes:
     """What the client sends first into a tunnel, checked: a TLS ClientHello must name the tunnel's
-    host (or none), a plain HTTP request is rewritten to it; anything else passes as it is."""
+    host (or none), a plain HTTP request is rewritten to it; anything else passes as it is. A client
+    silent for ``HEAD_TIMEOUT_S`` loses the tunnel (``TimeoutError``)."""
     data = await _read(reader)
     if looks_like_tls(data):
         while (need := tls_record_length(data)) is None or len(data) < need:

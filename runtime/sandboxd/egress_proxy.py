@@ -288,6 +288,16 @@ async def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     _log({"event": "egress proxy started"})
+    try:
+        await _serve(proxy, stop, idle_exit_s)
+    finally:
+        proxy.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _serve(proxy: EgressProxy, stop: asyncio.Event, idle_exit_s: float) -> None:
     last_busy = time.monotonic()
     while not stop.is_set():
         await proxy.sync()
@@ -296,11 +306,9 @@ async def main() -> int:
             last_busy = now
         elif now - last_busy > idle_exit_s:
             _log({"event": "no sandbox left; exiting"})
-            break
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SCAN_INTERVAL_S)
-    proxy.close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -103,3 +103,16 @@ async def test_one_socket_per_registered_box_and_refusals(tmp_path: Path) -> Non
         assert not sock1.exists() and sock2.exists() and proxy.boxes == 1
     finally:
         proxy.close()
+
+
+async def test_the_proxy_exits_once_it_has_had_no_box_for_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.sandboxd import egress_proxy
+
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "boxes").mkdir()
+    monkeypatch.setenv("EGRESS_POLICY_DIR", str(tmp_path / "policy"))
+    monkeypatch.setenv("EGRESS_BOXES_DIR", str(tmp_path / "boxes"))
+    monkeypatch.setenv("EGRESS_IDLE_EXIT_S", "0.1")
+    assert await asyncio.wait_for(egress_proxy.main(), 5) == 0

@@ -18,7 +18,8 @@ The proxy connects to the address it checked (no second lookup) and never forwar
 ``Host`` (see :mod:`runtime.sandboxd.egress_wire`). Each decision is one JSON line on stderr.
 
 Environment: ``EGRESS_POLICY_DIR`` (default ``/run/egress/policy``), ``EGRESS_BOXES_DIR`` (default
-``/run/egress/boxes``), ``EGRESS_IDLE_EXIT_S`` (exit after this long without any box; default 300).
+``/run/egress/boxes``), ``EGRESS_IDLE_EXIT_S`` (exit after this long without any box; default 300),
+``EGRESS_MAX_CONNECTIONS`` (open connections per box; default 512).
 """
 
 from __future__ import annotations
@@ -60,15 +61,19 @@ HEAD_LIMIT = 64 * 1024
 HEAD_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 SCAN_INTERVAL_S = 0.02
+MAX_CONNECTIONS = 512
+"""Open connections per box (``EGRESS_MAX_CONNECTIONS``)."""
 
 _Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class EgressProxy:
-    def __init__(self, policy_dir: Path, boxes_dir: Path) -> None:
+    def __init__(self, policy_dir: Path, boxes_dir: Path, max_connections: int = MAX_CONNECTIONS) -> None:
         self.policy = PolicyDir(policy_dir)
         self.boxes_dir = boxes_dir
+        self.max_connections = max_connections
         self._servers: dict[str, asyncio.Server] = {}
+        self._open: dict[str, int] = {}
 
     # --- listeners, one per registered box ------------------------------------------------------
 
@@ -112,6 +117,15 @@ class EgressProxy:
     # --- one connection ---------------------------------------------------------------------------
 
     async def handle(self, box_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection of one box (at most ``max_connections`` at a time per box, so a box
+        cannot starve the others sharing the proxy)."""
+        self._open[box_id] = self._open.get(box_id, 0) + 1
+        try:
+            await self._handle(box_id, reader, writer)
+        finally:
+            self._open[box_id] -= 1
+
+    async def _handle(self, box_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         started = time.monotonic()
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
@@ -124,6 +138,8 @@ class EgressProxy:
             request = parse_head(head)
             if rule is None:
                 raise Denied(403, f"sandbox {box_id} is not registered")
+            if self._open[box_id] > self.max_connections:
+                raise Denied(429, f"more than {self.max_connections} open connections from this sandbox")
             host, up_reader, upstream = await self._connect(request, rule)
         except Denied as e:
             _decision("deny", box_id, request, e.reason, started)
@@ -242,7 +258,7 @@ async def _refuse(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, denied: Denied, request: Request | None,
     rule: BoxRule | None,
 ) -> None:
-    titles = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}
+    titles = {400: "Bad Request", 403: "Forbidden", 429: "Too Many Requests", 502: "Bad Gateway"}
     if rule is not None and rule.open:
         allowed = "any public host (open egress)"
     else:
@@ -281,6 +297,7 @@ async def main() -> int:
     proxy = EgressProxy(
         Path(os.environ.get("EGRESS_POLICY_DIR", "/run/egress/policy")),
         Path(os.environ.get("EGRESS_BOXES_DIR", "/run/egress/boxes")),
+        int(os.environ.get("EGRESS_MAX_CONNECTIONS", str(MAX_CONNECTIONS))),
     )
     idle_exit_s = float(os.environ.get("EGRESS_IDLE_EXIT_S", "300"))
     stop = asyncio.Event()

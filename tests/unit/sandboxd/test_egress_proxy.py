@@ -105,6 +105,24 @@ async def test_one_socket_per_registered_box_and_refusals(tmp_path: Path) -> Non
         proxy.close()
 
 
+async def test_one_box_cannot_hold_every_connection(tmp_path: Path) -> None:
+    policy, boxes = tmp_path / "policy", tmp_path / "boxes"
+    policy.mkdir()
+    (boxes / "box1").mkdir(parents=True)
+    proxy = EgressProxy(policy, boxes, max_connections=1)
+    write_rule(policy, BoxRule("box1", ("allowed.example",)))
+    await proxy.sync()
+    sock = boxes / "box1" / SOCKET_NAME
+    try:
+        _, holder = await asyncio.open_unix_connection(str(sock))  # sends nothing: holds its slot
+        await asyncio.sleep(0.05)
+        reply = await _ask(sock, b"GET http://allowed.example/ HTTP/1.1\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 429") and b"more than 1 open connections" in reply
+        holder.close()
+    finally:
+        proxy.close()
+
+
 async def test_the_proxy_exits_once_it_has_had_no_box_for_a_while(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

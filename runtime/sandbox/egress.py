@@ -134,7 +134,7 @@ class EgressProxy:
             await self._locked(self._stop_if_unused)
             self._container_id = None
 
-    # --- internals (the ones ending in _locked run under the file lock) -------------------------
+    # --- internals (``_locked`` runs a step under the file lock of every process of the namespace)
 
     async def _locked(self, fn: Any, *args: Any) -> Any:
         acquiring = asyncio.ensure_future(asyncio.to_thread(_acquire, self._lock_path))

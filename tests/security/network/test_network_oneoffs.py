@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ def test_two_concurrent_allowlist_oneoffs_share_the_proxy(net_image: str, net_do
     with tempfile.TemporaryDirectory(prefix="hone-") as data_dir:
         env = {**os.environ, "HANGAR_DATA_DIR": data_dir, "HANGAR_SANDBOX_NAMESPACE": namespace,
                "HANGAR_SANDBOX_IMAGE": net_image}
+        since = int(time.time()) - 1
         runs = [_start(env, "one.test", "two.test"), _start(env, "two.test", "one.test")]
         results = [run.communicate(timeout=180) for run in runs]
+        until = int(time.time()) + 1
         for run, (out, err), mine in zip(runs, results, ("one.test", "two.test"), strict=True):
             assert run.returncode == 0, err
             assert out.splitlines() == [f"Allowed domains for this sandbox: {mine}"] * 2, (out, err)
@@ -44,3 +47,8 @@ def test_two_concurrent_allowlist_oneoffs_share_the_proxy(net_image: str, net_do
         sockets = Path(data_dir) / "sandbox" / "sockets" / cli_namespace
         assert not list_owned(net_docker, cli_namespace, sockets)
         assert not net_docker.api.networks(names=[f"hangar-egress-{cli_namespace}"])
+        # One proxy served both: the second process adopted the first one's.
+        proxy = f"hangar-egress-proxy-{cli_namespace}"
+        events = net_docker.api.events(since=since, until=until, decode=True,
+                                       filters={"type": "container", "event": "create", "container": proxy})
+        assert len(list(events)) == 1

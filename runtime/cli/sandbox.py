@@ -27,7 +27,8 @@ console = Console()
 
 Network = Literal["none", "egress", "allowlist"]
 NETWORK_HELP = (
-    "none (loopback only), egress (open), or allowlist (only the --allow domains, via the egress proxy)."
+    "none (loopback only), egress (any public host), or allowlist (only the --allow domains); both "
+    "through the egress proxy, which refuses loopback, link-local and private addresses."
 )
 ALLOW_HELP = "Domain the box may reach with --network allowlist (repeatable; `*.example.com` for subdomains)."
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from runtime.errors import HangarError, InputError, NotFound, SandboxGone, SandboxStartFailed
 from runtime.sandbox import engine as eng
 from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec, SandboxState
-from runtime.sandbox.egress import PROXY_ID, EgressProxy
+from runtime.sandbox.egress import PROXY_ID, EgressProxy, box_environment
 from runtime.sandbox.guard import GuardedTransport
 from runtime.sandbox.quota import QuotaWatcher
 from runtime.sandbox.reaper import Reaper
@@ -46,14 +46,12 @@ class DockerProviderConfig(BaseModel):
     """Label ``hangar.namespace``: instances (and test sessions) never touch each other's boxes."""
     runtime: str | None = None
     """OCI runtime for every box (``runsc`` for gVisor) unless the spec names one."""
-    egress_network: str = "hangar-egress"
-    """Bridge network Hangar creates for ``network="egress"`` boxes (the egress proxy joins it too)."""
     egress_private_hosts: tuple[str, ...] = ()
-    """Domain patterns that ``network="allowlist"`` boxes may reach even when they resolve to a
-    private address (an intranet service); an agent's allowlist alone never reaches one."""
+    """Domain patterns that boxes with egress may reach even when they resolve to a private
+    address (an intranet service); an agent's allowlist alone never reaches one."""
     egress_proxy_image: str | None = None
     """Image of the egress proxy (any image with Hangar's sandboxd); ``None``: the image of the
-    first allowlist box."""
+    first box with egress."""
     init: bool | None = None
     """Run docker-init as PID 1 (reaps zombies); ``None``: when the engine host has it."""
     max_workers: int = Field(default=16, ge=1)
@@ -87,9 +85,9 @@ class DockerSandbox(Sandbox):
         self.where = where
         self.container_id = ""
         self.oom_kills = 0
-        self.egress_address: str | None = None
-        """The box's address on the internal network, registered with the egress proxy (allowlist)."""
         """Processes of this box the kernel killed for memory (engine ``oom`` events)."""
+        self.egress = False
+        """Registered with the egress proxy (``network`` egress or allowlist)."""
         self.gone_reason: str | None = None
         self._provider = provider
         self._engine = provider.engine
@@ -233,8 +231,8 @@ class DockerSandbox(Sandbox):
         client = self._engine.client
         if self.container_id:
             await self._engine.run(eng.remove_container, client, self.container_id)
-        if self.egress_address is not None:
-            await self._provider.egress.unregister(self.id, self.egress_address)
+        if self.egress:
+            await self._provider.egress.release(self.id)
         if self._fresh_volume:
             await self._engine.run(eng.remove_volume, client, self.where.workspace_volume)
         await asyncio.to_thread(shutil.rmtree, self.where.socket_dir, True)
@@ -273,7 +271,6 @@ class DockerProvider(Provider):
         self._boxes: dict[str, DockerSandbox] = {}
         self._starting: set[str] = set()
         self._init = False
-        self._network_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._events: eng.EventWatcher | None = None
         self.reaper = Reaper(self.engine, config.namespace, self.sockets_dir, self.tracked)
@@ -282,11 +279,11 @@ class DockerProvider(Provider):
 
     @property
     def egress(self) -> EgressProxy:
-        """The namespace's egress proxy (started by the first ``network="allowlist"`` box)."""
+        """The namespace's egress proxy (started or adopted by the first box with egress)."""
         if self._egress is None:
             self._egress = EgressProxy(
                 self.engine, namespace=self.config.namespace, state_dir=self.sockets_dir / PROXY_ID,
-                egress_network=self.config.egress_network, private_hosts=self.config.egress_private_hosts,
+                private_hosts=self.config.egress_private_hosts,
                 image=self.config.egress_proxy_image, runtime=self.config.runtime, init=self._init,
             )
         return self._egress
@@ -359,15 +356,19 @@ class DockerProvider(Provider):
             sandbox_id=sandbox_id, namespace=self.config.namespace, token=secrets.token_urlsafe(32),
             socket_dir=self.sockets_dir / sandbox_id,
             workspace_volume=spec.workspace_volume or eng.volume_name(sandbox_id),
-            network=await self._network(spec), runtime=spec.runtime or self.config.runtime,
+            network="none", runtime=spec.runtime or self.config.runtime,
             init=self._init, entrypoint=entrypoint,
         )
-        if spec.network == "allowlist":
-            where = dataclasses.replace(where, proxy_env=tuple(self.egress.environment().items()))
         fresh = not spec.workspace_volume
         box = DockerSandbox(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
         self._boxes[sandbox_id] = box
         try:
+            if spec.network != "none":
+                box.egress = True
+                box.where = where = dataclasses.replace(
+                    where, proxy_env=tuple(box_environment().items()),
+                    egress_dir=await self.egress.prepare(sandbox_id, spec),
+                )
             await asyncio.to_thread(_make_socket_dir, where.socket_dir)
             client = self.engine.client
             if not spec.workspace_volume:
@@ -376,11 +377,9 @@ class DockerProvider(Provider):
             kwargs = eng.container_kwargs(spec, where)
             box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
             await self.engine.run(client.api.start, box.container_id)
-            if spec.network == "allowlist":
-                box.egress_address = await self.egress.register(
-                    sandbox_id, box.container_id, spec.allowed_domains
-                )
             await box.wait_ready(started + spec.start_timeout_s)
+            if box.egress:
+                await self.egress.wait_socket(sandbox_id, started + spec.start_timeout_s)
             self.quota.watch(box)
         except BaseException as e:
             box.log.warning("sandbox start failed; removing it", error=str(e))
@@ -388,14 +387,6 @@ class DockerProvider(Provider):
             raise
         box.log.info("sandbox ready", ms=round((time.monotonic() - started) * 1000), image=spec.image)
         return box
-
-    async def _network(self, spec: SandboxSpec) -> str:
-        if spec.network == "none":
-            return "none"
-        if spec.network == "allowlist":
-            return await self.egress.ensure(spec.image)
-        async with self._network_lock:
-            return await self.engine.run(eng.ensure_network, self.engine.client, self.config.egress_network)
 
     async def remove_volume(self, name: str) -> None:
         await self.engine.run(eng.remove_volume, self.engine.client, name)

@@ -1,20 +1,26 @@
 """The egress proxy of one provider namespace, seen from the host.
 
-``network="allowlist"`` boxes live on an internal Docker network (``internal=True``: no route out)
-whose only other member is the egress proxy (:mod:`runtime.sandboxd.egress_proxy`), a hardened
-container from the sandbox image that is also attached to the egress bridge. It is started with
-the first allowlist box and removed, with the internal network, when the provider stops.
+Boxes never join a network (``network_mode="none"``). A box with egress (``network="egress"`` or
+``"allowlist"``) reaches the namespace's proxy (:mod:`runtime.sandboxd.egress_proxy`), a hardened
+container alone on the bridge network ``hangar-egress-<namespace>``, through a unix socket of its
+own: the host creates ``boxes/<sandbox id>/`` in the proxy's state directory, mounts it read-only
+into that box at ``/run/egress``, and writes the box's rule to ``policy/<sandbox id>.json``; the
+proxy, which sees ``policy/`` read-only, then listens on ``boxes/<sandbox id>/proxy.sock``. The host
+waits for that socket before it hands out the box; the box's relay
+(:mod:`runtime.sandboxd.egress_relay`) pipes ``127.0.0.1:3128`` to it.
 
-Which box a connection comes from is its source address on the internal network. After a box
-starts, the host registers ``{box IP: (sandbox id, allowed domains)}`` in the policy file of a
-directory bind-mounted into the proxy (``sockets/<namespace>/egress-proxy``, replaced atomically;
-the proxy reloads it when it changes). A box is unregistered once its container is gone; until it
-is registered, or after, its address is denied (fails closed).
+Several processes of one namespace (two ``hangar sandbox run``) share the proxy: under a file lock
+next to the state directory, the first one starts it and the others adopt it; each writes and
+removes only its own boxes' rules; a process that stops removes the proxy only when no rule is
+left. A proxy left behind by a killed process exits by itself once it has had no box for a while.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import shutil
 import time
 from pathlib import Path
@@ -22,166 +28,237 @@ from typing import Any
 
 import structlog
 
-from runtime.errors import HangarError, InfraError
+from runtime.errors import HangarError, InfraError, NotFound
 from runtime.sandbox import engine as eng
-from runtime.sandboxd.egress_policy import READY_FILE, BoxRule, Policy, write_policy
+from runtime.sandbox.base import SandboxSpec
+from runtime.sandboxd.egress_policy import POLICY_SUFFIX, BoxRule, write_rule
+from runtime.sandboxd.egress_proxy import SOCKET_NAME
+from runtime.sandboxd.egress_relay import ENV_SOCKET, HOST, PORT
 
 log = structlog.get_logger(__name__)
 
 PROXY_ID = "egress-proxy"
 """The proxy's ``hangar.sandbox_id`` label and state directory name (the reaper keys on it)."""
-PROXY_PORT = 3128
-STATE_MOUNT = "/run/egress"
-NO_PROXY = "localhost,127.0.0.1"
+PROXY_UID = 65534
+"""The proxy's user: none of a box's."""
+POLICY_MOUNT = "/run/egress/policy"
+BOXES_MOUNT = "/run/egress/boxes"
+BOX_MOUNT = eng.EGRESS_MOUNT
+"""Where a box sees its own proxy socket directory (read-only)."""
+RELAY_URL = f"http://{HOST}:{PORT}"
+NO_PROXY = "localhost,127.0.0.1,::1"
+IDLE_EXIT_S = 300.0
 _START_TIMEOUT_S = 15.0
 
 
+def box_environment() -> dict[str, str]:
+    """The variables of a box with egress: its proxy is the in-box relay."""
+    return {
+        "HTTP_PROXY": RELAY_URL, "HTTPS_PROXY": RELAY_URL, "http_proxy": RELAY_URL, "https_proxy": RELAY_URL,
+        "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY, ENV_SOCKET: f"{BOX_MOUNT}/{SOCKET_NAME}",
+    }
+
+
 class EgressProxy:
-    """Starts lazily (:meth:`ensure`), keeps the policy file, stops with the provider."""
+    """Starts or adopts the proxy lazily (:meth:`prepare`), keeps this process's boxes' rules."""
 
     def __init__(
-        self, engine: eng.Engine, *, namespace: str, state_dir: Path, egress_network: str,
-        private_hosts: tuple[str, ...], image: str | None, runtime: str | None, init: bool,
+        self, engine: eng.Engine, *, namespace: str, state_dir: Path, private_hosts: tuple[str, ...],
+        image: str | None, runtime: str | None, init: bool,
     ) -> None:
         self._engine = engine
         self.namespace = namespace
         self.state_dir = state_dir
-        self.egress_network = egress_network
-        self.internal_network = f"hangar-allowlist-{namespace}"
+        self.policy_dir = state_dir / "policy"
+        self.boxes_dir = state_dir / "boxes"
+        self.network = f"hangar-egress-{namespace}"
+        self.container_name = f"hangar-egress-proxy-{namespace}"
+        self._lock_path = state_dir.parent / f".{PROXY_ID}.lock"
         self._private_hosts = private_hosts
         self._image = image
         self._runtime = runtime
         self._init = init
         self._lock = asyncio.Lock()
         self._container_id: str | None = None
-        self.url: str | None = None
-        self._boxes: dict[str, BoxRule] = {}
+        self._mine: set[str] = set()
+        self._last_image = image or ""
 
     def tracked(self) -> set[str]:
-        """What the reaper must leave alone: the proxy while it runs or is being started."""
+        """What the reaper must leave alone: the proxy while this process uses or starts it."""
         return {PROXY_ID} if self._container_id or self._lock.locked() else set()
 
-    def environment(self) -> dict[str, str]:
-        """The proxy variables of an allowlist box (after :meth:`ensure`)."""
-        if self.url is None:
-            raise InfraError("the egress proxy is not running", retryable=True)
-        return {
-            "HTTP_PROXY": self.url, "HTTPS_PROXY": self.url, "http_proxy": self.url,
-            "https_proxy": self.url, "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY,
-        }
-
-    async def ensure(self, image: str) -> str:
-        """The internal network's name, once the proxy listens on it (started on first use, and
-        again if it died)."""
+    async def prepare(self, sandbox_id: str, spec: SandboxSpec) -> Path:
+        """Make sure the proxy runs and register the box's rule; returns the host directory to
+        mount read-only at :data:`BOX_MOUNT` (its socket appears there: :meth:`wait_socket`)."""
+        rule = BoxRule(sandbox_id, spec.allowed_domains, spec.network == "egress", self._private_hosts)
         async with self._lock:
-            if self._container_id and await self._running():
-                return self.internal_network
-            await self._remove_container()
-            started = time.monotonic()
-            await self._engine.run(_ensure_internal_network, self._engine.client, self.internal_network,
-                                   self.namespace)
-            await self._engine.run(eng.ensure_network, self._engine.client, self.egress_network)
-            await asyncio.to_thread(self._prepare_state_dir)
-            self._container_id = await self._engine.run(self._create, self._image or image)
-            await self._wait_ready(started + _START_TIMEOUT_S)
-            log.info("egress proxy ready", namespace=self.namespace, url=self.url,
-                     ms=round((time.monotonic() - started) * 1000))
-            return self.internal_network
+            self._mine.add(sandbox_id)
+            self._last_image = self._image or spec.image
+            # One locked step: a process that stops meanwhile sees this rule and keeps the proxy.
+            box_dir: Path = await self._locked(self._ensure_and_register, rule)
+        log.info("egress registered", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains))
+        return box_dir
 
-    async def register(self, sandbox_id: str, container_id: str, domains: tuple[str, ...]) -> str:
-        """Allow ``domains`` to the box; returns its address on the internal network."""
-        attrs = await self._engine.run(self._engine.client.api.inspect_container, container_id)
-        networks = attrs["NetworkSettings"]["Networks"]
-        address = str((networks.get(self.internal_network) or {}).get("IPAddress") or "")
-        if not address:
-            raise InfraError(f"sandbox {sandbox_id} has no address on {self.internal_network}")
-        async with self._lock:
-            self._boxes[address] = BoxRule(sandbox_id, domains)
-            await asyncio.to_thread(self._write)
-        log.info("egress allowlist registered", sandbox_id=sandbox_id, address=address, domains=list(domains))
-        return address
+    async def wait_socket(self, sandbox_id: str, deadline: float) -> None:
+        """Return once the proxy listens for the box. A proxy that exited meanwhile (it had been
+        idle, or was killed) is started again, once; raises ``InfraError`` with its last log lines."""
+        sock = self.boxes_dir / sandbox_id / SOCKET_NAME
+        next_check, restarted = time.monotonic() + 0.25, False
+        while not sock.exists():
+            now = time.monotonic()
+            running = True
+            if now >= next_check:
+                next_check = now + 0.25
+                running = await self._running()
+                if not running and not restarted:
+                    restarted, running = True, True
+                    async with self._lock:
+                        await self._locked(self._ensure, self._last_image)
+            if now > deadline or not running:
+                logs = await self._engine.run(eng.last_logs, self._engine.client, self.container_name)
+                raise InfraError(
+                    f"the egress proxy did not serve sandbox {sandbox_id}; last log lines:\n{logs}"
+                )
+            await asyncio.sleep(0.005)
 
-    async def unregister(self, sandbox_id: str, address: str) -> None:
-        """Forget the box (only if the address is still its own; idempotent)."""
-        async with self._lock:
-            rule = self._boxes.get(address)
-            if rule is None or rule.sandbox_id != sandbox_id:
-                return
-            del self._boxes[address]
-            if self._container_id:
-                await asyncio.to_thread(self._write)
+    async def release(self, sandbox_id: str) -> None:
+        """Remove the box's rule and socket directory (idempotent)."""
+        self._mine.discard(sandbox_id)
+        await asyncio.to_thread(self._unregister, sandbox_id)
 
     async def stop(self) -> None:
-        """Remove the proxy, the internal network and the state directory (boxes must be gone)."""
+        """Remove the proxy, its network and state when no process has a box on it any more."""
         async with self._lock:
-            await self._remove_container()
-            await self._engine.run(eng.remove_network, self._engine.client, self.internal_network)
-            await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
-            self._boxes.clear()
+            if self._container_id is None and not self.state_dir.exists():
+                return
+            await self._locked(self._stop_if_unused)
+            self._container_id = None
 
-    # --- internals ----------------------------------------------------------------------------
+    # --- internals (``_locked`` runs a step under the file lock of every process of the namespace)
+
+    async def _locked(self, fn: Any, *args: Any) -> Any:
+        acquiring = asyncio.ensure_future(asyncio.to_thread(_acquire, self._lock_path))
+        try:
+            lock = await asyncio.shield(acquiring)
+        except asyncio.CancelledError:
+            # The thread still takes the lock: release it then, or every later caller would wait.
+            acquiring.add_done_callback(_release_when_taken)
+            raise
+        try:
+            return await fn(*args)
+        finally:
+            await asyncio.to_thread(_release, lock)
+
+    async def _ensure_and_register(self, rule: BoxRule) -> Path:
+        await self._ensure(self._last_image)
+        return await asyncio.to_thread(self._register, rule)
+
+    async def _ensure(self, image: str) -> None:
+        attrs = await self._inspect()
+        if attrs is not None and eng.describe_exit(attrs) is None:
+            self._check_adoptable(attrs)
+            self._container_id = attrs["Id"]
+            return
+        started = time.monotonic()
+        if attrs is not None:
+            await self._engine.run(eng.remove_container, self._engine.client, attrs["Id"])
+        await self._engine.run(ensure_network, self._engine.client, self.network, self.namespace)
+        await asyncio.to_thread(self._prepare_dirs)
+        self._container_id = await self._engine.run(self._create, image)
+        log.info("egress proxy started", namespace=self.namespace,
+                 ms=round((time.monotonic() - started) * 1000))
+
+    async def _inspect(self) -> dict[str, Any] | None:
+        try:
+            attrs: dict[str, Any] = await self._engine.run(
+                self._engine.client.api.inspect_container, self.container_name
+            )
+        except NotFound:
+            return None
+        if not eng.owned_by(attrs.get("Config", {}).get("Labels"), self.namespace):
+            raise InfraError(f"container {self.container_name} exists but is not Hangar's egress proxy")
+        return attrs
+
+    def _check_adoptable(self, attrs: dict[str, Any]) -> None:
+        sources = {m.get("Destination"): m.get("Source") for m in attrs.get("Mounts") or []}
+        source = sources.get(POLICY_MOUNT)
+        if source is None or os.path.realpath(source) != os.path.realpath(self.policy_dir):
+            raise InfraError(
+                f"the egress proxy of namespace {self.namespace} serves another state directory "
+                f"({source}); use one state directory per namespace"
+            )
 
     async def _running(self) -> bool:
         try:
-            attrs = await self._engine.run(self._engine.client.api.inspect_container, self._container_id)
+            attrs = await self._inspect()
         except HangarError:
             return False
-        return eng.describe_exit(attrs) is None
+        return attrs is not None and eng.describe_exit(attrs) is None
 
-    async def _remove_container(self) -> None:
-        if self._container_id:
-            await self._engine.run(eng.remove_container, self._engine.client, self._container_id)
-        self._container_id = None
-        self.url = None
+    async def _stop_if_unused(self) -> None:
+        rules = await asyncio.to_thread(self._rule_ids)
+        if rules - self._mine:
+            log.info("egress proxy kept: other processes have boxes on it", namespace=self.namespace)
+            return
+        attrs = await self._inspect()
+        if attrs is not None:
+            await self._engine.run(eng.remove_container, self._engine.client, attrs["Id"])
+        await self._engine.run(eng.remove_network, self._engine.client, self.network)
+        await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
 
-    def _prepare_state_dir(self) -> None:
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        eng.make_owned_dir(self.state_dir)
-        self._write()
+    def _prepare_dirs(self) -> None:
+        for path in (self.state_dir, self.policy_dir, self.boxes_dir):
+            # Root's and read-only to everyone else: the proxy cannot swap a box's directory for a link.
+            path.mkdir(mode=0o755, exist_ok=True)
 
-    def _write(self) -> None:
-        write_policy(self.state_dir, Policy(dict(self._boxes), self._private_hosts))
+    def _register(self, rule: BoxRule) -> Path:
+        self._prepare_dirs()
+        box_dir = self.boxes_dir / rule.sandbox_id
+        shutil.rmtree(box_dir, ignore_errors=True)
+        box_dir.mkdir(mode=0o755)
+        _chown(box_dir, PROXY_UID)
+        write_rule(self.policy_dir, rule)
+        return box_dir
+
+    def _unregister(self, sandbox_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.policy_dir / f"{sandbox_id}{POLICY_SUFFIX}").unlink()
+        shutil.rmtree(self.boxes_dir / sandbox_id, ignore_errors=True)
+
+    def _rule_ids(self) -> set[str]:
+        if not self.policy_dir.is_dir():
+            return set()
+        return {p.name.removesuffix(POLICY_SUFFIX) for p in self.policy_dir.glob(f"*{POLICY_SUFFIX}")}
 
     def _create(self, image: str) -> str:
         client = self._engine.client
         kwargs = proxy_container_kwargs(
-            image, namespace=self.namespace, state_dir=self.state_dir, network=self.internal_network,
-            runtime=self._runtime, init=self._init,
+            image, namespace=self.namespace, name=self.container_name, state_dir=self.state_dir,
+            network=self.network, runtime=self._runtime, init=self._init,
         )
         container_id: str = client.containers.create(**kwargs).id
         try:
-            client.api.connect_container_to_network(container_id, self.egress_network)
             client.api.start(container_id)
-            attrs = client.api.inspect_container(container_id)
         except BaseException:
             eng.remove_container(client, container_id)
             raise
-        address = attrs["NetworkSettings"]["Networks"][self.internal_network]["IPAddress"]
-        self.url = f"http://{address}:{PROXY_PORT}"
         return container_id
-
-    async def _wait_ready(self, deadline: float) -> None:
-        ready = self.state_dir / READY_FILE
-        while not ready.exists():
-            if time.monotonic() > deadline or not await self._running():
-                logs = await self._engine.run(eng.last_logs, self._engine.client, self._container_id or "")
-                await self._remove_container()
-                raise InfraError(f"the egress proxy did not start; last log lines:\n{logs}")
-            await asyncio.sleep(0.01)
 
 
 def proxy_container_kwargs(
-    image: str, *, namespace: str, state_dir: Path, network: str, runtime: str | None, init: bool
+    image: str, *, namespace: str, name: str, state_dir: Path, network: str, runtime: str | None, init: bool
 ) -> dict[str, Any]:
-    """``containers.create`` arguments of the proxy: hardened like a box, small limits."""
+    """``containers.create`` arguments of the proxy: hardened like a box, small limits, its policy
+    read-only."""
     from docker.types import Mount
 
     kwargs: dict[str, Any] = {
         "image": image,
-        "name": f"hangar-egress-proxy-{namespace}",
+        "name": name,
         "entrypoint": ["/opt/venv/bin/python", "-m", "runtime.sandboxd.egress_proxy"],
+        "working_dir": "/opt/hangar",
         "hostname": "egress-proxy",
-        "user": f"{eng.SANDBOX_UID}:{eng.SANDBOX_UID}",
+        "user": f"{PROXY_UID}:{PROXY_UID}",
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": 64,
@@ -190,28 +267,65 @@ def proxy_container_kwargs(
         "nano_cpus": int(1e9),
         "read_only": True,
         "tmpfs": {"/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777"},
-        "mounts": [Mount(STATE_MOUNT, str(state_dir), type="bind", read_only=False)],
+        "mounts": [
+            Mount(POLICY_MOUNT, str(state_dir / "policy"), type="bind", read_only=True),
+            Mount(BOXES_MOUNT, str(state_dir / "boxes"), type="bind", read_only=False),
+        ],
         "network_mode": network,
         "init": init,
         "labels": {
             eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID,
             eng.LABEL_ROLE: PROXY_ID,
         },
-        "environment": {"EGRESS_STATE_DIR": STATE_MOUNT, "EGRESS_PORT": str(PROXY_PORT)},
+        "environment": {
+            "EGRESS_POLICY_DIR": POLICY_MOUNT, "EGRESS_BOXES_DIR": BOXES_MOUNT,
+            "EGRESS_IDLE_EXIT_S": str(IDLE_EXIT_S),
+        },
     }
     if runtime:
         kwargs["runtime"] = runtime
     return kwargs
 
 
-def _ensure_internal_network(client: Any, name: str, namespace: str) -> None:
+def ensure_network(client: Any, name: str, namespace: str) -> None:
+    """The namespace's egress bridge (only the proxy joins it), created on first use."""
     import docker.errors
 
     try:
         attrs = client.api.inspect_network(name)
     except docker.errors.NotFound:
         labels = {eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID}
-        client.api.create_network(name, driver="bridge", internal=True, check_duplicate=True, labels=labels)
+        client.api.create_network(
+            name, driver="bridge", check_duplicate=True, labels=labels,
+            options={"com.docker.network.bridge.enable_icc": "false"},
+        )
         return
-    if not attrs.get("Internal") or not eng.owned_by(attrs.get("Labels"), namespace):
-        raise InfraError(f"network {name} exists but is not Hangar's internal network of {namespace}")
+    if not eng.owned_by(attrs.get("Labels"), namespace):
+        raise InfraError(f"network {name} exists but is not Hangar's egress network of {namespace}")
+
+
+def _chown(path: Path, uid: int) -> None:
+    try:
+        os.chown(path, uid, uid)
+    except PermissionError:
+        path.chmod(0o777)  # not root: let the proxy in (the box still mounts it read-only)
+
+
+def _acquire(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _release_when_taken(acquiring: asyncio.Future[int]) -> None:
+    if not acquiring.cancelled() and acquiring.exception() is None:
+        _release(acquiring.result())
+
+
+def _release(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+

@@ -36,6 +36,8 @@ SANDBOX_UID = 1000
 HOME_DIR = "/home/agent"
 WORKSPACE_DIR = "/workspace"
 SOCKET_MOUNT = "/run/sandboxd"
+EGRESS_MOUNT = "/run/egress"
+"""A box's egress proxy socket directory (read-only; boxes with egress only)."""
 MB = 1024 * 1024
 
 P = ParamSpec("P")
@@ -134,7 +136,9 @@ class Placement:
     entrypoint: list[str] | None = None
     """Replaces the image's entrypoint (sandboxd); for tests of start-up failures."""
     proxy_env: tuple[tuple[str, str], ...] = ()
-    """``HTTP_PROXY`` and friends of an allowlist box (empty otherwise)."""
+    """``HTTP_PROXY`` and friends of a box with egress (empty otherwise)."""
+    egress_dir: Path | None = None
+    """Host directory of the box's egress proxy socket, mounted read-only (boxes with egress)."""
 
     @property
     def container_name(self) -> str:
@@ -162,7 +166,8 @@ def hangar_labels(spec: SandboxSpec, where: Placement) -> dict[str, str]:
 
 def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
     """``containers.create`` arguments of a hardened box: non-root, no capabilities, read-only root,
-    limits on pids/memory/CPU, no swap, no network unless asked, no Docker socket."""
+    limits on pids/memory/CPU, no swap, no network (egress goes through the proxy's socket), no
+    Docker socket."""
     from docker.types import Mount
 
     scratch = f"rw,exec,nosuid,nodev,size={spec.tmp_size_mb}m"
@@ -170,6 +175,8 @@ def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
         Mount(WORKSPACE_DIR, where.workspace_volume, type="volume", read_only=False),
         Mount(SOCKET_MOUNT, str(where.socket_dir), type="bind", read_only=False),
     ]
+    if where.egress_dir is not None:
+        mounts.append(Mount(EGRESS_MOUNT, str(where.egress_dir), type="bind", read_only=True))
     mounts += [Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in spec.mounts]
     kwargs: dict[str, Any] = {
         "image": spec.image,
@@ -194,10 +201,6 @@ def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
         "labels": hangar_labels(spec, where),
         "environment": {**dict(spec.env), **dict(where.proxy_env), "SANDBOXD_TOKEN": where.token},
     }
-    if where.proxy_env:
-        # The proxy resolves names; the box needs no DNS. The embedded resolver then forwards to
-        # the box's own loopback, where nothing answers, so DNS cannot carry data out either.
-        kwargs["dns"] = ["127.0.0.1"]
     if where.runtime:
         kwargs["runtime"] = where.runtime
     if where.entrypoint is not None:
@@ -260,17 +263,6 @@ def remove_network(client: Any, name: str) -> None:
 
     with contextlib.suppress(docker.errors.NotFound):
         client.api.remove_network(name)
-
-
-def ensure_network(client: Any, name: str) -> str:
-    """The egress bridge network, created (labelled) on first use."""
-    import docker.errors
-
-    try:
-        client.api.inspect_network(name)
-    except docker.errors.NotFound:
-        client.api.create_network(name, driver="bridge", check_duplicate=True, labels={LABEL_MANAGED: "1"})
-    return name
 
 
 class EventWatcher:

@@ -4,8 +4,10 @@ Orphans come from a Hangar process that was killed (``kill -9``, a crash, a rebo
 process) while its boxes ran. Containers and fresh workspace volumes are found by their labels
 (``hangar.managed=1`` and ``hangar.namespace=<ns>``, checked again in Python after the engine's
 filter), socket directories under ``sockets/<namespace>/``. The namespace's egress proxy is reaped
-the same way: its container, internal network and state directory carry the owner id
-``egress-proxy``. Another namespace's objects are never listed, let alone removed.
+the same way: its container, network and state directory carry the owner id ``egress-proxy``; a
+box's egress rule and proxy socket directory (``egress-proxy/policy/<id>.json``,
+``egress-proxy/boxes/<id>``) go with the box. Another namespace's objects are never listed, let
+alone removed.
 
 A reap lists first and asks the provider what it tracks afterwards: ids are registered before
 their resources exist, so whatever the listing saw belongs either to a tracked id or to nobody.
@@ -23,6 +25,8 @@ from typing import Any
 import structlog
 
 from runtime.sandbox import engine as eng
+from runtime.sandbox.egress import PROXY_ID
+from runtime.sandboxd.egress_policy import POLICY_SUFFIX
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +41,9 @@ class Owned:
     """Volume name -> sandbox id."""
     socket_dirs: dict[Path, str] = field(default_factory=dict)
     networks: dict[str, str] = field(default_factory=dict)
-    """Network name -> owner id (the egress proxy's internal network)."""
+    """Network name -> owner id (the egress proxy's network)."""
+    egress_entries: dict[Path, str] = field(default_factory=dict)
+    """A box's egress rule file or proxy socket directory -> sandbox id."""
 
     def without(self, keep: set[str]) -> Owned:
         return Owned(
@@ -45,6 +51,7 @@ class Owned:
             {k: v for k, v in self.volumes.items() if v not in keep},
             {k: v for k, v in self.socket_dirs.items() if v not in keep},
             {k: v for k, v in self.networks.items() if v not in keep},
+            {k: v for k, v in self.egress_entries.items() if v not in keep},
         )
 
     def only(self, sandbox_id: str) -> Owned:
@@ -53,11 +60,11 @@ class Owned:
     def _ids(self) -> set[str]:
         return (
             set(self.containers.values()) | set(self.volumes.values()) | set(self.socket_dirs.values())
-            | set(self.networks.values())
+            | set(self.networks.values()) | set(self.egress_entries.values())
         )
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.volumes or self.socket_dirs or self.networks)
+        return any((self.containers, self.volumes, self.socket_dirs, self.networks, self.egress_entries))
 
 
 def list_owned(client: Any, namespace: str, sockets_dir: Path) -> Owned:
@@ -79,7 +86,18 @@ def list_owned(client: Any, namespace: str, sockets_dir: Path) -> Owned:
         for path in sockets_dir.iterdir():
             if path.is_dir():
                 owned.socket_dirs[path] = path.name
+    _list_egress_entries(sockets_dir / PROXY_ID, owned)
     return owned
+
+
+def _list_egress_entries(state_dir: Path, owned: Owned) -> None:
+    policy, boxes = state_dir / "policy", state_dir / "boxes"
+    if policy.is_dir():
+        for path in policy.glob(f"*{POLICY_SUFFIX}"):
+            owned.egress_entries[path] = path.name.removesuffix(POLICY_SUFFIX)
+    if boxes.is_dir():
+        for path in boxes.iterdir():
+            owned.egress_entries[path] = path.name
 
 
 def remove_owned(client: Any, owned: Owned) -> None:
@@ -92,6 +110,11 @@ def remove_owned(client: Any, owned: Owned) -> None:
         eng.remove_network(client, name)
     for path in owned.socket_dirs:
         shutil.rmtree(path, ignore_errors=True)
+    for path in owned.egress_entries:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 class Reaper:

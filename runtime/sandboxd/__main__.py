@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from runtime.sandboxd import egress_relay
 from runtime.sandboxd.app import Config, create_app
 from runtime.sandboxd.server import serve_unix
 
@@ -47,6 +48,7 @@ async def main() -> int:
     app = create_app(config)
     app.daemon.get_children()  # reap orphans from the start: we are usually PID 1
     path = os.path.join(socket_dir, SOCKET_NAME)
+    relay = await egress_relay.start_from_env()  # only boxes with egress; see egress_relay
     server = await serve_unix(app, path)
     ready_ms = (time.monotonic() - t0) * 1000
     log.info("sandboxd listening on %s (pid %d, ready in %.0f ms)", path, os.getpid(), ready_ms)
@@ -58,6 +60,8 @@ async def main() -> int:
     await stop.wait()
     log.info("sandboxd shutting down")
     server.close()
+    if relay is not None:
+        relay.close()
     await asyncio.sleep(0.05)  # let the reply to /shutdown leave
     await app.aclose()
     with contextlib.suppress(OSError):

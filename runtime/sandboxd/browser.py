@@ -25,7 +25,7 @@ from runtime.sandboxd.protocol import BrowserAction, BrowserResult
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser as PWBrowser
-    from playwright.async_api import BrowserContext, Download, Page, Playwright
+    from playwright.async_api import BrowserContext, Download, Page, Playwright, ProxySettings
 
 DEFAULT_EXECUTABLE = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -206,7 +206,7 @@ class Browser:
         try:
             self._pw = await async_playwright().start()
             self._browser = await self._pw.chromium.launch(
-                executable_path=self.executable, headless=True, args=CHROMIUM_ARGS,
+                executable_path=self.executable, headless=True, args=CHROMIUM_ARGS, proxy=_proxy(),
                 handle_sigint=False, handle_sigterm=False, handle_sighup=False,
             )
             self._browser.on("disconnected", self._on_disconnected)
@@ -289,3 +289,11 @@ class Browser:
             await asyncio.to_thread(self.downloads_dir.mkdir, parents=True, exist_ok=True)
             await download.save_as(target)
 
+
+def _proxy() -> ProxySettings | None:
+    """The box's egress proxy (the in-box relay) when it has one: Chromium then resolves no name
+    itself and every page load goes through the proxy's checks."""
+    server = os.environ.get("HTTPS_PROXY") or os.environ.get("HTTP_PROXY")
+    if not server:
+        return None
+    return {"server": server, "bypass": os.environ.get("NO_PROXY", "localhost,127.0.0.1")}

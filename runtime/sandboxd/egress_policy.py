@@ -1,14 +1,16 @@
-"""Egress allowlist rules, shared by the host (which validates and registers them) and the egress
-proxy (which enforces them). Stdlib only: this module runs inside the sandbox image.
+"""Egress rules, shared by the host (which validates and registers them) and the egress proxy
+(which enforces them). Stdlib only: this module runs inside the sandbox image.
 
 A pattern is a domain (``pypi.org``: that host only) or a wildcard (``*.github.com``: any host
 below ``github.com``, not ``github.com`` itself). IP addresses are never patterns: an allowlist
 names domains, and the proxy resolves them itself.
 
-The policy file (JSON, written atomically by the host into a directory bind-mounted into the proxy):
-``{"private_hosts": [patterns], "boxes": {"<box ip>": {"sandbox_id": "...", "domains": [...]}}}``.
-``private_hosts`` is the operator's list of hosts that may resolve to private addresses; an agent's
-allowlist alone never reaches a private network.
+Policy: one JSON file per box, ``<sandbox id>.json``, written atomically by the host into a
+directory mounted read-only into the proxy:
+``{"sandbox_id": "...", "open": false, "domains": [patterns], "private_hosts": [patterns]}``.
+``open`` boxes (``network="egress"``) may name any host, allowlist boxes only ``domains``; either
+way the address a name resolves to is checked (:func:`address_problem`). ``private_hosts`` is the
+operator's list of hosts that may resolve to private addresses; a box's rule alone never reaches one.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ import ipaddress
 import json
 import os
 import re
-from dataclasses import dataclass, field
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
-POLICY_FILE = "policy.json"
-READY_FILE = "ready"
+POLICY_SUFFIX = ".json"
+BOX_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _PATTERN = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})+\Z")
 _HOST = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+_TUNNELS = (ipaddress.ip_network("2001::/32"), ipaddress.ip_network("64:ff9b:1::/48"))
+"""Teredo and local-use NAT64: their IPv4 end is not checkable from the address, so refused."""
 
 
 def validate_pattern(value: str) -> str:
@@ -39,12 +48,21 @@ def validate_pattern(value: str) -> str:
     return pattern
 
 
-def is_ip_literal(host: str) -> bool:
+def literal_address(host: str) -> str | None:
+    """The canonical address ``host`` spells, if it is an IP literal in any form the C library
+    accepts (``[::1]``, ``127.1``, ``0x7f.0.0.1``, ``0177.0.0.1``, ``2130706433``); else ``None``."""
     try:
-        ipaddress.ip_address(host.strip("[]"))
+        return str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
-        return False
-    return True
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def is_ip_literal(host: str) -> bool:
+    return literal_address(host) is not None
 
 
 def normalize_host(host: str) -> str | None:
@@ -64,11 +82,28 @@ def matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
     return False
 
 
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, SIIT, 6to4, NAT64), if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _SIIT or (ip in _COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def address_problem(address: str, private_ok: bool) -> str | None:
-    """Why the proxy must not connect to a resolved ``address``, else ``None`` (the SSRF guard)."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Why the proxy must not connect to a resolved ``address``, else ``None`` (the SSRF guard).
+    An IPv6 address that embeds an IPv4 one is judged by the IPv4 address too."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # a scope (``fe80::1%eth0``) changes nothing
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _TUNNELS):
+            return f"{ip} is a Teredo or local NAT64 address"
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            problem = address_problem(str(inner), private_ok)
+            return f"{ip} embeds {problem}" if problem else None
     if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         return f"{ip} is a loopback, link-local, multicast or reserved address"
     if not ip.is_global and not private_ok:
@@ -79,53 +114,87 @@ def address_problem(address: str, private_ok: bool) -> str | None:
 @dataclass(frozen=True)
 class BoxRule:
     sandbox_id: str
-    domains: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Policy:
-    boxes: dict[str, BoxRule] = field(default_factory=dict)
-    """Box IP address -> its allowlist."""
+    domains: tuple[str, ...] = ()
+    open: bool = False
+    """Any host name (``network="egress"``); addresses are checked all the same."""
     private_hosts: tuple[str, ...] = ()
 
+    def allows(self, host: str) -> bool:
+        return self.open or matches(host, self.domains)
+
     def to_json(self) -> str:
-        boxes = {ip: {"sandbox_id": r.sandbox_id, "domains": list(r.domains)} for ip, r in self.boxes.items()}
-        return json.dumps({"private_hosts": list(self.private_hosts), "boxes": boxes}, sort_keys=True)
+        return json.dumps({
+            "sandbox_id": self.sandbox_id, "open": self.open, "domains": list(self.domains),
+            "private_hosts": list(self.private_hosts),
+        }, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Policy:
+    def from_json(cls, text: str) -> BoxRule:
         data = json.loads(text)
-        boxes = {
-            str(ip): BoxRule(str(rule["sandbox_id"]), tuple(validate_pattern(d) for d in rule["domains"]))
-            for ip, rule in data.get("boxes", {}).items()
-        }
-        return cls(boxes, tuple(validate_pattern(p) for p in data.get("private_hosts", [])))
+        sandbox_id = str(data["sandbox_id"])
+        if not BOX_ID.match(sandbox_id):
+            raise ValueError(f"invalid sandbox id {sandbox_id!r}")
+        return cls(
+            sandbox_id, tuple(validate_pattern(d) for d in data.get("domains", [])), bool(data.get("open")),
+            tuple(validate_pattern(p) for p in data.get("private_hosts", [])),
+        )
 
 
-def write_policy(directory: Path, policy: Policy) -> None:
-    """Replace the policy file atomically (the proxy sees the old or the new one, never a mix)."""
-    tmp = directory / f".{POLICY_FILE}.tmp"
-    tmp.write_text(policy.to_json())
+def write_rule(directory: Path, rule: BoxRule) -> Path:
+    """Write the box's policy file atomically (the proxy sees the old or the new one, never a mix)."""
+    path = directory / f"{rule.sandbox_id}{POLICY_SUFFIX}"
+    tmp = directory / f".{rule.sandbox_id}.tmp"
+    tmp.write_text(rule.to_json())
     tmp.chmod(0o644)
-    os.replace(tmp, directory / POLICY_FILE)
+    os.replace(tmp, path)
+    return path
 
 
-class PolicyFile:
-    """The policy file as the proxy reads it: reloaded whenever it was replaced."""
+class PolicyDir:
+    """The policy directory as the proxy reads it: rescanned when it changed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp: tuple[int, int, int] | None = None
-        self._policy = Policy()
+        self._stamp: tuple[int, int] | None = None
+        self._files: dict[str, tuple[int, int, int]] = {}
+        self.rules: dict[str, BoxRule] = {}
 
-    def current(self) -> Policy:
-        """The latest policy; an unreadable or missing file denies everything (fails closed)."""
+    def scan(self) -> bool:
+        """Reload what changed; returns whether the rules changed. An unreadable file is no rule
+        (that box is denied: fails closed)."""
         try:
             st = os.stat(self.path)
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-            if stamp != self._stamp:
-                self._policy = Policy.from_json(self.path.read_text())
-                self._stamp = stamp
+        except OSError:
+            changed = bool(self.rules)
+            self._stamp, self._files, self.rules = None, {}, {}
+            return changed
+        stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        files: dict[str, tuple[int, int, int]] = {}
+        rules: dict[str, BoxRule] = {}
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                box_id = entry.name.removesuffix(POLICY_SUFFIX)
+                if entry.name.startswith(".") or not entry.name.endswith(POLICY_SUFFIX):
+                    continue
+                rule = self._load(entry, box_id, files)
+                if rule is not None:
+                    rules[box_id] = rule
+        changed = rules != self.rules
+        self._files, self.rules = files, rules
+        return changed
+
+    def _load(
+        self, entry: os.DirEntry[str], box_id: str, files: dict[str, tuple[int, int, int]]
+    ) -> BoxRule | None:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            files[box_id] = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if self._files.get(box_id) == files[box_id] and box_id in self.rules:
+                return self.rules[box_id]
+            rule = BoxRule.from_json(Path(entry.path).read_text())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            self._policy, self._stamp = Policy(), None
-        return self._policy
+            return None
+        return rule if rule.sandbox_id == box_id else None

@@ -1,4 +1,5 @@
-"""``network="allowlist"``: boxes reach only their allowed domains, through the egress proxy.
+"""``network="allowlist"`` and ``"egress"``: boxes have no network; they reach only what their rule
+allows, through the namespace's egress proxy, over a unix socket of their own.
 
 Everything here stays on networks this module or its provider creates: a web server container on a
 test network (aliases ``allowed.test`` and ``denied.test``) that the proxy joins. No name is ever
@@ -71,9 +72,9 @@ async def egress_provider(
     )
     async with DockerProvider(config) as p:
         yield p
-    # Stopping the provider removed the proxy, its internal network and its state directory.
+    # Stopping the provider removed the proxy, its network and its state directory.
     assert not list_owned(docker_client, ns, p.sockets_dir)
-    assert not docker_client.api.networks(names=[p.egress.internal_network])
+    assert not docker_client.api.networks(names=[p.egress.network])
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +124,21 @@ async def test_ip_literal_is_refused_by_the_proxy(allow_box: DockerSandbox, web_
 async def test_bypassing_the_proxy_goes_nowhere(
     allow_box: DockerSandbox, web_server: WebServer, egress_provider: DockerProvider, docker_client: Any
 ) -> None:
-    # The server is on a test network the box is not on; the box's network has no route out.
+    # The box has no interface but loopback: the server (on a test network) is out of reach.
     code, out = await sh(allow_box, f"curl -sS --connect-timeout 1 --noproxy '*' http://{web_server.ip}:8000/")
     assert code != 0, out
+    assert await sh(allow_box, "ls /sys/class/net") == (0, "lo\n")
     networks = docker_client.api.inspect_container(allow_box.container_id)["NetworkSettings"]["Networks"]
-    assert list(networks) == [egress_provider.egress.internal_network]
-    assert docker_client.api.inspect_network(egress_provider.egress.internal_network)["Internal"] is True
-    assert (await sh(allow_box, "echo $HTTPS_PROXY $NO_PROXY"))[1].endswith(":3128 localhost,127.0.0.1\n")
+    assert list(networks) == ["none"]
+    # The proxy is alone on its namespace's network (plus the test network this module attached).
+    proxy = docker_client.api.inspect_network(egress_provider.egress.network)
+    assert [c["Name"] for c in proxy["Containers"].values()] == [egress_provider.egress.container_name]
+    assert (await sh(allow_box, "echo $HTTPS_PROXY $NO_PROXY"))[1] == (
+        "http://127.0.0.1:3128 localhost,127.0.0.1,::1\n"
+    )
+    # The box sees its own proxy socket, read-only.
+    code, out = await sh(allow_box, "ls /run/egress; touch /run/egress/x")
+    assert code != 0 and out.startswith("proxy.sock\n") and "Read-only file system" in out, out
 
 
 async def test_private_address_needs_the_operator(
@@ -153,3 +162,58 @@ async def test_proxy_is_tracked_and_listed_apart(
     assert PROXY_ID in egress_provider.tracked()
     assert {info.id for info in await egress_provider.list()} == {allow_box.id}
     assert not await egress_provider.reaper.reap_once()
+
+
+async def test_open_egress_goes_through_the_proxy_too(
+    egress_provider: DockerProvider, allow_box: DockerSandbox, make_spec: Callable[..., SandboxSpec]
+) -> None:
+    """``network="egress"``: any host, but still no interface and still the address checks."""
+    async with await egress_provider.create(make_spec(network="egress")) as box:
+        assert await sh(box, "ls /sys/class/net") == (0, "lo\n")
+        code, out = await sh(box, "curl -sS --max-time 5 http://allowed.test:8000/")
+        assert code == 0 and "runtime/" in out, out  # the operator allows allowed.test's private address
+        code, out = await sh(box, "curl -sS --max-time 5 http://denied.test:8000/")
+        assert "host denied.test resolves to" in out and "is a private address" in out, out
+        assert "any public host (open egress)" in out
+
+
+async def test_the_browser_goes_through_the_proxy(allow_box: DockerSandbox) -> None:
+    from runtime.sandboxd.protocol import Navigate, PageContent
+
+    page = await allow_box.client.browser(Navigate(url="http://allowed.test:8000/"))
+    assert page.status == 200
+    text = await allow_box.client.browser(PageContent())
+    assert "runtime/" in (text.content or "")
+    denied = await allow_box.client.browser(Navigate(url="http://denied.test:8000/"))
+    assert denied.status == 403  # the proxy's refusal page, not the server's listing
+    text = await allow_box.client.browser(PageContent())
+    assert "not in this sandbox's allowlist" in (text.content or "")
+
+
+async def test_a_killed_proxy_is_started_again_and_serves_every_box(
+    egress_provider: DockerProvider, allow_box: DockerSandbox, make_spec: Callable[..., SandboxSpec],
+    docker_client: Any, web_server: WebServer,
+) -> None:
+    name = egress_provider.egress.container_name
+    docker_client.api.kill(name)
+    spec = make_spec(network="allowlist", allowed_domains=("allowed.test",))
+    async with await egress_provider.create(spec) as other:
+        docker_client.api.connect_container_to_network(name, web_server.network)
+        code, out = await sh(other, "curl -sS --max-time 5 http://allowed.test:8000/")
+        assert code == 0 and "runtime/" in out, out
+        # The new proxy re-opened the first box's socket from its rule file.
+        code, out = await sh(allow_box, "curl -sS --max-time 5 http://allowed.test:8000/")
+        assert code == 0 and "runtime/" in out, out
+
+
+async def test_an_orphan_box_loses_its_egress_rule_and_socket_directory(
+    egress_provider: DockerProvider, allow_box: DockerSandbox, docker_client: Any
+) -> None:
+    egress = egress_provider.egress
+    (egress.boxes_dir / "0rphan0rphan").mkdir()
+    (egress.policy_dir / "0rphan0rphan.json").write_text("{}")
+    reaped = await egress_provider.reaper.reap_once()
+    assert set(reaped.egress_entries.values()) == {"0rphan0rphan"}
+    assert not (egress.boxes_dir / "0rphan0rphan").exists()
+    assert (egress.boxes_dir / allow_box.id / "proxy.sock").exists()
+    assert (egress.policy_dir / f"{allow_box.id}.json").exists()

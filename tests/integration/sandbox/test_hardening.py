@@ -109,12 +109,13 @@ async def test_memory_hog_is_killed_and_reported(
         assert await sh(box, "echo ok") == (0, "ok\n")
 
 
-async def test_egress_box_gets_an_interface(
+async def test_egress_box_gets_no_interface_only_its_proxy_socket(
     provider: DockerProvider, make_spec: Callable[..., SandboxSpec], docker_client: Any
 ) -> None:
-    # Lists interfaces only; no packet is sent anywhere.
+    # Lists interfaces only; no packet is sent anywhere. Egress goes through the namespace's proxy.
     async with await provider.create(make_spec(network="egress")) as box:
-        code, out = await sh(box, "ls /sys/class/net")
-        assert code == 0 and "eth0" in out.split()
-    network = docker_client.api.inspect_network(provider.config.egress_network)
+        assert await sh(box, "ls /sys/class/net") == (0, "lo\n")
+        assert (await sh(box, "ls /run/egress"))[1] == "proxy.sock\n"
+    network = docker_client.api.inspect_network(provider.egress.network)
     assert network["Labels"]["hangar.managed"] == "1"
+    assert network["Labels"]["hangar.namespace"] == provider.config.namespace

@@ -49,7 +49,10 @@ def test_deep_research_searches_and_reports(registry: AgentRegistry) -> None:
     spec = registry.resolve("deep-research")
     assert {t.type for t in spec.tools or []} >= {"google_search"}
     assert spec.outputs == ["report.md"]
-    assert spec.wants_egress() and spec.sandbox_spec().network == "egress"
+    sandbox = spec.sandbox_spec()
+    # An allowlist through the egress proxy, not open egress.
+    assert spec.wants_egress() and sandbox.network == "allowlist"
+    assert "vertexaisearch.cloud.google.com" in sandbox.allowed_domains and "*" not in sandbox.allowed_domains
 
 
 def test_example_extends_with_skill_and_data(registry: AgentRegistry) -> None:

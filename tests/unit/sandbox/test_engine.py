@@ -118,3 +118,21 @@ def test_reaper_spares_tracked_ids() -> None:
     assert list(orphans.socket_dirs) == [Path("/s/b")]
     assert owned.only("a").containers == {"c1": "a"}
     assert not Owned()
+
+
+def test_egress_box_gets_its_proxy_socket_read_only_and_no_network() -> None:
+    from runtime.sandbox.egress import box_environment, proxy_container_kwargs
+
+    box_dir = Path("/s/egress-proxy/boxes/abc123")
+    where = _where(egress_dir=box_dir, proxy_env=tuple(box_environment().items()))
+    kw = eng.container_kwargs(SandboxSpec(network="allowlist", allowed_domains=("pypi.org",)), where)
+    assert kw["network_mode"] == "none" and "dns" not in kw
+    egress = next(m for m in kw["mounts"] if m["Target"] == "/run/egress")
+    assert (egress["Source"], egress["ReadOnly"]) == (str(box_dir), True)
+    assert kw["environment"]["HTTPS_PROXY"] == "http://127.0.0.1:3128"
+    assert kw["environment"]["SANDBOXD_EGRESS_SOCKET"] == "/run/egress/proxy.sock"
+    proxy = proxy_container_kwargs("img", namespace="ns1", name="p", state_dir=Path("/s/e"), network="n",
+                                   runtime=None, init=True)
+    modes = {m["Target"]: (m["Source"], m["ReadOnly"]) for m in proxy["mounts"]}
+    assert modes == {"/run/egress/policy": ("/s/e/policy", True), "/run/egress/boxes": ("/s/e/boxes", False)}
+    assert proxy["user"] == "65534:65534" and proxy["cap_drop"] == ["ALL"] and proxy["read_only"] is True

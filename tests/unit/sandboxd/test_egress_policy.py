@@ -1,4 +1,4 @@
-"""Allowlist patterns, matching, the SSRF guard and the proxy's request parsing (no network)."""
+"""Allowlist patterns, matching, the SSRF guard (every IPv4 spelling) and per-box policy files."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from pydantic import ValidationError
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandboxd.egress_policy import (
     BoxRule,
-    Policy,
-    PolicyFile,
+    PolicyDir,
     address_problem,
+    literal_address,
     matches,
     normalize_host,
     validate_pattern,
-    write_policy,
+    write_rule,
 )
-from runtime.sandboxd.egress_proxy import Denied, _origin_head, parse_head
 
 
 @pytest.mark.parametrize("good", ["pypi.org", "*.github.com", "a-b.c0.example", "XN--80AK6AA92E.com"])
@@ -40,40 +39,78 @@ def test_matching() -> None:
     assert matches("api.github.com", ("*.github.com",)) and matches("a.b.github.com", ("*.github.com",))
     assert not matches("github.com", ("*.github.com",)) and not matches("evilgithub.com", ("*.github.com",))
     assert normalize_host("PyPI.org.") == "pypi.org" and normalize_host("a_b.com") is None
+    assert BoxRule("b", open=True).allows("any.example")
+    assert not BoxRule("b", ("a.example",)).allows("b.example")
 
 
 def test_ssrf_guard() -> None:
-    for always in ("127.0.0.1", "169.254.169.254", "::1", "0.0.0.0", "224.0.0.1", "::ffff:127.0.0.1"):
+    for always in ("127.0.0.1", "169.254.169.254", "::1", "0.0.0.0", "224.0.0.1", "::ffff:127.0.0.1",
+                   "fe80::1%eth0", "::"):
         assert address_problem(always, private_ok=True) is not None, always
     for private in ("10.1.2.3", "172.17.0.2", "192.168.1.1", "100.64.0.1", "fd00::1"):
         assert address_problem(private, private_ok=False) == f"{private} is a private address"
         assert address_problem(private, private_ok=True) is None
     assert address_problem("151.101.0.223", private_ok=False) is None
+    assert address_problem("2a00:1450:4001:80b::200e", private_ok=False) is None
 
 
-def test_policy_file_reloads_and_fails_closed(tmp_path: Path) -> None:
-    file = PolicyFile(tmp_path / "policy.json")
-    assert file.current().boxes == {}
-    write_policy(tmp_path, Policy({"172.30.0.3": BoxRule("abc", ("pypi.org",))}, ("intra.example",)))
-    assert file.current().boxes["172.30.0.3"] == BoxRule("abc", ("pypi.org",))
-    write_policy(tmp_path, Policy({}, ()))
-    assert file.current().boxes == {}
-    (tmp_path / "policy.json").write_text("{not json")
-    assert file.current() == Policy()
+@pytest.mark.parametrize(
+    "embedded",
+    [
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "::169.254.169.254",  # IPv4-compatible
+        "::ffff:0:a9fe:a9fe",  # SIIT
+        "2002:a9fe:a9fe::1",  # 6to4
+        "64:ff9b::a9fe:a9fe",  # NAT64 (well-known prefix)
+        "::ffff:7f00:1", "2002:7f00:1::", "64:ff9b::127.0.0.1", "::127.0.0.1",
+    ],
+)
+def test_embedded_loopback_or_link_local_is_refused_even_when_private_is_ok(embedded: str) -> None:
+    problem = address_problem(embedded, private_ok=True)
+    assert problem is not None and "embeds" in problem, embedded
 
 
-def test_parse_requests() -> None:
-    connect = parse_head(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
-    assert (connect.method, connect.host, connect.port, connect.tunnel) == ("CONNECT", "pypi.org", 443, True)
-    get = parse_head(b"GET http://a.example/x?y=1 HTTP/1.1\r\nHost: a.example\r\nProxy-Connection: keep-alive"
-                     b"\r\nProxy-Authorization: x\r\n\r\n")
-    assert (get.host, get.port, get.path) == ("a.example", 80, "/x?y=1")
-    assert _origin_head(get) == b"GET /x?y=1 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n"
-    for bad in (b"GET /x HTTP/1.1\r\n\r\n", b"CONNECT pypi.org HTTP/1.1\r\n\r\n", b"nonsense\r\n\r\n",
-                b"GET https://a.example/ HTTP/1.1\r\n\r\n"):
-        with pytest.raises(Denied) as e:
-            parse_head(bad)
-        assert e.value.status == 400
+@pytest.mark.parametrize(
+    "embedded", ["::ffff:10.0.0.1", "2002:ac11:2::", "64:ff9b::192.168.0.1", "::10.0.0.1"]
+)
+def test_embedded_private_ipv4_is_private(embedded: str) -> None:
+    assert "private address" in (address_problem(embedded, private_ok=False) or ""), embedded
+
+
+def test_tunnel_prefixes_are_refused_and_public_embedded_passes() -> None:
+    for tunnel in ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "64:ff9b:1::a00:1"):  # Teredo, local NAT64
+        assert "Teredo or local NAT64" in (address_problem(tunnel, private_ok=True) or "")
+    assert address_problem("2002:9765:df::1", private_ok=False) is None  # 6to4 of 151.101.0.223
+    assert address_problem("64:ff9b::151.101.0.223", private_ok=False) is None
+
+
+@pytest.mark.parametrize(
+    ("spelling", "address"),
+    [("127.1", "127.0.0.1"), ("0x7f.0.0.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+     ("2130706433", "127.0.0.1"), ("[::1]", "::1"), ("0xa9fea9fe", "169.254.169.254")],
+)
+def test_every_ip_literal_spelling_is_recognized(spelling: str, address: str) -> None:
+    assert literal_address(spelling) == address
+    assert literal_address("pypi.org") is None and literal_address("a.1x") is None
+
+
+def test_policy_dir_reloads_and_fails_closed(tmp_path: Path) -> None:
+    policies = PolicyDir(tmp_path)
+    assert not policies.scan() and policies.rules == {}
+    rule = BoxRule("abc", ("pypi.org",), private_hosts=("intra.example",))
+    write_rule(tmp_path, rule)
+    write_rule(tmp_path, BoxRule("def", open=True))
+    assert policies.scan() and policies.rules == {"abc": rule, "def": BoxRule("def", open=True)}
+    assert not policies.scan()
+    (tmp_path / "def.json").unlink()
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(BoxRule("abc").to_json())  # a file naming another box
+    assert policies.scan() and policies.rules == {"abc": rule}
+    (tmp_path / ".x.tmp").write_text('{"sandbox_id": "abc", "domains": ["10.0.0.1"]}')
+    (tmp_path / ".x.tmp").replace(tmp_path / "abc.json")  # the host replaces files, never edits them
+    assert policies.scan() and policies.rules == {}
+    tmp_path.rename(tmp_path.with_name("gone"))
+    assert not PolicyDir(tmp_path).scan()
 
 
 def test_spec_validates_allowed_domains() -> None:

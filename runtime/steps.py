@@ -346,6 +346,23 @@ class McpServerToolResultStep(_Result):
     server_name: str | None = None
 
 
+class ToolSearchArguments(_Wire):
+    function_names: list[str] | None = None
+
+
+class ToolSearchCallStep(_SignedCall):
+    """The model looked up function definitions (SDK 3.6); accepted in ``input`` and kept."""
+
+    type: Literal["tool_search_call"] = "tool_search_call"
+    arguments: ToolSearchArguments
+
+
+class ToolSearchResultStep(_SignedResult):
+    type: Literal["tool_search_result"] = "tool_search_result"
+    result: list[dict[str, Any]] | None = None
+    """The function definitions found (``function`` tool objects)."""
+
+
 class ProcessingCallStep(_SignedCall):
     """Server-initiated media processing (e.g. video understanding)."""
 
@@ -376,6 +393,8 @@ Step = Annotated[
     | RetrievalResultStep
     | McpServerToolCallStep
     | McpServerToolResultStep
+    | ToolSearchCallStep
+    | ToolSearchResultStep
     | ProcessingCallStep
     | ProcessingResultStep,
     Field(discriminator="type"),
@@ -384,6 +403,20 @@ Step = Annotated[
 
 STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
 STEPS_ADAPTER: TypeAdapter[list[Step]] = TypeAdapter(list[Step])
+
+
+RUN_CALLS = (FunctionCallStep, CodeExecutionCallStep, McpServerToolCallStep)
+"""The call steps whose results Hangar (or the caller, for client functions) must supply; the
+other call types are Gemini's own tools and arrive with their results."""
+
+
+RunCall = FunctionCallStep | CodeExecutionCallStep | McpServerToolCallStep
+
+
+def unanswered_calls(steps: Sequence[Step]) -> list[RunCall]:
+    """Call steps with no result step (matched by ``call_id``) anywhere in ``steps``."""
+    answered = {call_id for st in steps if isinstance(call_id := getattr(st, "call_id", None), str)}
+    return [st for st in steps if isinstance(st, RUN_CALLS) and st.id not in answered]
 
 
 def dump_step(step: Step) -> dict[str, Any]:

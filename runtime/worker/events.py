@@ -115,13 +115,29 @@ class InteractionCompleted(_Wire):
     interaction: InteractionRef
 
 
+class InteractionCancelled(_Wire):
+    """The interaction was cancelled (SDK 3.6's ``InteractionCancelledEvent``: only ``usage``).
+    Sent just before the ``interaction.completed`` that ends every stream, so clients that only
+    know the older events still see the end."""
+
+    event_type: Literal["interaction.cancelled"] = "interaction.cancelled"
+    usage: Usage | None = None
+
+
 class ErrorEvent(_Wire):
     event_type: Literal["error"] = "error"
     error: ErrorInfo
 
 
 Event = Annotated[
-    InteractionCreated | StatusUpdate | StepStart | StepDelta | StepStop | InteractionCompleted | ErrorEvent,
+    InteractionCreated
+    | StatusUpdate
+    | StepStart
+    | StepDelta
+    | StepStop
+    | InteractionCancelled
+    | InteractionCompleted
+    | ErrorEvent,
     Field(discriminator="event_type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -200,6 +216,7 @@ __all__ = [
     "ErrorEvent",
     "ErrorInfo",
     "Event",
+    "InteractionCancelled",
     "InteractionCompleted",
     "InteractionCreated",
     "InteractionRef",

@@ -39,6 +39,7 @@ from runtime.worker.events import (
     ErrorEvent,
     ErrorInfo,
     Event,
+    InteractionCancelled,
     InteractionCompleted,
     InteractionRef,
     StatusUpdate,
@@ -168,6 +169,7 @@ class Worker:
         elif await interactions.finish(record.id, "cancelled", owner=None):
             # Nobody had claimed it: this call owns its log now.
             writer = await LogWriter.open(self._store, self._broker, record.id)
+            await writer(InteractionCancelled())
             await writer(InteractionCompleted(interaction=interaction_ref(record, "cancelled")))
             await self._notify(record, "cancelled", None)
 
@@ -311,6 +313,8 @@ class Worker:
             metrics.INTERACTIONS_FINISHED.labels(record.kind, result.status).inc()
             metrics.INTERACTION_SECONDS.labels(record.kind).observe(max(0.0, time.time() - record.created))
             ref = interaction_ref(record, result.status, result.usage)
+            if result.status == "cancelled":
+                await writer(InteractionCancelled(usage=result.usage))
             await writer(InteractionCompleted(interaction=ref))
             await self._notify(record, result.status, result.usage)
 

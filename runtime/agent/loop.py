@@ -194,6 +194,9 @@ class AgentLoop:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             await asyncio.wait({task, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()  # the run itself is cancelled: so is the call in flight
+            raise
         finally:
             stopper.cancel()
         if task.done():

@@ -2,8 +2,10 @@
 
 While the model streams, each run of text deltas (or of thought-summary deltas) opens a step at
 once — a ``model_output`` or ``thought`` step with empty content — and every delta is told to the
-sink against that step's index. When the turn is complete, the open steps are closed with their
-text (exactly what was streamed) and the thought signatures of the parts they came from; the
+sink against that step's index. A run of the other kind closes it (steps stream one after the
+other, as for model interactions), with exactly the text that streamed; the last run is closed
+when the turn is complete, with the thought signature of its parts. (Gemini puts a turn's
+signature on its first function call or its last part, so an earlier run has none to lose.) The
 turn's other parts become steps after them. Without streaming (or for parts that were not
 streamed) consecutive parts of one kind become one step.
 
@@ -67,6 +69,7 @@ class _Run:
     index: int
     text: list[str] = field(default_factory=list)
     parts: list[TextPart | ThoughtPart] = field(default_factory=list)
+    closed: bool = False
 
     def step(self) -> s.Step:
         return _content_step(self.kind, "".join(self.text), self.parts)
@@ -99,6 +102,8 @@ class TurnStream:
         if not delta.text:
             return
         run = self._open
+        if run is not None and run.kind != delta.kind:
+            await self._close(run)
         if run is None or run.kind != delta.kind:
             empty = s.ThoughtStep(summary=[]) if delta.kind == "thought" else s.ModelOutputStep(content=[])
             run = _Run(kind=delta.kind, index=await self._log.open(empty))
@@ -133,7 +138,12 @@ class TurnStream:
     async def _close_runs(self) -> None:
         runs, self._runs, self._open = self._runs, [], None
         for run in runs:
-            await self._log.close(run.index, run.step())
+            if not run.closed:
+                await self._close(run)
+
+    async def _close(self, run: _Run) -> None:
+        run.closed = True
+        await self._log.close(run.index, run.step())
 
     def _assign(self, turn: ModelTurn) -> list[tuple[Kind, list[TextPart | ThoughtPart]]]:
         """Give each text or thought part to the streamed run it came in (same order, same kind);

@@ -39,6 +39,7 @@ from runtime.worker.runner import Emit, RunInput, RunResult, StepWriter
 
 log = structlog.get_logger(__name__)
 
+CANCELLED_RESULT = "not completed: cancelled by the caller; the command may have been partly done"
 INTERRUPTED_RESULT = (
     "interrupted: the Hangar server stopped while this tool call was running, so its result was "
     "lost; it may or may not have taken effect. Check before running it again."
@@ -115,7 +116,12 @@ class AgentRunner:
         ) as session:
             sandbox_id = session.sandbox.id if session.sandbox else None
             bound.info("agent_run_started", sandbox_id=sandbox_id, resumed_steps=len(run.resumed_steps))
-            result = await session.run(steps, cancel)
+            try:
+                result = await session.run(steps, cancel)
+            except asyncio.CancelledError:
+                if cancel.is_set():  # the caller cancelled (not a shutdown: that run is resumed)
+                    await _answer_calls(steps, set(config.toolset.client_functions), writer, CANCELLED_RESULT)
+                raise
         error = None
         if result.status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.BUDGET_EXCEEDED):
             error = ErrorInfo(code=result.status.value, message=result.reason)
@@ -159,12 +165,16 @@ class LoopLog:
 async def _answer_interrupted(steps: list[Step], client_functions: set[str], writer: StepWriter) -> bool:
     """Log (and append to ``steps``) an error result, of the call's own kind, for each call run
     here that was left unanswered. Returns whether a client-side function call still waits."""
+    return await _answer_calls(steps, client_functions, writer, INTERRUPTED_RESULT)
+
+
+async def _answer_calls(steps: list[Step], client_functions: set[str], writer: StepWriter, text: str) -> bool:
     waiting = False
     for call in unanswered_calls(steps):
         if isinstance(call, FunctionCallStep) and call.name in client_functions:
             waiting = True
             continue
-        result = interrupted_result(call, INTERRUPTED_RESULT)
+        result = interrupted_result(call, text)
         if result is not None:
             await writer.whole(result)
             steps.append(result)

@@ -5,22 +5,17 @@ output)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from runtime import steps as s
 from runtime.llm.base import Usage
+from runtime.wire import InteractionStatus
 
-
-class RunStatus(enum.StrEnum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    BUDGET_EXCEEDED = "budget_exceeded"
-    INCOMPLETE = "incomplete"
-    REQUIRES_ACTION = "requires_action"
+RunStatus = InteractionStatus
+"""How a run ended: ``completed``, ``failed``, ``cancelled``, ``budget_exceeded``, ``incomplete``
+or ``requires_action`` (the interaction statuses, one enum for every layer)."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import structlog
 from pydantic import ValidationError
 
 from runtime.agent.calls import interrupted_result
-from runtime.agent.events import LoopEvent, RunStatus, StepAdded, StepStarted, TextDelta
+from runtime.agent.events import LoopEvent, StepAdded, StepStarted, TextDelta
 from runtime.agent.session import AgentSession, loop_config
 from runtime.agents import AgentRegistry, AgentSpec
 from runtime.agents.wire import McpServerTool
@@ -32,6 +32,7 @@ from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import Provider, SandboxSpec
 from runtime.steps import FunctionCallStep, Step, TextContent, unanswered_calls
+from runtime.wire import InteractionStatus
 from runtime.worker.events import ErrorInfo, ThoughtSummaryDelta
 from runtime.worker.events import TextDelta as TextDelta_
 from runtime.worker.model_runner import request_tools, to_usage
@@ -109,7 +110,7 @@ class AgentRunner:
         if run.resumed_steps:
             waiting = await _answer_interrupted(steps, set(config.toolset.client_functions), writer)
             if waiting:
-                return RunResult(status="requires_action")
+                return RunResult(status=InteractionStatus.REQUIRES_ACTION)
         async with AgentSession(
             agent, self.provider, self.model, config=config, base_spec=base, sink=LoopLog(writer),
             copy_sources=not run.resumed_steps,
@@ -123,7 +124,7 @@ class AgentRunner:
                     await _answer_calls(steps, set(config.toolset.client_functions), writer, CANCELLED_RESULT)
                 raise
         error = None
-        if result.status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.BUDGET_EXCEEDED):
+        if result.status.is_error:
             error = ErrorInfo(code=result.status.value, message=result.reason)
         return RunResult(status=result.status.value, usage=to_usage(result.usage), error=error)
 

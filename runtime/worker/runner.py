@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from runtime.steps import FunctionCallStep, Step
 from runtime.store import InteractionRecord
+from runtime.wire import InteractionStatus
 from runtime.worker.events import (
     ArgumentsDelta,
     Delta,
@@ -76,9 +77,9 @@ class RunInput:
 
 @dataclass(frozen=True)
 class RunResult:
-    status: str = "completed"
-    """Terminal status: ``completed``, ``failed``, ``incomplete``, ``budget_exceeded``,
-    ``requires_action``."""
+    status: str = InteractionStatus.COMPLETED
+    """Terminal status, an :class:`InteractionStatus` value: ``completed``, ``failed``,
+    ``incomplete``, ``budget_exceeded``, ``requires_action`` (``cancelled`` is the worker's)."""
     usage: Usage | None = None
     error: ErrorInfo | None = None
 

@@ -29,7 +29,8 @@ from runtime.cli.remote import api_errors, connect, follow, quiet_experimental, 
 from runtime.cli.run_output import EXIT_CODES, RunReport
 from runtime.errors import HangarError, InputError
 
-ARTIFACTS = ("plan.md", "walkthrough.md")
+ARTIFACTS = ("plan.md", "walkthrough.md", "report.md")
+"""Downloaded when present: the shipped agents ask for them without requiring them (``outputs``)."""
 NO_FILES_API = (
     "not downloaded: this server has no environment files API "
     "(GET /v1/environments/{id}/files/{path}); the files stay in the environment's workspace"

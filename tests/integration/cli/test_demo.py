@@ -25,7 +25,7 @@ async def test_demo_shows_a_whole_scripted_run(
     assert f"Files downloaded to {out}" in ran.stdout.replace("\n", "")
     assert not (REPO / "hangar-demo").exists()
     stdout = ran.stdout
-    assert "SCRIPTED DEMO" in out
+    assert "SCRIPTED DEMO" in stdout
     for seen in (
         "▶ python",  # the Python session
         "sum=5050 mean=50.5",

@@ -1,10 +1,12 @@
 """The agent loop over one sandbox and one model.
 
-Each model turn becomes steps (thought, model_output, calls, and Gemini's own search and URL
-fetches from the turn's grounding); each built-in call runs in the sandbox and each MCP server tool
-call on its server, and becomes a result step; client-declared functions pause the run in
-``requires_action``. MCP servers are connected for the length of ``run``; one that cannot be
-reached when the run starts fails it (the agent was given tools it cannot use).
+Each model turn becomes steps (:mod:`runtime.agent.turns`: thought and model_output steps opened
+as the model streams them, calls, and Gemini's own search and URL fetches from the turn's
+grounding). Each call is served by its kind (:mod:`runtime.agent.calls`): a built-in runs in the
+sandbox, an MCP server tool on its server, and each becomes a result step of its own kind;
+client-declared functions pause the run in ``requires_action``. MCP servers are connected for the
+length of ``run``; one that cannot be reached when the run starts fails it (the agent was given
+tools it cannot use). Declared outputs missing at the end get the model one reminder turn.
 Every step goes to the sink the moment it exists. Budgets end the run with a status and a reason;
 only infrastructure failures (the sandbox died, the model API kept failing) end it as ``failed``.
 """

@@ -66,29 +66,56 @@ def describe(e: ValidationError, root: str = "", *, limit: int = 3) -> str:
 # --- the step folder -----------------------------------------------------------------------------
 
 
-def fold_steps(events: Iterable[dict[str, Any]], first_index: int = 0) -> list[dict[str, Any]]:
-    """The steps (wire JSON) that the ``step.*`` events of one interaction describe, in order.
+class StepFolder:
+    """Builds steps (wire JSON) from ``step.*`` events as they come: a step is what its
+    ``step.start`` carried plus its deltas — text and thought summaries joined, a signature set,
+    ``arguments_delta`` fragments parsed as the call's JSON arguments. Live readers (the CLI) and
+    :func:`fold_steps` (the whole log) share it, so a streamed step reads the same everywhere."""
 
-    ``first_index`` is the index of the first generated step (after this turn's input steps). A
-    step is what its ``step.start`` carried plus its deltas: text and thought summaries joined,
-    a signature set, ``arguments_delta`` fragments parsed as the call's JSON arguments."""
-    steps: dict[int, dict[str, Any]] = {}
-    arguments: dict[int, str] = {}
-    for event in events:
+    def __init__(self) -> None:
+        self._steps: dict[int, dict[str, Any]] = {}
+        self._arguments: dict[int, str] = {}
+
+    def add(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply one event; returns the step a ``step.stop`` completed."""
         kind = event.get("event_type")
         index = event.get("index")
         if not isinstance(index, int):
-            continue
+            return None
         if kind == "step.start":
-            steps[index] = dict(event["step"])
-        elif kind == "step.delta" and index in steps:
-            _apply_delta(steps[index], event["delta"], arguments, index)
-    for index, text in arguments.items():
-        try:
-            steps[index]["arguments"] = json.loads(text)
-        except ValueError:
-            steps[index]["arguments"] = {"_raw": text}
-    return [steps[i] for i in sorted(steps) if i >= first_index]
+            self._steps[index] = dict(event["step"])
+        elif kind == "step.delta" and index in self._steps:
+            _apply_delta(self._steps[index], event["delta"], self._arguments, index)
+        elif kind == "step.stop":
+            return self.step(index)
+        return None
+
+    def step(self, index: int) -> dict[str, Any] | None:
+        """Step ``index`` as far as its events went (``None`` if it never started)."""
+        step = self._steps.get(index)
+        if step is None:
+            return None
+        text = self._arguments.get(index)
+        if text is not None:
+            try:
+                step["arguments"] = json.loads(text)
+            except ValueError:
+                step["arguments"] = {"_raw": text}
+        return step
+
+    def steps(self, first_index: int = 0) -> list[dict[str, Any]]:
+        """Every started step from ``first_index`` on, in index order (open ones included)."""
+        return [step for i in sorted(self._steps) if i >= first_index and (step := self.step(i))]
+
+
+def fold_steps(events: Iterable[dict[str, Any]], first_index: int = 0) -> list[dict[str, Any]]:
+    """The steps (wire JSON) that the ``step.*`` events of one interaction describe, in order.
+
+    ``first_index`` is the index of the first generated step (after this turn's input steps)."""
+    folder = StepFolder()
+    for event in events:
+        folder.add(event)
+    return folder.steps(first_index)
 
 
 def _apply_delta(step: dict[str, Any], delta: dict[str, Any], arguments: dict[int, str], index: int) -> None:

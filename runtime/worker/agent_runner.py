@@ -27,7 +27,7 @@ from runtime.agent.events import LoopEvent, StepAdded, StepStarted, TextDelta
 from runtime.agent.session import AgentSession, loop_config
 from runtime.agents import AgentRegistry, AgentSpec
 from runtime.agents.wire import McpServerTool
-from runtime.errors import InputError
+from runtime.errors import HangarError, InputError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import Provider, SandboxSpec
@@ -121,7 +121,7 @@ class AgentRunner:
                 result = await session.run(steps, cancel)
             except asyncio.CancelledError:
                 if cancel.is_set():  # the caller cancelled (not a shutdown: that run is resumed)
-                    await _answer_calls(steps, set(config.toolset.client_functions), writer, CANCELLED_RESULT)
+                    await _answer_cancelled(steps, set(config.toolset.client_functions), writer, bound)
                 raise
         error = None
         if result.status.is_error:
@@ -167,6 +167,17 @@ async def _answer_interrupted(steps: list[Step], client_functions: set[str], wri
     """Log (and append to ``steps``) an error result, of the call's own kind, for each call run
     here that was left unanswered. Returns whether a client-side function call still waits."""
     return await _answer_calls(steps, client_functions, writer, INTERRUPTED_RESULT)
+
+
+async def _answer_cancelled(
+    steps: list[Step], client_functions: set[str], writer: StepWriter, bound: Any
+) -> None:
+    """Answer the calls a cancelled run left open; the cancel goes on even if the log refuses
+    (the event being written when the cancel came may have taken the next sequence number)."""
+    try:
+        await _answer_calls(steps, client_functions, writer, CANCELLED_RESULT)
+    except HangarError as e:
+        bound.warning("cancelled_calls_unanswered", error=e.message)
 
 
 async def _answer_calls(steps: list[Step], client_functions: set[str], writer: StepWriter, text: str) -> bool:

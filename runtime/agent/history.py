@@ -170,5 +170,4 @@ def _add_step(b: _Builder, step: s.Step, names: dict[str, str], *, elide: bool) 
 
 def pending_calls(steps: Sequence[s.Step]) -> list[s.FunctionCallStep]:
     """Function calls not answered yet (a run in ``requires_action``)."""
-    answered = {st.call_id for st in steps if isinstance(st, s.FunctionResultStep)}
-    return [st for st in steps if isinstance(st, s.FunctionCallStep) and st.id not in answered]
+    return [st for st in s.unanswered_calls(steps) if isinstance(st, s.FunctionCallStep)]

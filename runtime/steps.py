@@ -12,12 +12,13 @@ rejected: the loop could not act on it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from runtime.errors import InputError
+from runtime.wire import describe
 
 
 class _Wire(BaseModel):
@@ -346,6 +347,23 @@ class McpServerToolResultStep(_Result):
     server_name: str | None = None
 
 
+class ToolSearchArguments(_Wire):
+    function_names: list[str] | None = None
+
+
+class ToolSearchCallStep(_SignedCall):
+    """The model looked up function definitions (SDK 3.6); accepted in ``input`` and kept."""
+
+    type: Literal["tool_search_call"] = "tool_search_call"
+    arguments: ToolSearchArguments
+
+
+class ToolSearchResultStep(_SignedResult):
+    type: Literal["tool_search_result"] = "tool_search_result"
+    result: list[dict[str, Any]] | None = None
+    """The function definitions found (``function`` tool objects)."""
+
+
 class ProcessingCallStep(_SignedCall):
     """Server-initiated media processing (e.g. video understanding)."""
 
@@ -376,6 +394,8 @@ Step = Annotated[
     | RetrievalResultStep
     | McpServerToolCallStep
     | McpServerToolResultStep
+    | ToolSearchCallStep
+    | ToolSearchResultStep
     | ProcessingCallStep
     | ProcessingResultStep,
     Field(discriminator="type"),
@@ -384,6 +404,20 @@ Step = Annotated[
 
 STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
 STEPS_ADAPTER: TypeAdapter[list[Step]] = TypeAdapter(list[Step])
+
+
+RUN_CALLS = (FunctionCallStep, CodeExecutionCallStep, McpServerToolCallStep)
+"""The call steps whose results Hangar (or the caller, for client functions) must supply; the
+other call types are Gemini's own tools and arrive with their results."""
+
+
+RunCall = FunctionCallStep | CodeExecutionCallStep | McpServerToolCallStep
+
+
+def unanswered_calls(steps: Sequence[Step]) -> list[RunCall]:
+    """Call steps with no result step (matched by ``call_id``) anywhere in ``steps``."""
+    answered = {call_id for st in steps if isinstance(call_id := getattr(st, "call_id", None), str)}
+    return [st for st in steps if isinstance(st, RUN_CALLS) and st.id not in answered]
 
 
 def dump_step(step: Step) -> dict[str, Any]:
@@ -406,13 +440,9 @@ def parse_steps(data: Sequence[object]) -> list[Step]:
     try:
         return STEPS_ADAPTER.validate_python(list(data))
     except ValidationError as e:
-        raise InputError(f"invalid steps: {_describe(e)}") from e
+        raise InputError(f"invalid steps: {describe(e, 'steps', limit=5)}") from e
 
 
-def _describe(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors(include_url=False)[:5]:
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        parts.append(f"steps{loc}: {err['msg']}")
-    more = e.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+def parse_stored(data: Iterable[dict[str, Any]]) -> list[Step]:
+    """Typed steps from the store's own JSON (folded from its log): valid by construction."""
+    return [STEP_ADAPTER.validate_python(step) for step in data]

@@ -1,29 +1,35 @@
-"""What the loop tells its sink, the moment it happens. Only ``StepAdded`` is state: the rest is
-live display (text as the model writes it, a long command's output)."""
+"""What the loop tells its sink, the moment it happens. ``StepAdded`` is state; a step whose
+content streams is announced first by ``StepStarted`` (same index, empty content) and its text by
+``TextDelta``s, then completed by its ``StepAdded``. The rest is live display (a long command's
+output)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from runtime import steps as s
 from runtime.llm.base import Usage
+from runtime.wire import InteractionStatus
 
-
-class RunStatus(enum.StrEnum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    BUDGET_EXCEEDED = "budget_exceeded"
-    INCOMPLETE = "incomplete"
-    REQUIRES_ACTION = "requires_action"
+RunStatus = InteractionStatus
+"""How a run ended: ``completed``, ``failed``, ``cancelled``, ``budget_exceeded``, ``incomplete``
+or ``requires_action`` (the interaction statuses, one enum for every layer)."""
 
 
 @dataclass(frozen=True)
 class StepAdded:
-    """A step exists: persist it before showing it."""
+    """A step exists (or a started one is complete): persist it before showing it."""
+
+    index: int
+    step: s.Step
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A step whose content streams has begun: ``step`` is empty, ``TextDelta``s fill it, a
+    ``StepAdded`` at the same index completes it."""
 
     index: int
     step: s.Step
@@ -31,8 +37,9 @@ class StepAdded:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """Model text or a thought summary as it streams in (belongs to the next step of that kind)."""
+    """Model text or a thought summary as it streams in, for the started step at ``index``."""
 
+    index: int
     kind: Literal["text", "thought"]
     text: str
 
@@ -51,7 +58,7 @@ class ToolStarted:
     name: str
 
 
-LoopEvent = StepAdded | TextDelta | ToolProgress | ToolStarted
+LoopEvent = StepAdded | StepStarted | TextDelta | ToolProgress | ToolStarted
 Sink = Callable[[LoopEvent], Awaitable[None]]
 
 

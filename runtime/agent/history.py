@@ -15,6 +15,7 @@ from typing import Any
 from google.genai import types
 
 from runtime import steps as s
+from runtime.tools.code import code_call_args, code_call_name
 from runtime.tools.mcp import qualified_name
 
 ELIDED = "[older tool output elided to save context; re-run the tool if you need it again]"
@@ -82,15 +83,6 @@ class _Builder:
             self.contents.append(types.Content(role=role, parts=[part]))
 
 
-def _call_name(step: s.CodeExecutionCallStep) -> str:
-    return "python" if step.arguments.language == "python" else "shell"
-
-
-def _call_args(step: s.CodeExecutionCallStep) -> dict[str, Any]:
-    key = "code" if step.arguments.language == "python" else "command"
-    return {key: step.arguments.code or ""}
-
-
 def build_history(steps: Sequence[s.Step], *, elide_before: int = 0) -> list[types.Content]:
     """The model conversation for ``steps``. Tool results of steps with index < ``elide_before``
     are replaced by a short note (context compaction for long runs)."""
@@ -137,8 +129,8 @@ def _add_step(b: _Builder, step: s.Step, names: dict[str, str], *, elide: bool) 
         for part in parts:
             b.add("model", part)
     elif isinstance(step, s.FunctionCallStep | s.CodeExecutionCallStep):
-        name = step.name if isinstance(step, s.FunctionCallStep) else _call_name(step)
-        args = step.arguments if isinstance(step, s.FunctionCallStep) else _call_args(step)
+        name = step.name if isinstance(step, s.FunctionCallStep) else code_call_name(step)
+        args = step.arguments if isinstance(step, s.FunctionCallStep) else code_call_args(step)
         names[step.id] = name
         sig = decode_signature(getattr(step, "signature", None))
         b.add(
@@ -178,5 +170,4 @@ def _add_step(b: _Builder, step: s.Step, names: dict[str, str], *, elide: bool) 
 
 def pending_calls(steps: Sequence[s.Step]) -> list[s.FunctionCallStep]:
     """Function calls not answered yet (a run in ``requires_action``)."""
-    answered = {st.call_id for st in steps if isinstance(st, s.FunctionResultStep)}
-    return [st for st in steps if isinstance(st, s.FunctionCallStep) and st.id not in answered]
+    return [st for st in s.unanswered_calls(steps) if isinstance(st, s.FunctionCallStep)]

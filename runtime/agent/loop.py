@@ -1,10 +1,12 @@
 """The agent loop over one sandbox and one model.
 
-Each model turn becomes steps (thought, model_output, calls, and Gemini's own search and URL
-fetches from the turn's grounding); each built-in call runs in the sandbox and each MCP server tool
-call on its server, and becomes a result step; client-declared functions pause the run in
-``requires_action``. MCP servers are connected for the length of ``run``; one that cannot be
-reached when the run starts fails it (the agent was given tools it cannot use).
+Each model turn becomes steps (:mod:`runtime.agent.turns`: thought and model_output steps opened
+as the model streams them, calls, and Gemini's own search and URL fetches from the turn's
+grounding). Each call is served by its kind (:mod:`runtime.agent.calls`): a built-in runs in the
+sandbox, an MCP server tool on its server, and each becomes a result step of its own kind;
+client-declared functions pause the run in ``requires_action``. MCP servers are connected for the
+length of ``run``; one that cannot be reached when the run starts fails it (the agent was given
+tools it cannot use). Declared outputs missing at the end get the model one reminder turn.
 Every step goes to the sink the moment it exists. Budgets end the run with a status and a reason;
 only infrastructure failures (the sandbox died, the model API kept failing) end it as ``failed``.
 """
@@ -12,7 +14,6 @@ only infrastructure failures (the sandbox died, the model API kept failing) end 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -21,48 +22,28 @@ from typing import Any, TypeVar
 import structlog
 
 from runtime import steps as s
-from runtime.agent.events import (
-    LoopEvent,
-    RunResult,
-    RunStatus,
-    Sink,
-    StepAdded,
-    TextDelta,
-    ToolProgress,
-    ToolStarted,
-)
-from runtime.agent.grounding import grounding_steps
+from runtime.agent.calls import CallContext, CallKind, interrupted_result, resolve
+from runtime.agent.events import LoopEvent, RunResult, RunStatus, Sink, ToolProgress, ToolStarted
 from runtime.agent.history import History, encode_signature, pending_calls
+from runtime.agent.turns import StepLog, TurnStream
 from runtime.errors import HangarError, InputError, ModelError, SandboxGone
-from runtime.llm.base import (
-    FunctionCallPart,
-    ModelClient,
-    ModelRequest,
-    ModelTools,
-    ModelTurn,
-    ModelTurnDelta,
-    TextPart,
-    ThinkingSettings,
-    ThoughtPart,
-    Usage,
-)
+from runtime.llm.base import ModelClient, ModelRequest, ModelTools, ModelTurn, ThinkingSettings, Usage
 from runtime.sandbox.client import SandboxdClient
-from runtime.tools.base import Tool, ToolContext, ToolOutput
-from runtime.tools.mcp import (
-    Connect,
-    McpResult,
-    McpServer,
-    McpServerUnavailable,
-    McpTool,
-    McpToolbox,
-    connect_http,
-)
+from runtime.tools.mcp import Connect, McpServer, McpServerUnavailable, McpToolbox, connect_http
 from runtime.tools.toolset import Toolset
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 OUTPUT_DIR = ".hangar/tool-outputs"
+
+
+def outputs_reminder(missing: Sequence[str]) -> str:
+    """What the model is told, once, when it finished without the files the run must produce."""
+    return (
+        f"[Hangar] The run is not finished: it must leave these files in /workspace, and they are "
+        f"missing: {', '.join(missing)}. Write them now, then give your final answer."
+    )
 
 
 @dataclass
@@ -75,17 +56,29 @@ class LoopConfig:
     max_total_tokens: int | None = None
     wall_time_s: float | None = None
     outputs: Sequence[str] = ()
-    """Workspace files a completed run must have produced."""
+    """Workspace files a completed run must have produced: a model that finishes without them is
+    told once which are missing (one more turn); the run fails if they are still missing."""
     thinking: ThinkingSettings | None = field(default_factory=ThinkingSettings)
     context_budget_tokens: int = 800_000
     """When a turn's prompt grows past this, older tool outputs are elided from the history."""
     tool_output_chars: int = 20_000
     """Tool output beyond this goes to a workspace file; the model gets head, tail and the path."""
     stream: bool = True
+    """Stream the model's text and thoughts to the sink as they are written."""
     mcp_servers: Sequence[McpServer] = ()
     """Remote MCP servers whose tools the model may call (connected for each ``run``)."""
     mcp_connect: Connect = connect_http
     """How an MCP server is reached (tests serve one in-process)."""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One function call of a turn: the kind serving it, its id, arguments and call step."""
+
+    kind: CallKind
+    id: str
+    args: dict[str, Any]
+    step: s.Step
 
 
 class _Stop(Exception):
@@ -107,13 +100,14 @@ class AgentLoop:
         self.sink = sink
         self.usage = Usage()
         self._steps: list[s.Step] = []
-        self._added = 0
+        self._log = StepLog(self._steps, sink)
+        self._stream: TurnStream | None = None
         self._elide_before = 0
         self._history = History()
         self._mcp = McpToolbox(())
 
     async def run(self, steps: list[s.Step], cancel: asyncio.Event | None = None) -> RunResult:
-        self._steps, self._added, self._history = steps, 0, History()
+        self._steps, self._log, self._history = steps, StepLog(steps, self.sink), History()
         self._check_answered()
         tools = self.config.toolset
         toolbox = McpToolbox(
@@ -132,29 +126,41 @@ class AgentLoop:
 
     async def _turns(self, cancel: asyncio.Event) -> RunResult:
         deadline = time.monotonic() + self.config.wall_time_s if self.config.wall_time_s else None
-        turns, final = 0, ""
+        turns, final, reminded = 0, "", False
         try:
             while True:
                 self._check_budgets(turns, cancel, deadline)
                 turn, calls = await self._race(self._model_turn(), cancel, deadline)
                 turns += 1
                 final = turn.text or final
-                if not calls:
-                    await self._check_outputs()
+                if calls:
+                    if await self._run_calls(calls, cancel, deadline):
+                        names = ", ".join(c.kind.name for c in calls if c.kind.client_side)
+                        return self._result(
+                            RunStatus.REQUIRES_ACTION, f"waiting for the result of {names}", final, turns
+                        )
+                    continue
+                missing = await self._missing_outputs()
+                if not missing:
                     return self._result(RunStatus.COMPLETED, "the model finished its answer", final, turns)
-                if await self._run_calls(calls, cancel, deadline):
-                    names = ", ".join(
-                        c.name for c, _ in calls if c.name in self.config.toolset.client_functions
-                    )
-                    return self._result(
-                        RunStatus.REQUIRES_ACTION, f"waiting for the result of {names}", final, turns
-                    )
+                if reminded:
+                    reason = f"the run did not produce its declared output(s): {', '.join(missing)}"
+                    return self._result(RunStatus.FAILED, reason, final, turns)
+                reminded = True
+                await self._log.add(s.UserInputStep(content=[s.TextContent(text=outputs_reminder(missing))]))
         except _Stop as stop:
-            return self._result(stop.status, stop.reason, final, turns)
+            return await self._ended(stop.status, stop.reason, final, turns)
         except SandboxGone as e:
-            return self._result(RunStatus.FAILED, f"the sandbox died: {e.message}", final, turns)
+            return await self._ended(RunStatus.FAILED, f"the sandbox died: {e.message}", final, turns)
         except ModelError as e:
-            return self._result(RunStatus.FAILED, f"model error: {e.message}", final, turns)
+            return await self._ended(RunStatus.FAILED, f"model error: {e.message}", final, turns)
+
+    async def _ended(self, status: RunStatus, reason: str, final: str, turns: int) -> RunResult:
+        """The run stopped early: steps still streaming are closed with what they hold."""
+        if self._stream is not None:
+            await self._stream.abandon()
+            self._stream = None
+        return self._result(status, reason, final, turns)
 
     # --- budgets and cancellation ----------------------------------------------------------------
 
@@ -190,6 +196,9 @@ class AgentLoop:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             await asyncio.wait({task, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()  # the run itself is cancelled: so is the call in flight
+            raise
         finally:
             stopper.cancel()
         if task.done():
@@ -202,7 +211,7 @@ class AgentLoop:
 
     # --- model turns ---------------------------------------------------------------------------
 
-    async def _model_turn(self) -> tuple[ModelTurn, list[tuple[FunctionCallPart, str]]]:
+    async def _model_turn(self) -> tuple[ModelTurn, list[_Call]]:
         tools = self.config.toolset
         request = ModelRequest(
             model=self.config.model,
@@ -215,177 +224,50 @@ class AgentLoop:
             ),
             thinking=self.config.thinking,
         )
-        turn = await self.model.generate(request, on_delta=self._on_delta if self.config.stream else None)
+        stream = self._stream = TurnStream(self._log)
+        turn = await self.model.generate(request, on_delta=stream.on_delta if self.config.stream else None)
         self.usage = self.usage + turn.usage
         if turn.usage.input_tokens > self.config.context_budget_tokens:
             self._elide_before = max(self._elide_before, len(self._steps) // 2)
             log.info(
                 "context_compaction", elide_before=self._elide_before, input_tokens=turn.usage.input_tokens
             )
-        return turn, await self._record_turn(turn)
-
-    async def _on_delta(self, delta: ModelTurnDelta) -> None:
-        await self._emit(TextDelta(kind=delta.kind, text=delta.text))
-
-    async def _record_turn(self, turn: ModelTurn) -> list[tuple[FunctionCallPart, str]]:
-        """Steps for the turn's parts; returns its function calls with their (possibly assigned) ids."""
-        text: list[TextPart] = []
-        calls: list[tuple[FunctionCallPart, str]] = []
-        for step in grounding_steps(turn, len(self._steps)):  # they ran before the model answered
-            await self._add(step)
-        for part in turn.parts:
-            if isinstance(part, ThoughtPart):
-                await self._flush_text(text)
-                await self._add(
-                    s.ThoughtStep(
-                        signature=encode_signature(part.signature),
-                        summary=[s.TextContent(text=part.text)] if part.text else None,
-                    )
-                )
-            elif isinstance(part, TextPart):
-                text.append(part)
-            elif isinstance(part, FunctionCallPart):
-                await self._flush_text(text)
-                call_id = part.id or f"call_{len(self._steps)}"
-                calls.append((part, call_id))
-                await self._add(self._call_step(part, call_id))
-        await self._flush_text(text)
-        if not turn.parts and turn.finish_reason not in (None, "STOP"):
-            await self._add(s.ModelOutputStep(error=s.Status(message=f"model stopped: {turn.finish_reason}")))
-        return calls
-
-    async def _flush_text(self, parts: list[TextPart]) -> None:
-        if not parts:
-            return
-        step = s.ModelOutputStep(content=[s.TextContent(text="".join(p.text for p in parts))])
-        sig = next((p.signature for p in reversed(parts) if p.signature), None)
-        if sig:
-            step.signature = encode_signature(sig)  # type: ignore[attr-defined]  # kept for the history
-        parts.clear()
-        await self._add(step)
-
-    def _call_step(self, part: FunctionCallPart, call_id: str) -> s.Step:
-        tool = self.config.toolset.builtins.get(part.name)
-        sig = encode_signature(part.signature)
-        mcp_tool = self._mcp.tools.get(part.name)
-        if mcp_tool is not None:
-            mcp_step = s.McpServerToolCallStep(
-                id=call_id, name=mcp_tool.name, server_name=mcp_tool.server, arguments=part.args
-            )
-            if sig:
-                mcp_step.signature = sig  # type: ignore[attr-defined]  # kept for the history
-            return mcp_step
-        if tool is not None and tool.kind == "code_execution":
-            key = "code" if tool.language == "python" else "command"
-            code = part.args.get(key)
-            return s.CodeExecutionCallStep(
-                id=call_id,
-                signature=sig,
-                arguments=s.CodeExecutionArguments(
-                    code=code if isinstance(code, str) else None, language=tool.language
-                ),
-            )
-        step = s.FunctionCallStep(id=call_id, name=part.name, arguments=part.args)
-        if sig:
-            step.signature = sig  # type: ignore[attr-defined]
-        return step
+        calls: list[_Call] = []
+        for part in await stream.finish(turn):
+            kind = resolve(part.name, tools, self._mcp)
+            call_id = part.id or f"call_{len(self._steps)}"
+            step = kind.call_step(call_id, dict(part.args), encode_signature(part.signature))
+            await self._log.add(step)
+            calls.append(_Call(kind, call_id, dict(part.args), step))
+        self._stream = None
+        return turn, calls
 
     # --- tool calls ----------------------------------------------------------------------------
 
-    async def _run_calls(
-        self, calls: list[tuple[FunctionCallPart, str]], cancel: asyncio.Event, deadline: float | None
-    ) -> bool:
-        """Execute every built-in call of the turn (in order) and record its result. Returns whether
-        a client-side function was called (the run pauses for its result)."""
-        needs_client = False
-        for index, (part, call_id) in enumerate(calls):
-            if part.name in self.config.toolset.client_functions:
-                needs_client = True
+    async def _run_calls(self, calls: list[_Call], cancel: asyncio.Event, deadline: float | None) -> bool:
+        """Execute every call of the turn run here (in order) and record its result. Returns
+        whether a client-side function was called (the run pauses for its result)."""
+        ctx = CallContext(sandbox=self.sandbox, fit=self._fit, progress=self._progress)
+        for index, call in enumerate(calls):
+            if call.kind.client_side:
                 continue
             try:
-                await self._run_call(part, call_id, cancel, deadline)
+                await self._emit(ToolStarted(call_id=call.id, name=call.kind.name))
+                result = await self._race(call.kind.run(call.id, call.args, ctx), cancel, deadline)
+                await self._log.add(result)
             except _Stop as stop:
                 # Every call the model made gets an answer, so the history stays valid for a
                 # follow-up interaction (Gemini rejects a call without its response).
-                for other, other_id in calls[index:]:
-                    if other.name not in self.config.toolset.client_functions:
-                        await self._add(self._interrupted_step(other, other_id, stop.reason))
+                text = f"not completed: {stop.reason}; the command may have been partly done"
+                for other in calls[index:]:
+                    answer = None if other.kind.client_side else interrupted_result(other.step, text)
+                    if answer is not None:
+                        await self._log.add(answer)
                 raise
-        return needs_client
+        return any(call.kind.client_side for call in calls)
 
-    async def _run_call(
-        self, part: FunctionCallPart, call_id: str, cancel: asyncio.Event, deadline: float | None
-    ) -> None:
-        tool = self.config.toolset.builtins.get(part.name)
-        mcp_tool = self._mcp.tools.get(part.name)
-        if mcp_tool is not None:
-            await self._emit(ToolStarted(call_id=call_id, name=part.name))
-            result = await self._race(self._mcp.call(mcp_tool, dict(part.args)), cancel, deadline)
-            await self._add(await self._mcp_result_step(mcp_tool, call_id, result))
-            return
-        if tool is None:
-            known = [*self.config.toolset.builtins, *self._mcp.tools]
-            output = ToolOutput(
-                text=f"unknown tool {part.name!r}; available: {', '.join(known) or 'none'}",
-                is_error=True,
-            )
-        else:
-            await self._emit(ToolStarted(call_id=call_id, name=part.name))
-            output = await self._race(self._execute(tool, part, call_id), cancel, deadline)
-        await self._add(await self._result_step(tool, part.name, call_id, output))
-
-    def _interrupted_step(self, part: FunctionCallPart, call_id: str, reason: str) -> s.Step:
-        text = f"not completed: {reason}; the command may have been partly done"
-        mcp_tool = self._mcp.tools.get(part.name)
-        if mcp_tool is not None:
-            step = s.McpServerToolResultStep(
-                call_id=call_id, result=text, name=mcp_tool.name, server_name=mcp_tool.server
-            )
-            step.is_error = True  # type: ignore[attr-defined]
-            return step
-        tool = self.config.toolset.builtins.get(part.name)
-        if tool is not None and tool.kind == "code_execution":
-            return s.CodeExecutionResultStep(call_id=call_id, result=text, is_error=True)
-        return s.FunctionResultStep(call_id=call_id, name=part.name, result=text, is_error=True)
-
-    async def _execute(self, tool: Tool, part: FunctionCallPart, call_id: str) -> ToolOutput:
-        async def progress(text: str) -> None:
-            await self._emit(ToolProgress(call_id=call_id, text=text))
-
-        ctx = ToolContext(sandbox=self.sandbox, call_id=call_id, on_output=progress)
-        try:
-            return await tool.run(dict(part.args), ctx)
-        except SandboxGone:
-            raise
-        except HangarError as e:
-            return ToolOutput(text=f"error ({e.code}): {e.message}", is_error=True)
-
-    async def _result_step(self, tool: Tool | None, name: str, call_id: str, output: ToolOutput) -> s.Step:
-        text = await self._fit(call_id, output.text)
-        if tool is not None and tool.kind == "code_execution":
-            return s.CodeExecutionResultStep(call_id=call_id, result=text, is_error=output.is_error or None)
-        result: s.ToolResult = text
-        if output.images:
-            result = [
-                s.TextContent(text=text),
-                *(
-                    s.ImageContent(data=base64.b64encode(img).decode(), mime_type="image/png")
-                    for img in output.images
-                ),
-            ]
-        return s.FunctionResultStep(
-            call_id=call_id, name=name, result=result, is_error=output.is_error or None
-        )
-
-    async def _mcp_result_step(self, tool: McpTool, call_id: str, result: McpResult) -> s.Step:
-        content = await self._fit(call_id, result.result) if isinstance(result.result, str) else result.result
-        step = s.McpServerToolResultStep(
-            call_id=call_id, result=content, name=tool.name, server_name=tool.server
-        )
-        if result.is_error:
-            # Not in the wire schema of this step (extra fields are kept); the history reads it.
-            step.is_error = True  # type: ignore[attr-defined]
-        return step
+    async def _progress(self, call_id: str, text: str) -> None:
+        await self._emit(ToolProgress(call_id=call_id, text=text))
 
     async def _fit(self, call_id: str, text: str) -> str:
         """Cut a huge output to the budget; the full text goes to a workspace file."""
@@ -403,26 +285,17 @@ class AgentLoop:
 
     # --- outputs and bookkeeping -----------------------------------------------------------------
 
-    async def _check_outputs(self) -> None:
+    async def _missing_outputs(self) -> list[str]:
         missing = []
         for path in self.config.outputs:
             try:
                 await self.sandbox.stat(path)
             except InputError:
                 missing.append(path)
-        if missing:
-            raise _Stop(
-                RunStatus.FAILED, f"the run did not produce its declared output(s): {', '.join(missing)}"
-            )
-
-    async def _add(self, step: s.Step) -> None:
-        self._steps.append(step)
-        self._added += 1
-        await self._emit(StepAdded(index=len(self._steps) - 1, step=step))
+        return missing
 
     async def _emit(self, event: LoopEvent) -> None:
-        if self.sink is not None:
-            await self.sink(event)
+        await self._log.emit(event)
 
     def _result(self, status: RunStatus, reason: str, final: str, turns: int) -> RunResult:
         log.info("run_ended", status=status.value, reason=reason, turns=turns, tokens=self.usage.total_tokens)
@@ -430,7 +303,7 @@ class AgentLoop:
             status=status,
             reason=reason,
             usage=self.usage,
-            steps_added=self._added,
+            steps_added=self._log.added,
             final_text=final,
             model_turns=turns,
         )

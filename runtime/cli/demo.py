@@ -4,6 +4,8 @@ A scripted model (``runtime/demo/script.yaml`` served by ``FakeGemini``) stands 
 rest is real: a Hangar server on loopback in this process, the google-genai client creating a
 background interaction, a Docker sandbox running the shell, Python and the browser, the steps
 streamed live over SSE. ``--server URL`` runs the same task on a running server with its own model.
+The run's files are downloaded to ``--out DIR``, or to a new temporary folder whose path is printed
+(never into the current directory, where they would end up committed).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +33,7 @@ from runtime.cli.remote import ApiKeyOption, api_errors, connect, follow, quiet_
 from runtime.cli.run_output import EXIT_CODES
 from runtime.cli.run_remote import ARTIFACTS, download_files
 from runtime.config import Settings
+from runtime.errors import InputError
 from runtime.llm import load_script
 from runtime.llm.fake_server import FakeGemini
 from runtime.sandbox.engine import Engine
@@ -109,9 +113,22 @@ def _where(console: Console, env: str, out_dir: Path, got: list[str], note: str 
         console.print(f"[dim]({note})[/]")
 
 
-async def _demo(server: str | None, api_key: str | None, console: Console) -> int:
+def output_folder(out: Path | None) -> Path:
+    """Where the demo's files go: ``out`` (created), else a new temporary folder.
+
+    Raises :class:`InputError` when ``out`` cannot be a folder."""
+    if out is None:
+        return Path(tempfile.mkdtemp(prefix="hangar-demo-"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create the folder ({e.strerror or e})") from e
+    return out
+
+
+async def _demo(server: str | None, api_key: str | None, console: Console, out: Path | None) -> int:
     settings = Settings()
-    out_dir = Path.cwd() / "hangar-demo"
+    out_dir = output_folder(out)
     if server:
         console.print(Panel(f"Demo task on [bold]{server}[/]: its own model answers (not scripted)."))
         final = await watch(server, api_key or "", console, out_dir)
@@ -130,12 +147,18 @@ def demo(
         str | None, typer.Option("--server", help="Run the demo task on this server (its own model).")
     ] = None,
     api_key: ApiKeyOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for the run's files (default: a new temporary folder, printed at the end)."
+        ),
+    ] = None,
 ) -> None:
     """Watch a full agent run with a scripted model: sandbox, shell, Python, browser, files."""
     console = Console()
     with fail_on_hangar_error():
         try:
-            code = asyncio.run(_demo(server, api_key, console))
+            code = asyncio.run(_demo(server, api_key, console, out))
         except KeyboardInterrupt:
             code = EXIT_INFRA
     raise typer.Exit(code)

@@ -24,6 +24,7 @@ from runtime import steps as s
 from runtime.cli.serve import DEV_KEY_FILE
 from runtime.config import Settings
 from runtime.errors import HangarError, InfraError, InputError, NotFound
+from runtime.wire import StepFolder
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 TERMINAL = frozenset({"completed", "failed", "cancelled", "budget_exceeded", "incomplete", "requires_action"})
@@ -116,28 +117,27 @@ def to_step(step: Any) -> s.Step | None:
 
 
 class _Steps:
-    """Rebuilds steps from ``step.start`` / ``step.delta`` (text) / ``step.stop`` events."""
+    """Rebuilds steps from ``step.start`` / ``step.delta`` / ``step.stop`` events (SDK objects),
+    with the server's own folder: text, thought summaries, signatures, streamed arguments."""
 
     def __init__(self) -> None:
-        self._open: dict[int, dict[str, Any]] = {}
+        self._folder = StepFolder()
 
     def start(self, index: int, step: Any) -> None:
-        self._open[index] = step.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self._folder.add({"event_type": "step.start", "index": index, "step": _json(step)})
 
     def delta(self, index: int, delta: Any) -> None:
-        raw = self._open.get(index)
-        text = getattr(delta, "text", None)
-        if raw is None or getattr(delta, "type", None) != "text" or not isinstance(text, str):
-            return
-        content = raw.setdefault("content", [])
-        if content and content[-1].get("type") == "text":
-            content[-1]["text"] = content[-1].get("text", "") + text
-        else:
-            content.append({"type": "text", "text": text})
+        self._folder.add({"event_type": "step.delta", "index": index, "delta": _json(delta)})
 
     def stop(self, index: int) -> s.Step | None:
-        raw = self._open.pop(index, None)
+        raw = self._folder.add({"event_type": "step.stop", "index": index})
         return to_step(raw) if raw is not None else None
+
+
+def _json(obj: Any) -> dict[str, Any]:
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dict(obj) if isinstance(obj, dict) else {}
 
 
 def steps_of(interaction: gi.Interaction) -> list[s.Step]:

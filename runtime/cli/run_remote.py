@@ -38,7 +38,8 @@ from runtime.cli.run_output import (
 from runtime.errors import HangarError, InputError, LimitExceeded, PathOutsideWorkspace
 from runtime.sandboxd.tarstream import ExtractLimits, ExtractResult
 
-ARTIFACTS = ("plan.md", "walkthrough.md")
+ARTIFACTS = ("plan.md", "walkthrough.md", "report.md")
+"""Downloaded when present: the shipped agents ask for them without requiring them (``outputs``)."""
 NO_FILES_API = (
     "not downloaded: this server has no environment files API "
     "(GET /v1/environments/{id}/files/{path}); the files stay in the environment's workspace"

@@ -9,8 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from runtime.errors import InputError
 from runtime.steps import Content, Step, UserInputStep, parse_steps
+from runtime.wire import describe
 from runtime.worker import InteractionConfig
 from runtime.worker.events import ErrorInfo, Usage
+
+__all__ = ["CreateInteraction", "Interaction", "describe", "normalise_input"]
 
 CONTENT_TYPES = frozenset({"text", "image", "audio", "document", "video"})
 _STEP_TYPES = frozenset(str(cls.model_fields["type"].default) for cls in get_args(get_args(Step)[0]))
@@ -104,13 +107,3 @@ def _contents(items: list[Any]) -> list[Content]:
         return _CONTENTS.validate_python(blocks)
     except ValidationError as e:
         raise InputError(f"invalid `input`: {describe(e, 'input')}") from e
-
-
-def describe(e: ValidationError, root: str = "") -> str:
-    """A short, human message for a pydantic error: the first few fields and what is wrong."""
-    parts = []
-    for err in e.errors(include_url=False)[:3]:
-        loc = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        parts.append(f"{loc.lstrip('.') or 'body'}: {err['msg']}")
-    more = e.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -1,14 +1,17 @@
-"""The tool seam: a function declaration for the model plus its execution in the sandbox."""
+"""The tool seam: a function declaration for the model, its execution in the sandbox, and the
+steps a call of it becomes (each kind builds its own call, result and interrupted-result steps)."""
 
 from __future__ import annotations
 
 import abc
+import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from google.genai import types
 
+from runtime import steps as s
 from runtime.errors import InputError
 from runtime.sandbox.client import SandboxdClient
 
@@ -54,6 +57,40 @@ class Tool(abc.ABC):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         """Execute the call. Raises ``InputError`` for bad arguments (the loop turns any
         ``HangarError`` except ``SandboxGone`` into an error result for the model)."""
+
+    # --- steps (``function`` kind; code execution tools override them) ---------------------------
+
+    def call_step(self, call_id: str, args: dict[str, Any], signature: str | None) -> s.Step:
+        """The step recording the model's call (``signature``: its base64 thought signature)."""
+        return function_call_step(call_id, self.name, args, signature)
+
+    def result_step(self, call_id: str, output: ToolOutput) -> s.Step:
+        """The step answering the call with ``output`` (its text already cut to the budget)."""
+        return s.FunctionResultStep(
+            call_id=call_id, name=self.name, result=with_images(output), is_error=output.is_error or None
+        )
+
+
+def function_call_step(call_id: str, name: str, args: dict[str, Any], signature: str | None) -> s.Step:
+    step = s.FunctionCallStep(id=call_id, name=name, arguments=args)
+    if signature:
+        step.signature = signature  # type: ignore[attr-defined]  # extra field, kept for the history
+    return step
+
+
+def with_images(output: ToolOutput) -> s.ToolResult:
+    """The output's text, or text and PNG image blocks when it has images."""
+    if not output.images:
+        return output.text
+    images = [
+        s.ImageContent(data=base64.b64encode(img).decode(), mime_type="image/png") for img in output.images
+    ]
+    return [s.TextContent(text=output.text), *images]
+
+
+def interrupted_function_result(call: s.FunctionCallStep, text: str) -> s.Step:
+    """The error answer to a ``function_call`` that never finished."""
+    return s.FunctionResultStep(call_id=call.id, name=call.name, result=text, is_error=True)
 
 
 def declare(

@@ -4,20 +4,60 @@ from __future__ import annotations
 
 import base64
 import posixpath
-from typing import Any
+from typing import Any, ClassVar
 
 from google.genai import types
 
+from runtime import steps as s
 from runtime.sandboxd.protocol import WORKSPACE
-from runtime.tools.base import Tool, ToolContext, ToolOutput, arg_num, arg_str, declare
+from runtime.tools.base import Tool, ToolContext, ToolOutput, arg_num, arg_str, declare, with_images
 
 DEFAULT_TIMEOUT_S = 300.0
 
 
-class ShellTool(Tool):
+class CodeExecutionTool(Tool):
+    """A tool whose calls are ``code_execution_call``/``_result`` steps (the code is the argument)."""
+
+    source_arg: ClassVar[str] = "code"
+    """The argument holding the code."""
+
+    def call_step(self, call_id: str, args: dict[str, Any], signature: str | None) -> s.Step:
+        code = args.get(self.source_arg)
+        return s.CodeExecutionCallStep(
+            id=call_id,
+            signature=signature,
+            arguments=s.CodeExecutionArguments(
+                code=code if isinstance(code, str) else None, language=self.language
+            ),
+        )
+
+    def result_step(self, call_id: str, output: ToolOutput) -> s.Step:
+        result = with_images(output)
+        assert not isinstance(result, dict)
+        return s.CodeExecutionResultStep(call_id=call_id, result=result, is_error=output.is_error or None)
+
+
+def interrupted_code_result(call: s.CodeExecutionCallStep, text: str) -> s.Step:
+    """The error answer to a ``code_execution_call`` that never finished."""
+    return s.CodeExecutionResultStep(call_id=call.id, result=text, is_error=True)
+
+
+def code_call_name(step: s.CodeExecutionCallStep) -> str:
+    """The tool the model called, for the history (``python`` or ``shell``)."""
+    return PythonTool.name if step.arguments.language == "python" else ShellTool.name
+
+
+def code_call_args(step: s.CodeExecutionCallStep) -> dict[str, Any]:
+    """The call's arguments as the model sent them, for the history."""
+    tool = PythonTool if step.arguments.language == "python" else ShellTool
+    return {tool.source_arg: step.arguments.code or ""}
+
+
+class ShellTool(CodeExecutionTool):
     name = "shell"
     kind = "code_execution"
     language = "bash"
+    source_arg = "command"
 
     def declaration(self) -> types.FunctionDeclaration:
         return declare(
@@ -48,7 +88,7 @@ class ShellTool(Tool):
         return ToolOutput(text=text, is_error=result.exit_code != 0 or result.timed_out)
 
 
-class PythonTool(Tool):
+class PythonTool(CodeExecutionTool):
     name = "python"
     kind = "code_execution"
     language = "python"

@@ -83,11 +83,35 @@ class McpTool:
     """The function name the model calls."""
     declaration: types.FunctionDeclaration
 
+    def call_step(self, call_id: str, args: dict[str, Any], signature: str | None) -> s.Step:
+        step = s.McpServerToolCallStep(id=call_id, name=self.name, server_name=self.server, arguments=args)
+        if signature:
+            step.signature = signature  # type: ignore[attr-defined]  # extra field, kept for the history
+        return step
+
+    def result_step(self, call_id: str, result: McpResult) -> s.Step:
+        return mcp_result_step(call_id, self.name, self.server, result.result, result.is_error)
+
 
 @dataclass(frozen=True)
 class McpResult:
     result: str | list[s.Content]
     is_error: bool = False
+
+
+def mcp_result_step(
+    call_id: str, name: str, server: str, result: s.ToolResult, is_error: bool = False
+) -> s.Step:
+    step = s.McpServerToolResultStep(call_id=call_id, result=result, name=name, server_name=server)
+    if is_error:
+        # Not in the wire schema of this step (extra fields are kept); the history reads it.
+        step.is_error = True  # type: ignore[attr-defined]
+    return step
+
+
+def interrupted_mcp_result(call: s.McpServerToolCallStep, text: str) -> s.Step:
+    """The error answer to an ``mcp_server_tool_call`` that never finished."""
+    return mcp_result_step(call.id, call.name, call.server_name, text, is_error=True)
 
 
 def _clean(name: str) -> str:

@@ -6,10 +6,10 @@ the earlier turns. Credentials are checked before any box is provisioned.
 
 Resuming (the server stopped mid-run): the loop continues from the steps already logged, in a new
 box on the same workspace volume (data sources are not copied again: the workspace has them). A
-built-in tool call whose result was never logged is *not* re-executed — it may have had effects
-(a half-applied edit, a sent request) — but answered with an error result saying the run was
-interrupted, so the model decides whether to run it again. A pending client-side function call
-puts the interaction back in ``requires_action``.
+built-in or MCP server tool call whose result was never logged is *not* re-executed — it may have
+had effects (a half-applied edit, a sent request) — but answered with an error result of its own
+kind saying the run was interrupted, so the model decides whether to run it again. A pending
+client-side function call puts the interaction back in ``requires_action``.
 """
 
 from __future__ import annotations
@@ -17,32 +17,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
-from runtime.agent.events import LoopEvent, RunStatus, StepAdded
+from runtime.agent.calls import interrupted_result
+from runtime.agent.events import LoopEvent, StepAdded, StepStarted, TextDelta
 from runtime.agent.session import AgentSession, loop_config
 from runtime.agents import AgentRegistry, AgentSpec
+from runtime.errors import HangarError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import Provider, SandboxSpec
-from runtime.steps import (
-    CodeExecutionCallStep,
-    CodeExecutionResultStep,
-    FunctionCallStep,
-    FunctionResultStep,
-    Step,
-)
+from runtime.steps import FunctionCallStep, Step, TextContent, unanswered_calls
 from runtime.tools.hooks import OutboundGuard
 from runtime.tools.mcp import Connect
+from runtime.wire import InteractionStatus
 from runtime.worker.agent_request import agent_for_call, call_settings
-from runtime.worker.events import ErrorInfo
+from runtime.worker.events import ErrorInfo, ThoughtSummaryDelta
+from runtime.worker.events import TextDelta as TextDelta_
 from runtime.worker.model_runner import to_usage
 from runtime.worker.runner import Emit, RunInput, RunResult, StepWriter
 
 log = structlog.get_logger(__name__)
 
+CANCELLED_RESULT = "not completed: cancelled by the caller; the command may have been partly done"
 INTERRUPTED_RESULT = (
     "interrupted: the Hangar server stopped while this tool call was running, so its result was "
     "lost; it may or may not have taken effect. Check before running it again."
@@ -107,47 +106,80 @@ class AgentRunner:
         env_id = record.environment_id or record.id
         base = self.base_spec.model_copy(update={"workspace_volume": workspace_volume(env_id)})
         writer = StepWriter(emit, run)
-
-        async def sink(event: LoopEvent) -> None:
-            if isinstance(event, StepAdded):
-                await writer.whole(event.step)
-
         steps = run.conversation
         if run.resumed_steps:
             waiting = await _answer_interrupted(steps, set(config.toolset.client_functions), writer)
             if waiting:
-                return RunResult(status="requires_action")
+                return RunResult(status=InteractionStatus.REQUIRES_ACTION)
         async with AgentSession(
-            agent, self.provider, self.model, config=config, base_spec=base, sink=sink,
+            agent, self.provider, self.model, config=config, base_spec=base, sink=LoopLog(writer),
             copy_sources=not run.resumed_steps, outbound=self.outbound,
         ) as session:
             sandbox_id = session.sandbox.id if session.sandbox else None
             bound.info("agent_run_started", sandbox_id=sandbox_id, resumed_steps=len(run.resumed_steps))
-            result = await session.run(steps, cancel)
+            try:
+                result = await session.run(steps, cancel)
+            except asyncio.CancelledError:
+                if cancel.is_set():  # the caller cancelled (not a shutdown: that run is resumed)
+                    await _answer_cancelled(steps, set(config.toolset.client_functions), writer, bound)
+                raise
         error = None
-        if result.status in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.BUDGET_EXCEEDED):
+        if result.status.is_error:
             error = ErrorInfo(code=result.status.value, message=result.reason)
         return RunResult(status=result.status.value, usage=to_usage(result.usage), error=error)
 
 
+class LoopLog:
+    """The loop's events as ``step.*`` events: whole steps at once; streamed text and thought
+    summaries as ``step.delta`` against the step they started (the loop's indexes count the
+    earlier turns too, the log's do not: the two are mapped as steps are started)."""
+
+    def __init__(self, writer: StepWriter) -> None:
+        self._writer = writer
+        self._started: dict[int, int] = {}
+
+    async def __call__(self, event: LoopEvent) -> None:
+        if isinstance(event, StepStarted):
+            self._started[event.index] = await self._writer.start(event.step)
+        elif isinstance(event, TextDelta) and event.index in self._started:
+            index = self._started[event.index]
+            if event.kind == "thought":
+                await self._writer.delta(index, ThoughtSummaryDelta(content=TextContent(text=event.text)))
+            else:
+                await self._writer.delta(index, TextDelta_(text=event.text))
+        elif isinstance(event, StepAdded):
+            started = self._started.pop(event.index, None)
+            if started is None:
+                await self._writer.whole(event.step)
+            else:
+                await self._writer.finish(started, event.step)
+
+
 async def _answer_interrupted(steps: list[Step], client_functions: set[str], writer: StepWriter) -> bool:
-    """Log (and append to ``steps``) an error result for each built-in call left unanswered.
-    Returns whether a client-side function call still waits for its result."""
-    answered = {st.call_id for st in steps if isinstance(st, FunctionResultStep | CodeExecutionResultStep)}
+    """Log (and append to ``steps``) an error result, of the call's own kind, for each call run
+    here that was left unanswered. Returns whether a client-side function call still waits."""
+    return await _answer_calls(steps, client_functions, writer, INTERRUPTED_RESULT)
+
+
+async def _answer_cancelled(
+    steps: list[Step], client_functions: set[str], writer: StepWriter, bound: Any
+) -> None:
+    """Answer the calls a cancelled run left open; the cancel goes on even if the log refuses
+    (the event being written when the cancel came may have taken the next sequence number)."""
+    try:
+        await _answer_calls(steps, client_functions, writer, CANCELLED_RESULT)
+    except HangarError as e:
+        bound.warning("cancelled_calls_unanswered", error=e.message)
+
+
+async def _answer_calls(steps: list[Step], client_functions: set[str], writer: StepWriter, text: str) -> bool:
     waiting = False
-    for step in list(steps):
-        if not isinstance(step, FunctionCallStep | CodeExecutionCallStep) or step.id in answered:
-            continue
-        result: Step
-        if isinstance(step, CodeExecutionCallStep):
-            result = CodeExecutionResultStep(call_id=step.id, result=INTERRUPTED_RESULT, is_error=True)
-        elif step.name in client_functions:
+    for call in unanswered_calls(steps):
+        if isinstance(call, FunctionCallStep) and call.name in client_functions:
             waiting = True
             continue
-        else:
-            result = FunctionResultStep(
-                call_id=step.id, name=step.name, result=INTERRUPTED_RESULT, is_error=True
-            )
-        await writer.whole(result)
-        steps.append(result)
+        result = interrupted_result(call, text)
+        if result is not None:
+            await writer.whole(result)
+            steps.append(result)
     return waiting

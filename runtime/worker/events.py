@@ -1,5 +1,5 @@
-"""The events of an interaction (spec §6.2): what the log stores, what SSE streams carry, and how
-the steps of an interaction are derived from them (:func:`fold_steps`).
+"""The events of an interaction (spec §6.2): what the log stores and what SSE streams carry. The
+steps of an interaction are folded from them by :func:`runtime.wire.fold_steps`.
 
 The log stores events without ``event_id``: the id is the event's sequence number in the log,
 added when the event is rendered (:func:`render_event`).
@@ -8,12 +8,12 @@ added when the event is rendered (:func:`render_event`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from runtime.steps import STEP_ADAPTER, Content, Step, TextContent, ThoughtStep, dump_step
+from runtime.steps import Content, Step, TextContent, ThoughtStep, dump_step
+from runtime.wire import fold_steps
 
 
 class _Wire(BaseModel):
@@ -115,13 +115,29 @@ class InteractionCompleted(_Wire):
     interaction: InteractionRef
 
 
+class InteractionCancelled(_Wire):
+    """The interaction was cancelled (SDK 3.6's ``InteractionCancelledEvent``: only ``usage``).
+    Sent just before the ``interaction.completed`` that ends every stream, so clients that only
+    know the older events still see the end."""
+
+    event_type: Literal["interaction.cancelled"] = "interaction.cancelled"
+    usage: Usage | None = None
+
+
 class ErrorEvent(_Wire):
     event_type: Literal["error"] = "error"
     error: ErrorInfo
 
 
 Event = Annotated[
-    InteractionCreated | StatusUpdate | StepStart | StepDelta | StepStop | InteractionCompleted | ErrorEvent,
+    InteractionCreated
+    | StatusUpdate
+    | StepStart
+    | StepDelta
+    | StepStop
+    | InteractionCancelled
+    | InteractionCompleted
+    | ErrorEvent,
     Field(discriminator="event_type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -140,58 +156,6 @@ def render_event(seq: int, event: dict[str, Any]) -> str:
     return f"event: {event.get('event_type', 'error')}\nid: {seq}\ndata: {json.dumps(payload)}\n\n"
 
 
-# --- steps from events ---------------------------------------------------------------------------
-
-
-def fold_steps(events: Iterable[dict[str, Any]], first_index: int = 0) -> list[dict[str, Any]]:
-    """The steps (wire JSON) that the ``step.*`` events of one interaction describe, in order.
-
-    ``first_index`` is the index of the first generated step (after this turn's input steps)."""
-    steps: dict[int, dict[str, Any]] = {}
-    arguments: dict[int, str] = {}
-    for event in events:
-        kind = event.get("event_type")
-        index = event.get("index")
-        if not isinstance(index, int):
-            continue
-        if kind == "step.start":
-            steps[index] = dict(event["step"])
-        elif kind == "step.delta" and index in steps:
-            _apply_delta(steps[index], event["delta"], arguments, index)
-    for index, text in arguments.items():
-        try:
-            steps[index]["arguments"] = json.loads(text)
-        except ValueError:
-            steps[index]["arguments"] = {"_raw": text}
-    return [steps[i] for i in sorted(steps) if i >= first_index]
-
-
-def _apply_delta(step: dict[str, Any], delta: dict[str, Any], arguments: dict[int, str], index: int) -> None:
-    kind = delta.get("type")
-    if kind == "text":
-        content = step.setdefault("content", [])
-        if content and content[-1].get("type") == "text" and not content[-1].get("annotations"):
-            content[-1] = {**content[-1], "text": content[-1]["text"] + delta["text"]}
-        else:
-            content.append({"type": "text", "text": delta["text"]})
-    elif kind == "thought_summary" and delta.get("content"):
-        summary = step.setdefault("summary", [])
-        block = delta["content"]
-        if summary and block.get("type") == "text" and summary[-1].get("type") == "text":
-            summary[-1] = {**summary[-1], "text": summary[-1]["text"] + block.get("text", "")}
-        else:
-            summary.append(block)
-    elif kind == "thought_signature" and delta.get("signature"):
-        step["signature"] = delta["signature"]
-    elif kind == "arguments_delta":
-        arguments[index] = arguments.get(index, "") + (delta.get("arguments") or "")
-
-
-def parse_folded(steps: Iterable[dict[str, Any]]) -> list[Step]:
-    """Typed steps from folded JSON (the store's own output, so this does not fail in practice)."""
-    return [STEP_ADAPTER.validate_python(step) for step in steps]
-
-
 __all__ = [
     "EVENT_ADAPTER",
     "TERMINAL_EVENT",
@@ -200,6 +164,7 @@ __all__ = [
     "ErrorEvent",
     "ErrorInfo",
     "Event",
+    "InteractionCancelled",
     "InteractionCompleted",
     "InteractionCreated",
     "InteractionRef",
@@ -216,6 +181,5 @@ __all__ = [
     "dump_event",
     "dump_step",
     "fold_steps",
-    "parse_folded",
     "render_event",
 ]

@@ -8,7 +8,7 @@ from runtime.errors import InputError
 from runtime.steps import Step, parse_steps
 from runtime.store import InteractionRecord, StoredEvent
 from runtime.store.interactions import InteractionRepo
-from runtime.worker.events import fold_steps
+from runtime.wire import fold_steps
 
 MAX_CHAIN = 1000
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runtime.steps import Step
+from runtime.steps import Step, parse_stored
 from runtime.store import InteractionRecord, StoredEvent
-from runtime.worker.events import fold_steps, parse_folded
+from runtime.wire import fold_steps
 
 
 @dataclass(frozen=True)
@@ -34,5 +34,5 @@ def resumption(record: InteractionRecord, events: list[StoredEvent]) -> Resumpti
     )
     started = {e["index"] for e in logged if e.get("event_type") == "step.start"}
     stopped = {e["index"] for e in logged if e.get("event_type") == "step.stop"}
-    steps = parse_folded(fold_steps(logged, first_index=len(record.input)))
+    steps = parse_stored(fold_steps(logged, first_index=len(record.input)))
     return Resumption(attempts=attempts, steps=steps, open_indexes=sorted(started - stopped))

@@ -13,15 +13,27 @@ next worker from ``RunInput.resumed_steps``.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from runtime.steps import Step
+from runtime.steps import FunctionCallStep, Step
 from runtime.store import InteractionRecord
-from runtime.worker.events import Delta, ErrorInfo, Event, StepDelta, StepStart, StepStop, Usage
+from runtime.wire import InteractionStatus
+from runtime.worker.events import (
+    ArgumentsDelta,
+    Delta,
+    ErrorInfo,
+    Event,
+    StepDelta,
+    StepStart,
+    StepStop,
+    ThoughtSignatureDelta,
+    Usage,
+)
 
 Emit = Callable[[Event], Awaitable[None]]
 
@@ -65,9 +77,9 @@ class RunInput:
 
 @dataclass(frozen=True)
 class RunResult:
-    status: str = "completed"
-    """Terminal status: ``completed``, ``failed``, ``incomplete``, ``budget_exceeded``,
-    ``requires_action``."""
+    status: str = InteractionStatus.COMPLETED
+    """Terminal status, an :class:`InteractionStatus` value: ``completed``, ``failed``,
+    ``incomplete``, ``budget_exceeded``, ``requires_action`` (``cancelled`` is the worker's)."""
     usage: Usage | None = None
     error: ErrorInfo | None = None
 
@@ -93,7 +105,10 @@ class RunnerRegistry:
 
 
 class StepWriter:
-    """Emits ``step.*`` events with the right indexes (after this turn's input steps)."""
+    """Emits ``step.*`` events with the right indexes (after this turn's input steps).
+
+    A ``function_call`` step always starts with empty ``arguments``, which follow as one
+    ``arguments_delta`` (spec §6.4: the documented shape of a streamed call)."""
 
     def __init__(self, emit: Emit, run: RunInput) -> None:
         self._emit = emit
@@ -112,7 +127,18 @@ class StepWriter:
         await self._emit(StepStop(index=index, usage=usage))
 
     async def whole(self, step: Step) -> int:
-        """Emit a complete step at once (start then stop)."""
-        index = await self.start(step)
+        """Emit a complete step at once (start, the arguments of a call, stop)."""
+        if isinstance(step, FunctionCallStep):
+            index = await self.start(step.model_copy(update={"arguments": {}}))
+            await self.delta(index, ArgumentsDelta(arguments=json.dumps(step.arguments)))
+        else:
+            index = await self.start(step)
         await self.stop(index)
         return index
+
+    async def finish(self, index: int, step: Step) -> None:
+        """Complete a started step whose text streamed: its signature, if any, then stop."""
+        signature = getattr(step, "signature", None)
+        if isinstance(signature, str) and signature:
+            await self.delta(index, ThoughtSignatureDelta(signature=signature))
+        await self.stop(index)

@@ -34,11 +34,13 @@ from runtime import metrics
 from runtime.errors import HangarError, InfraError
 from runtime.steps import parse_steps
 from runtime.store import InteractionRecord, Store, StoredEvent
+from runtime.wire import InteractionStatus
 from runtime.worker.broker import Broker
 from runtime.worker.events import (
     ErrorEvent,
     ErrorInfo,
     Event,
+    InteractionCancelled,
     InteractionCompleted,
     InteractionRef,
     StatusUpdate,
@@ -165,11 +167,13 @@ class Worker:
         local = self._cancels.get(record.id)
         if local is not None:
             local.set()
-        elif await interactions.finish(record.id, "cancelled", owner=None):
+        elif await interactions.finish(record.id, InteractionStatus.CANCELLED, owner=None):
             # Nobody had claimed it: this call owns its log now.
             writer = await LogWriter.open(self._store, self._broker, record.id)
-            await writer(InteractionCompleted(interaction=interaction_ref(record, "cancelled")))
-            await self._notify(record, "cancelled", None)
+            await writer(InteractionCancelled())
+            status = InteractionStatus.CANCELLED
+            await writer(InteractionCompleted(interaction=interaction_ref(record, status)))
+            await self._notify(record, status, None)
 
     # -- claiming ----------------------------------------------------------------------------------
 
@@ -220,7 +224,7 @@ class Worker:
         try:
             writer = await LogWriter.open(self._store, self._broker, record.id)
             resumed = resumption(record, await self._store.interactions.events_after(record.id))
-            await writer(StatusUpdate(interaction_id=record.id, status="in_progress"))
+            await writer(StatusUpdate(interaction_id=record.id, status=InteractionStatus.IN_PROGRESS))
             if resumed.attempts:
                 bound.warning("interaction.resumed", attempt=resumed.attempts + 1, steps=len(resumed.steps))
             try:
@@ -292,7 +296,7 @@ class Worker:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             if task.cancelled():
-                return RunResult(status="cancelled")
+                return RunResult(status=InteractionStatus.CANCELLED)
             return task.result()
         except HangarError as e:
             return _failed(e.code, e.message)
@@ -311,6 +315,8 @@ class Worker:
             metrics.INTERACTIONS_FINISHED.labels(record.kind, result.status).inc()
             metrics.INTERACTION_SECONDS.labels(record.kind).observe(max(0.0, time.time() - record.created))
             ref = interaction_ref(record, result.status, result.usage)
+            if result.status == InteractionStatus.CANCELLED:
+                await writer(InteractionCancelled(usage=result.usage))
             await writer(InteractionCompleted(interaction=ref))
             await self._notify(record, result.status, result.usage)
 
@@ -350,4 +356,4 @@ async def _first(*events: asyncio.Event) -> None:
 
 
 def _failed(code: str, message: str) -> RunResult:
-    return RunResult(status="failed", error=ErrorInfo(code=code, message=message))
+    return RunResult(status=InteractionStatus.FAILED, error=ErrorInfo(code=code, message=message))

@@ -57,6 +57,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "mcp_server_tool_result": {"type": "mcp_server_tool_result", "call_id": "m_1",
                                "result": [{"type": "text", "text": "3 issues"}], "name": "search_issues",
                                "server_name": "github"},
+    "tool_search_call": {
+        "type": "tool_search_call", "id": "ts_1", "arguments": {"function_names": ["get_weather"]},
+        "signature": "c2ln",
+    },
+    "tool_search_result": {
+        "type": "tool_search_result", "call_id": "ts_1",
+        "result": [{"type": "function", "name": "get_weather", "description": "Weather by city"}],
+    },
     "processing_call": {"type": "processing_call", "id": "p_1"},
     "processing_result": {"type": "processing_result", "call_id": "p_1", "signature": "c2ln"},
 }
@@ -69,7 +77,7 @@ def _union_tags() -> set[str]:
 
 def test_examples_cover_every_step_type() -> None:
     assert set(EXAMPLES) == _union_tags()
-    assert len(EXAMPLES) == 21
+    assert len(EXAMPLES) == 23
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))

@@ -11,7 +11,7 @@ from run_harness import hangar, with_model
 
 from runtime.llm import call, turn
 from runtime.llm.fake_server import FakeGemini
-from runtime.llm.script import has_function_response
+from runtime.llm.script import contains_text, has_function_response
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 
@@ -112,7 +112,9 @@ async def test_scripted_research_run(tmp_path: Path, run_env: dict[str, str]) ->
 
 async def test_missing_output_fails_with_reason(tmp_path: Path, run_env: dict[str, str]) -> None:
     out = tmp_path / "out"
-    async with FakeGemini([turn("I did nothing.")]) as fake:
+    # One reminder naming the missing file, then the run fails if it is still missing.
+    script = [turn("I did nothing."), turn("Still nothing.", expect=contains_text("missing: report.md"))]
+    async with FakeGemini(script) as fake:
         ran = await hangar(
             "run",
             str(agent_file(tmp_path)),
@@ -122,6 +124,7 @@ async def test_missing_output_fails_with_reason(tmp_path: Path, run_env: dict[st
             "--quiet",
             env=with_model(run_env, fake.base_url),
         )
+        fake.assert_done()
     assert ran.code == 1
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "failed" and "report.md" in result["reason"]

@@ -1,5 +1,6 @@
 """Crash recovery and concurrency against a real server process: ``kill -9`` mid-run, restart on
-the same data dir, and the interaction finishes from its last logged step; 20 background
+the same data dir, and the interaction finishes from its last logged step (a shell call or an MCP
+server call in flight is answered as interrupted, never left unanswered); 20 background
 interactions at once each log every step exactly once."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import contextlib
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +18,9 @@ from pathlib import Path
 
 import docker
 import pytest
-from server_process import ServerProcess, fake_gemini
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from server_process import ServerProcess, fake_gemini, free_port
 
 from runtime.llm.script import JsonDict, ScriptedTurn, call, forever, request_parts, turn
 from runtime.sandbox.engine import namespace_filter
@@ -144,6 +148,96 @@ def test_kill_9_mid_run_then_restart_resumes_the_agent(short_dir: Path, sandbox_
             finally:
                 engine.close()
         assert not left, [c.name for c in left]
+
+
+@contextlib.contextmanager
+def slow_mcp_server() -> Iterator[tuple[str, list[str]]]:
+    """An MCP server on loopback (in a thread of the test) whose ``wait`` tool takes 60 s; yields
+    its URL and the list of calls it received."""
+    calls: list[str] = []
+    server = MCPServer("slow")
+
+    @server.tool()
+    async def wait(label: str) -> str:
+        """Wait a minute."""
+        calls.append(label)
+        await asyncio.sleep(60)
+        return f"waited for {label}"
+
+    port = free_port()
+    config = uvicorn.Config(server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    wait_for(lambda: uv.started, 20, "the MCP server to start")
+    try:
+        yield f"http://127.0.0.1:{port}/mcp", calls
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+
+
+def mcp_script(request: JsonDict) -> ScriptedTurn:
+    """Call the MCP tool first; once its call is answered (after the restart), finish."""
+    if "m1" in answered(request):
+        return turn("The wait was interrupted; stopping here.")
+    return turn(calls=[call("slow__wait", label="first", id="m1")])
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_kill_9_during_an_mcp_call_then_restart_answers_the_call(short_dir: Path, sandbox_image: str) -> None:
+    namespace = f"test-crash-mcp-{secrets.token_hex(3)}"
+    settings = {
+        "HANGAR_SANDBOX_NAMESPACE": namespace,
+        "HANGAR_SANDBOX_IMAGE": sandbox_image,
+        "HANGAR_LEASE_SECONDS": "2",
+        "HANGAR_POLL_SECONDS": "0.2",
+    }
+    with slow_mcp_server() as (url, mcp_calls), fake_gemini(mcp_script) as fake:
+        server = ServerProcess(short_dir, fake.base_url, env=settings)
+        server.start()
+        volume = None
+        try:
+            client = server.client()
+            tools = [{"type": "mcp_server", "name": "slow", "url": url}]
+            created = client.interactions.create(agent=AGENT, input="wait", tools=tools, background=True)
+            volume = workspace_volume(created.environment_id or created.id)
+
+            def call_running() -> bool:
+                now = client.interactions.get(created.id)
+                assert now.status == "in_progress", (now, server.log_tail())
+                return bool(mcp_calls) and any(s.type == "mcp_server_tool_call" for s in now.steps or [])
+
+            wait_for(call_running, 90, "the MCP call to be logged and running")
+            server.kill()
+            server.start()
+            client = server.client()
+            wait_for(lambda: client.interactions.get(created.id).status != "in_progress", 120, "the resume")
+            done = client.interactions.get(created.id)
+            assert done.status == "completed", (getattr(done, "errors", None), server.log_tail())
+            kinds = [s.type for s in done.steps or []]
+            assert kinds == ["user_input", "mcp_server_tool_call", "mcp_server_tool_result", "model_output"]
+            result = (done.steps or [])[2]
+            assert result.call_id == "m1" and "interrupted" in str(result.result)  # type: ignore[union-attr]
+            # What Gemini got after the restart: the call, and its answer under the name it called.
+            last = fake.requests[-1]
+            responses = [p["functionResponse"] for p in request_parts(last) if "functionResponse" in p]
+            assert [(r["id"], r["name"]) for r in responses] == [("m1", "slow__wait")]
+            assert "error" in responses[0]["response"]
+            assert mcp_calls == ["first"]  # not run again: it may have had effects
+            assert not fake.failures
+        finally:
+            server.stop()
+            engine = docker.from_env()
+            try:
+                for container in engine.containers.list(all=True, filters=namespace_filter(namespace)):
+                    container.remove(force=True)
+                if volume is not None:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        engine.volumes.get(volume).remove(force=True)
+            finally:
+                engine.close()
 
 
 @pytest.mark.slow

@@ -22,7 +22,10 @@ def remote(server: Server, env: dict[str, str]) -> dict[str, str]:
 
 async def test_run_on_a_server_completes(tmp_path: Path, server: Server, cli_env: dict[str, str]) -> None:
     server.script.set(
-        turn(calls=[call("shell", command="echo 42 > answer.txt && cat answer.txt", id="s1")]),
+        turn(
+            thought="Write it, then show it.",
+            calls=[call("shell", command="echo 42 > answer.txt && cat answer.txt", id="s1")],
+        ),
         turn(calls=[WALKTHROUGH]),
         turn("The answer is in answer.txt."),
     )
@@ -33,6 +36,9 @@ async def test_run_on_a_server_completes(tmp_path: Path, server: Server, cli_env
     )
     assert ran.code == 0, ran.stderr + ran.stdout
     assert "▶ bash" in ran.stdout and "The answer is in answer.txt." in ran.stdout
+    # Streamed steps are shown whole: the thought's summary deltas, the call's arguments_delta.
+    assert "thinking: Write it, then show it." in ran.stdout
+    assert '▶ update_artifact {"artifact": "walkthrough"' in ran.stdout
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "completed" and result["exit_code"] == 0
     assert result["interaction_id"].startswith("int_")

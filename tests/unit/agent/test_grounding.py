@@ -30,7 +30,9 @@ def config(stream: bool) -> LoopConfig:
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_search_and_url_context_become_steps_before_the_answer(box: LocalSandbox, stream: bool) -> None:
+async def test_search_and_url_context_become_steps(box: LocalSandbox, stream: bool) -> None:
+    """Before the answer when it is not streamed; after it when it streamed (the metadata comes
+    with the last chunk, when the answer's step already has its index)."""
     model = ScriptedModel(
         [
             turn(
@@ -45,7 +47,10 @@ async def test_search_and_url_context_become_steps_before_the_answer(box: LocalS
     result = await AgentLoop(model, box.client, config(stream)).run(steps)
     assert result.status is RunStatus.COMPLETED, result.reason
     model.assert_done()
-    search_call, search_result, url_call, url_result, output = steps[1:]
+    if stream:
+        output, search_call, search_result, url_call, url_result = steps[1:]
+    else:
+        search_call, search_result, url_call, url_result, output = steps[1:]
     assert isinstance(search_call, s.GoogleSearchCallStep)
     assert search_call.arguments.queries == GROUNDING["webSearchQueries"]
     assert isinstance(search_result, s.GoogleSearchResultStep)
@@ -77,7 +82,7 @@ async def test_no_grounding_no_steps_and_all_failed_urls_is_an_error(box: LocalS
     assert [st.type for st in steps] == ["user_input", "model_output"]
     steps.append(s.UserInputStep(content=[s.TextContent(text="read https://gone.test/")]))
     await loop.run(steps)
-    url_result = steps[-2]
+    url_result = steps[-1]  # streamed: the answer first, then what Gemini fetched
     assert isinstance(url_result, s.UrlContextResultStep)
     assert url_result.is_error is True
     assert url_result.result[0].status == "error"

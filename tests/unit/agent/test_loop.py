@@ -10,11 +10,13 @@ import json
 from google.genai import types
 
 from runtime import steps as s
-from runtime.agent.events import LoopEvent, RunStatus, StepAdded
+from runtime.agent.events import LoopEvent, RunStatus, StepAdded, StepStarted, TextDelta
 from runtime.agent.history import History, build_history
 from runtime.agent.loop import AgentLoop, LoopConfig
+from runtime.errors import ModelError
 from runtime.llm import ScriptedModel, call, fail, turn
-from runtime.llm.script import echoes_signature, has_function_response
+from runtime.llm.base import ModelTurnDelta
+from runtime.llm.script import contains_text, echoes_signature, has_function_response
 from runtime.sandbox.local import LocalSandbox
 from runtime.tools.toolset import Toolset
 
@@ -185,10 +187,81 @@ async def test_persistent_model_error_fails_the_run(box: LocalSandbox) -> None:
     assert result.status is RunStatus.FAILED and "bad request" in result.reason
 
 
-async def test_missing_declared_output_fails(box: LocalSandbox) -> None:
-    model = ScriptedModel([turn("done, no report")])
-    result = await AgentLoop(model, box.client, config(outputs=["report.md"])).run(user("x"))
+async def test_missing_output_gets_one_reminder_then_fails(box: LocalSandbox) -> None:
+    model = ScriptedModel(
+        [
+            turn("done, no report"),
+            turn("still no report", expect=contains_text("missing: report.md")),
+        ]
+    )
+    steps = user("x")
+    result = await AgentLoop(model, box.client, config(outputs=["report.md"])).run(steps)
     assert result.status is RunStatus.FAILED and "report.md" in result.reason
+    assert [st.type for st in steps] == ["user_input", "model_output", "user_input", "model_output"]
+    model.assert_done()  # exactly one extra turn
+
+
+async def test_missing_output_written_after_the_reminder_completes(box: LocalSandbox) -> None:
+    model = ScriptedModel(
+        [
+            turn("the answer is 42"),
+            turn(calls=[call("write_file", path="report.md", content="42", id="w1")]),
+            turn("report written"),
+        ]
+    )
+    result = await AgentLoop(model, box.client, config(outputs=["report.md"])).run(user("x"))
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert await box.client.read_file("report.md") == b"42"
+    model.assert_done()
+
+
+async def test_text_and_thoughts_stream_into_started_steps(box: LocalSandbox) -> None:
+    sig = base64.b64encode(b"sig").decode()
+    model = ScriptedModel(
+        [turn("The answer is 42.", thought="think hard", signature=sig)], stream_pieces=3
+    )
+    seen: list[LoopEvent] = []
+
+    async def sink(event: LoopEvent) -> None:
+        seen.append(event)
+
+    steps = user("q")
+    result = await AgentLoop(model, box.client, config(), sink).run(steps)
+    assert result.status is RunStatus.COMPLETED, result.reason
+    started = [e for e in seen if isinstance(e, StepStarted)]
+    assert [(e.index, e.step.type) for e in started] == [(1, "thought"), (2, "model_output")]
+    deltas = [e for e in seen if isinstance(e, TextDelta)]
+    assert {e.index for e in deltas if e.kind == "thought"} == {1}
+    assert "".join(e.text for e in deltas if e.kind == "text") == "The answer is 42."
+    assert len([e for e in deltas if e.kind == "text"]) == 3
+    # Each started step is completed once, at its own index, after its deltas.
+    added = [e for e in seen if isinstance(e, StepAdded)]
+    assert [e.index for e in added] == [1, 2]
+    assert seen.index(added[1]) > seen.index(deltas[-1])
+    output = steps[2]
+    assert isinstance(output, s.ModelOutputStep) and output.content is not None
+    assert output.content[0].text == "The answer is 42."  # type: ignore[union-attr]
+    assert getattr(output, "signature", None) == sig
+
+
+async def test_a_stream_cut_by_a_model_error_closes_its_step(box: LocalSandbox) -> None:
+    class Broken(ScriptedModel):
+        async def generate(self, request, *, on_delta=None):  # type: ignore[no-untyped-def]
+            assert on_delta is not None
+            await on_delta(ModelTurnDelta(kind="text", text="half an ans"))  # type: ignore[func-returns-value]
+            raise ModelError("connection reset", status=503)
+
+    seen: list[LoopEvent] = []
+
+    async def sink(event: LoopEvent) -> None:
+        seen.append(event)
+
+    steps = user("q")
+    result = await AgentLoop(Broken([]), box.client, config(), sink).run(steps)
+    assert result.status is RunStatus.FAILED and "connection reset" in result.reason
+    assert isinstance(steps[1], s.ModelOutputStep)
+    assert [e.index for e in seen if isinstance(e, StepAdded)] == [1]
+    assert steps[1].content[0].text == "half an ans"  # type: ignore[index,union-attr]
 
 
 async def test_huge_output_is_cut_and_saved(box: LocalSandbox) -> None:

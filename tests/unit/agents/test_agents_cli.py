@@ -73,7 +73,7 @@ def test_show_resolves_aliases_and_prints_yaml() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("# resolved agent 'deep-research', spec_hash ")
     data = yaml.safe_load(result.stdout)
-    assert data["id"] == "deep-research" and data["outputs"] == ["report.md"]
+    assert data["id"] == "deep-research" and "report.md" in data["system_instruction"]
 
 
 def test_show_unknown_agent() -> None:

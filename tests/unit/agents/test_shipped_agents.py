@@ -41,14 +41,14 @@ def test_api_agent_ids_resolve(registry: AgentRegistry, api_id: str, agent_id: s
 def test_antigravity_is_the_default_coding_agent(registry: AgentRegistry) -> None:
     spec = registry.resolve("antigravity")
     assert spec.builtin_tools == ["shell", "python", "files", "browser", "plan"]
-    assert spec.outputs == ["walkthrough.md"]
+    assert not spec.outputs  # asked for in the instruction, never a reason to fail a correct answer
     assert "walkthrough.md" in (spec.system_instruction or "")
 
 
 def test_deep_research_searches_and_reports(registry: AgentRegistry) -> None:
     spec = registry.resolve("deep-research")
     assert {t.type for t in spec.tools or []} >= {"google_search"}
-    assert spec.outputs == ["report.md"]
+    assert not spec.outputs and "report.md" in (spec.system_instruction or "")
     sandbox = spec.sandbox_spec()
     # An allowlist through the egress proxy, not open egress.
     assert spec.wants_egress() and sandbox.network == "allowlist"

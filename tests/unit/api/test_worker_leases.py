@@ -124,4 +124,4 @@ async def test_cancel_of_unclaimed_interaction_is_immediate_and_idempotent(store
     assert after is not None
     assert after.status == "cancelled"
     events = [e.event["event_type"] for e in await store.interactions.events_after("int_queued")]
-    assert events == ["interaction.created", "interaction.completed"]
+    assert events == ["interaction.created", "interaction.cancelled", "interaction.completed"]

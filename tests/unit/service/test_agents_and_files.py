@@ -33,7 +33,7 @@ async def test_api_agents_inherit_and_stay_in_their_project(catalog: AgentCatalo
     await service.create("default", {"id": "base-x", "base_agent": "antigravity"})
     await service.create("default", {"id": "child-x", "base_agent": "base-x", "system_instruction": "s"})
     spec = await catalog.resolve("default", "child-x")
-    assert spec.system_instruction == "s" and spec.outputs == ["walkthrough.md"]
+    assert spec.system_instruction == "s" and spec.limits.max_steps == 300  # inherited
     with pytest.raises(NotFound):
         await catalog.resolve("p2", "child-x")
     with pytest.raises(AgentSpecError):

@@ -156,6 +156,8 @@ class AgentSpec(_Strict):
         if domains is not None:
             update |= {"network": "allowlist", "allowed_domains": domains}
         update |= self.sandbox.model_dump(exclude_none=True, exclude={"network"})
+        if isinstance(self.base_environment, Environment) and self.base_environment.env:
+            update["env"] = base.env + tuple(sorted(self.base_environment.literal_env().items()))
         skills = tuple(Mount(source=str(p), target=f"{SKILLS_MOUNT}/{p.name}") for p in self.skills or [])
         update["mounts"] = base.mounts + skills
         return SandboxSpec.model_validate(base.model_dump() | update)

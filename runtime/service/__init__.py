@@ -18,10 +18,12 @@ from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.engine import remove_volume as remove_docker_volume
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
+from runtime.service.environment_config import EgressPolicy
 from runtime.service.environment_files import EnvironmentFiles
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
+from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
@@ -93,12 +95,16 @@ async def open_services(
         catalog = AgentCatalog(store, agents)
         provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
         base = SandboxSpec(image=settings.sandbox_image, runtime=settings.sandbox_runtime)
+        boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
+        environments = EnvironmentService(
+            store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
+            policy=EgressPolicy(allow_open=settings.allow_open_egress),
+        )
         if provider is not None:
             registry.register(
-                "agent", AgentRunner(agents, provider, model_client, base_spec=base, resolver=catalog)
+                "agent", AgentRunner(agents, provider, model_client, base_spec=base, resolver=catalog,
+                                     environments=environments)
             )
-        boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
-        environments = EnvironmentService(store, boxes, provider)
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
@@ -128,7 +134,7 @@ async def open_services(
             await boxes.start()
             yield Services(
                 interactions=service, keys=keys, store=store, webhooks=WebhookService(store, dispatcher),
-                agents=AgentService(catalog), environments=environments,
+                agents=AgentService(catalog, environments.policy), environments=environments,
                 files=EnvironmentFiles(environments, boxes, max_upload_bytes=settings.max_upload_bytes),
                 worker=background,
             )
@@ -156,6 +162,7 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             state_dir=settings.data_dir / "sandbox",
             namespace=settings.sandbox_namespace,
             runtime=settings.sandbox_runtime,
+            egress_private_hosts=settings.egress_private_hosts,
         )
     )
     try:

@@ -83,14 +83,13 @@ class InteractionService:
             await self._catalog.resolve(project_id, target)
         elif kind == "agent" and self._agents is not None:
             self._agents.get(target)
-        environment_id = request.environment_id()
-        if environment_id is not None and self._environments is not None:
-            environment_id = (await self._environments.record(project_id, environment_id)).id
+        previous_environment = None
         if request.previous_interaction_id is not None:
             previous = await self._record(project_id, request.previous_interaction_id)
             if previous.status == RUNNING:
                 raise InputError(f"previous interaction {previous.id} is still in_progress")
-            environment_id = environment_id or previous.environment_id
+            previous_environment = previous.environment_id
+        environment_id = await self._environment_of(project_id, kind, request) or previous_environment
         if environment_id is None and kind == "agent":
             environment_id = f"env_{secrets.token_hex(8)}"
             if self._environments is not None:
@@ -117,6 +116,17 @@ class InteractionService:
         record = await self._store.interactions.insert(record, dump_event(created), idempotency_key)
         self._worker.submit()
         return record
+
+    async def _environment_of(self, project_id: str, kind: str, request: CreateInteraction) -> str | None:
+        """The environment the request names or describes (see :class:`EnvironmentService`);
+        ``None`` when it says nothing. Raises :class:`InputError` or :class:`NotFound`."""
+        if request.environment is None:
+            return None
+        if kind != "agent":
+            raise InputError("environment: only agent interactions run in an environment")
+        if self._environments is None:
+            return request.environment_id()
+        return await self._environments.for_interaction(project_id, request.environment)
 
     async def get(self, project_id: str, interaction_id: str, *, include_input: bool = False) -> Interaction:
         """Raises :class:`NotFound` for an unknown id or one of another project."""

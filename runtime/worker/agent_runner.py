@@ -37,6 +37,7 @@ from runtime.steps import (
     FunctionResultStep,
     Step,
 )
+from runtime.store import InteractionRecord
 from runtime.worker.events import ErrorInfo
 from runtime.worker.model_runner import request_tools, to_usage
 from runtime.worker.runner import Emit, RunInput, RunResult, StepWriter
@@ -67,6 +68,14 @@ class AgentResolver(Protocol):
         ...
 
 
+class EnvironmentPreparer(Protocol):
+    async def prepare(
+        self, interaction: InteractionRecord, agent: AgentSpec, environment: Any, *, resumed: bool
+    ) -> AgentSpec:
+        """Place the run's sources in its workspace; the agent with its environment's network and env."""
+        ...
+
+
 class AgentRunner:
     """Runs agents from ``registry`` (or, when given, ``resolver``) in sandboxes of ``provider``
     with ``model``."""
@@ -79,12 +88,14 @@ class AgentRunner:
         *,
         base_spec: SandboxSpec | None = None,
         resolver: AgentResolver | None = None,
+        environments: EnvironmentPreparer | None = None,
     ) -> None:
         self.registry = registry
         self.provider = provider
         self.model = model
         self.base_spec = base_spec or SandboxSpec()
         self.resolver = resolver
+        self.environments = environments
 
     async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
         record = run.interaction
@@ -95,6 +106,10 @@ class AgentRunner:
             agent = await self.resolver.resolve(record.project_id, record.target)
         else:
             agent = self.registry.resolve(record.target)
+        if self.environments is not None:
+            agent = await self.environments.prepare(
+                record, agent, run.config.environment, resumed=bool(run.resumed_steps)
+            )
         functions = request_tools(run.config.tools or []).functions
         config = loop_config(
             agent,

@@ -198,10 +198,13 @@ class EnvironmentService:
 
     def _network(self, record: EnvironmentRecord | None, agent: AgentSpec,
                  base: EnvironmentConfig | None) -> Any:
-        """The environment's network; ``None`` when the agent decides (it says something)."""
+        """The environment's network, else the agent's ``base_environment`` one (over what an
+        agent file it extends says in ``sandbox.network``); ``None`` when the agent file decides."""
         if record is not None and "network" in record.config:
             return record.config["network"]
-        if agent.sandbox.network is not None or (base is not None and base.network is not None):
+        if base is not None and base.network is not None:
+            return base.model_dump(mode="json", include={"network"})["network"]
+        if agent.sandbox.network is not None:
             return None
         return self.policy.default_network()
 

@@ -106,11 +106,16 @@ def _contents(items: list[Any]) -> list[Content]:
         raise InputError(f"invalid `input`: {describe(e, 'input')}") from e
 
 
+_UNION_TAGS = frozenset({"string", "object", "list"})
+"""Branch tags of the wire models' string/object/list unions, which pydantic puts in error locations."""
+
+
 def describe(e: ValidationError, root: str = "") -> str:
     """A short, human message for a pydantic error: the first few fields and what is wrong."""
     parts = []
     for err in e.errors(include_url=False)[:3]:
-        loc = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        parts.append(f"{loc.lstrip('.') or 'body'}: {err['msg']}")
+        path = [p for p in err["loc"] if p not in _UNION_TAGS]
+        loc = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        parts.append(f"{loc.lstrip('.') or 'body'}: {err['msg'].removeprefix('Value error, ')}")
     more = e.error_count() - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runtime.agents.paths import LocalPath, WorkspacePath
 from runtime.agents.skills import SKILLS_MOUNT, check_skill_dir
@@ -120,6 +120,16 @@ class AgentSpec(_Strict):
     limits: Limits = Field(default_factory=lambda: Limits())
     outputs: list[WorkspacePath] | None = None
     """Workspace paths the run must produce; a run that ends without them fails."""
+
+    @field_validator("base_environment")
+    @classmethod
+    def _no_environment_id(cls, value: Environment | str | None) -> Environment | str | None:
+        if isinstance(value, str):
+            raise ValueError(
+                "an environment id (forked for every run) is not supported yet; give an environment "
+                "object with sources, env and network"
+            )
+        return value
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> Self:

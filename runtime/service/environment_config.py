@@ -166,13 +166,8 @@ def _check_rule(entry: AllowlistEntry, at: str, policy: EgressPolicy) -> None:
         )
 
 
-def check_agent_environment(base: Any, policy: EgressPolicy) -> None:
-    """An API agent's ``base_environment``: an object, checked as a tenant's; an environment id
-    (forked for every run on Google's service) is refused until forking is served."""
-    if isinstance(base, str):
-        raise InputError(
-            "base_environment: an environment id (forked for every run) is not supported yet; "
-            "give an environment object with sources, env and network"
-        )
+def check_agent_environment(base: Environment | str | None, policy: EgressPolicy) -> None:
+    """An API agent's ``base_environment`` (an object: environment ids are refused by the agent
+    spec), checked as a tenant's."""
     if isinstance(base, Environment):
         check_environment(base, "base_environment", policy)

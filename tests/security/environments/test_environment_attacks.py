@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from env_harness import Served, WebHosts, serve, settings_for
+from env_harness import (
+    Served,
+    WebHosts,
+    make_repository,
+    serve,
+    settings_for,
+    start_test_hosts,
+    stop_test_hosts,
+)
 from google import genai
 from google.genai import _interactions as errors
 
@@ -91,18 +99,27 @@ def test_environment_without_network_gets_none_by_default(served: Served, agent:
 
 
 def test_operator_setting_opens_egress(
-    tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, drop_environment_volumes: Any
+    tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, drop_environment_volumes: Any,
+    docker_client: Any,
 ) -> None:
-    """With ``HANGAR_ALLOW_OPEN_EGRESS`` the same requests are accepted and get an egress network
-    (checked by its interfaces only: no packet is aimed anywhere)."""
+    """With ``HANGAR_ALLOW_OPEN_EGRESS`` the same requests are accepted, and the box reaches a host
+    no allowlist names (the test's own container, which the operator lets resolve privately)."""
     data_dir = tmp_path_factory.mktemp("hangar-open")
+    folder = tmp_path_factory.mktemp("www-open")
+    make_repository(folder)
     try:
         with serve(settings_for(data_dir, sandbox_image, allow_open_egress=True)) as opened:
-            client = opened.server.client()
-            agents_of(client).create(id="sec-open", base_agent="antigravity", extra_body={"outputs": []})
-            for environment in ({"type": "remote", "network": STAR}, "remote"):  # "*", and the default
-                interfaces = run_shell(opened, "sec-open", "ls /sys/class/net", environment=environment)
-                assert "lo" in interfaces.split() and len(interfaces.split()) == 2, interfaces
+            running = start_test_hosts(opened, docker_client, sandbox_image, folder)
+            try:
+                client = opened.server.client()
+                agents_of(client).create(id="sec-open", base_agent="antigravity", extra_body={"outputs": []})
+                fetch = "curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://allowed.test:8000/hello.txt"
+                for environment in ({"type": "remote", "network": STAR}, "remote"):  # "*", and the default
+                    assert run_shell(opened, "sec-open", fetch, environment=environment).strip() == "200"
+                closed = {"type": "remote", "network": "disabled"}
+                assert run_shell(opened, "sec-open", fetch, environment=closed).strip() == "000"
+            finally:
+                stop_test_hosts(opened, docker_client, running)
     finally:
         drop_environment_volumes(data_dir)
 

@@ -168,33 +168,43 @@ class EnvironmentService:
         """Before a run: place the sources of the agent's ``base_environment`` and of the request
         that the workspace does not have yet (not when ``resumed``), and return the agent as this
         environment makes it: the environment's network (else the agent's, else the operator's
-        default) and the ``env`` values of both. Raises :class:`InputError` when a repository
-        cannot be cloned."""
+        default) and the ``env`` values of both. Raises :class:`InputError` when the environment's
+        open egress is no longer allowed or a repository cannot be cloned."""
         base = agent.base_environment if isinstance(agent.base_environment, EnvironmentConfig) else None
         request = (
             InteractionEnvironment.model_validate(environment) if isinstance(environment, dict) else None
         )
         env_id = interaction.environment_id or interaction.id
         record = await self._store.environments.get(env_id, interaction.project_id)
+        network = self._network(record, agent, base)
+        if record is not None and "network" in record.config:
+            # A tenant's rules, checked again: the operator may have closed open egress since.
+            check_network(EnvironmentConfig.model_validate({"network": network}).network,
+                          "environment.network", self.policy)
         if record is not None:
             await self._store.environments.accessed(record.id, time.time())
         if not resumed:
             sources = [*((base.sources or []) if base else []), *((request.sources or []) if request else [])]
-            applied = set(record.applied_sources or []) if record is not None else set()
-            pending = [source for source in sources if digest(source) not in applied]
-            if pending:
-                volume = record.volume if record is not None else workspace_volume(env_id)
-                await self._provisioner.place(volume, pending, "environment.sources")
-                if record is not None:
-                    await self._store.environments.add_applied(record.id, [digest(s) for s in pending])
+            await self._place_new(record, workspace_volume(env_id), sources)
         env = {**(base.literal_env() if base else {}), **(request.literal_env() if request else {})}
-        network = self._network(record, agent, base)
         if network is None:
             environment_config = (base or EnvironmentConfig()).model_copy(update={"env": env or None})
             return agent.model_copy(update={"base_environment": environment_config})
         environment_config = EnvironmentConfig.model_validate({"network": network, "env": env or None})
         sandbox = agent.sandbox.model_copy(update={"network": None})
         return agent.model_copy(update={"base_environment": environment_config, "sandbox": sandbox})
+
+    async def _place_new(
+        self, record: EnvironmentRecord | None, volume: str, sources: Sequence[Source]
+    ) -> None:
+        """Place the sources the environment does not have yet."""
+        applied = set(record.applied_sources or []) if record is not None else set()
+        pending = [source for source in sources if digest(source) not in applied]
+        if not pending:
+            return
+        await self._provisioner.place(record.volume if record else volume, pending, "environment.sources")
+        if record is not None:
+            await self._store.environments.add_applied(record.id, [digest(s) for s in pending])
 
     def _network(self, record: EnvironmentRecord | None, agent: AgentSpec,
                  base: EnvironmentConfig | None) -> Any:

@@ -23,6 +23,7 @@ from google import genai
 from google.genai import _interactions as errors
 
 from runtime.llm import call, turn
+from runtime.service.environment_config import EgressPolicy
 
 pytestmark = pytest.mark.docker
 
@@ -118,6 +119,13 @@ def test_operator_setting_opens_egress(
                     assert run_shell(opened, "sec-open", fetch, environment=environment).strip() == "200"
                 closed = {"type": "remote", "network": "disabled"}
                 assert run_shell(opened, "sec-open", fetch, environment=closed).strip() == "000"
+                # The operator closes open egress again: an environment a tenant opened earlier
+                # does not keep it (its next run fails, saying why).
+                wide = environments_of(client).create(network=STAR)
+                opened.services.environments.policy = EgressPolicy(allow_open=False)
+                opened.server.script.set(turn("never asked"))
+                done = client.interactions.create(agent="sec-open", input="x", environment=wide.id)
+                assert done.status == "failed" and "open egress" in str(done.errors), done
             finally:
                 stop_test_hosts(opened, docker_client, running)
     finally:

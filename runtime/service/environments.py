@@ -143,25 +143,31 @@ class EnvironmentService:
             raise NotFound(f"environment '{record.id}' has expired: its workspace is gone")
         return record
 
-    async def for_interaction(self, project_id: str, environment: Any) -> str | None:
+    async def for_interaction(self, project_id: str, environment: Any) -> tuple[str | None, bool]:
         """The id of the environment an agent interaction runs in, per its ``environment`` field
-        (``None``: the caller makes a fresh one). Checks the object whole; re-applies its
-        ``network`` to an existing environment. Raises :class:`InputError` or :class:`NotFound`."""
+        (``None``: the caller makes a fresh one), and whether it was made now. Checks the object
+        whole; re-applies its ``network`` to an existing environment. Raises :class:`InputError`
+        or :class:`NotFound`."""
         if environment is None:
-            return None
+            return None, False
         if environment == FRESH:
-            return (await self.register(project_id, _new_id())).id
+            return (await self.register(project_id, _new_id())).id, True
         if isinstance(environment, str):
-            return (await self.usable(project_id, environment)).id
+            return (await self.usable(project_id, environment)).id, False
         request = parse_environment(environment, "environment")
         check_environment(request, "environment", self.policy)
         if request.environment_id is None:
-            return (await self.register(project_id, _new_id(), _echoed(request, {}))).id
+            return (await self.register(project_id, _new_id(), _echoed(request, {}))).id, True
         record = await self.usable(project_id, request.environment_id)
         config = _echoed(request, record.config)
         if config != record.config:
             await self._store.environments.set_config(record.id, config, time.time())
-        return record.id
+        return record.id, False
+
+    async def forget(self, project_id: str, environment_id: str) -> None:
+        """Drop the record of an environment made for a request that was not kept (nothing ran in
+        it, so it has no volume)."""
+        await self._store.environments.delete(environment_id, project_id)
 
     async def prepare(self, interaction: InteractionRecord, agent: AgentSpec, environment: Any, *,
                       resumed: bool) -> AgentSpec:

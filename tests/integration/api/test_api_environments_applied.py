@@ -128,6 +128,19 @@ def test_remote_means_a_fresh_environment(served: Served) -> None:
     assert environments_of(client).files.download(environment=ids[0], path="mine.txt") == b"made\n"
 
 
+def test_a_replayed_request_leaves_no_extra_environment(served: Served, agent: str) -> None:
+    client = served.server.client()
+    environments = environments_of(client)
+    before = {e.id for e in environments.list(page_size=1000).environments}
+    served.server.script.set(turn("Done."))
+    key = {"Idempotency-Key": secrets.token_hex(8)}
+    first = client.interactions.create(agent=agent, input="x", environment="remote", extra_headers=key)
+    second = client.interactions.create(agent=agent, input="x", environment="remote", extra_headers=key)
+    assert first.id == second.id
+    after = {e.id for e in environments.list(page_size=1000).environments}
+    assert after - before == {first.environment_id}
+
+
 # --- sources, env and network on an interaction ---------------------------------------------------
 
 

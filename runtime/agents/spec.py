@@ -13,7 +13,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from runtime.agents.paths import LocalPath, WorkspacePath
 from runtime.agents.skills import SKILLS_MOUNT, check_skill_dir
@@ -104,7 +104,8 @@ class AgentSpec(_Strict):
     """Interactions API tools (functions, MCP servers, Google Search, URL context, code execution)."""
     agent_config: AgentConfig | None = None
     base_environment: EnvironmentOrId | None = None
-    """Default environment of runs: an object, or the id of an existing environment."""
+    """Default environment of runs: an object, or the id of an environment of the caller's project
+    that every run in a fresh environment starts from (a copy: a fork)."""
 
     # --- Hangar additions
     aliases: list[str] | None = None
@@ -120,16 +121,6 @@ class AgentSpec(_Strict):
     limits: Limits = Field(default_factory=lambda: Limits())
     outputs: list[WorkspacePath] | None = None
     """Workspace paths the run must produce; a run that ends without them fails."""
-
-    @field_validator("base_environment")
-    @classmethod
-    def _no_environment_id(cls, value: Environment | str | None) -> Environment | str | None:
-        if isinstance(value, str):
-            raise ValueError(
-                "an environment id (forked for every run) is not supported yet; give an environment "
-                "object with sources, env and network"
-            )
-        return value
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> Self:

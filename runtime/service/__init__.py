@@ -134,7 +134,7 @@ async def open_services(
             await boxes.start()
             yield Services(
                 interactions=service, keys=keys, store=store, webhooks=WebhookService(store, dispatcher),
-                agents=AgentService(catalog, environments.policy), environments=environments,
+                agents=AgentService(catalog, environments.policy, environments), environments=environments,
                 files=EnvironmentFiles(environments, boxes, max_upload_bytes=settings.max_upload_bytes),
                 worker=background,
             )

@@ -167,7 +167,7 @@ def _check_rule(entry: AllowlistEntry, at: str, policy: EgressPolicy) -> None:
 
 
 def check_agent_environment(base: Environment | str | None, policy: EgressPolicy) -> None:
-    """An API agent's ``base_environment`` (an object: environment ids are refused by the agent
-    spec), checked as a tenant's."""
+    """An API agent's ``base_environment`` object, checked as a tenant's (an environment id is
+    checked by the caller: it must name one of the project's environments)."""
     if isinstance(base, Environment):
         check_environment(base, "base_environment", policy)

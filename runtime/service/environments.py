@@ -6,8 +6,9 @@ makes a fresh one; an id reuses one; an object makes a fresh one with its ``sour
 stay. Every environment is registered here, so its files can be read through
 ``/environments/{id}/files``. Each run then gets (:meth:`EnvironmentService.prepare`) the sources
 of the agent's ``base_environment`` and of the request placed in the workspace (once each), the
-environment's network, and the ``env`` values of both. What a tenant may ask is checked at create
-time (:mod:`runtime.service.environment_config`).
+environment's network, and the ``env`` values of both; an agent whose ``base_environment`` is an
+environment id gets a copy of it in each fresh environment (a fork, as ``from_environment`` makes).
+What a tenant may ask is checked at create time (:mod:`runtime.service.environment_config`).
 
 Status (spec §8.1): ``active``, or ``expired`` once an environment that was used has lost its
 workspace (its volume was removed); an expired environment cannot be used again (404).
@@ -98,13 +99,11 @@ class EnvironmentService:
             request = CreateEnvironment.model_validate(body)
         except ValidationError as e:
             raise InputError(f"invalid environment: {describe(e)}") from e
-        if request.from_environment:
-            raise InputError(
-                "from_environment: forking is not supported yet; create an environment and upload files"
-            )
         check_sources(request.sources or [], "sources")
         if request.network is not None:
             check_network(request.network, "network", self.policy)
+        if request.from_environment:
+            return await self._fork(project_id, request)
         config = request.model_dump(mode="json", exclude_none=True, exclude={"from_environment"})
         record = await self.register(project_id, _new_id(), config)
         if request.sources:
@@ -114,6 +113,25 @@ class EnvironmentService:
                 await self._discard(record)
                 raise
         return await self.describe(record, count=bool(request.sources))
+
+    async def _fork(self, project_id: str, request: CreateEnvironment) -> Environment:
+        """A copy of ``from_environment`` (its files, sources and network; ``network`` replaces it)."""
+        if request.sources:
+            raise InputError("sources: must be empty when from_environment is set")
+        source = await self.usable(project_id, request.from_environment or "")
+        config = dict(source.config)
+        if request.network is not None:
+            config["network"] = request.model_dump(mode="json", include={"network"})["network"]
+        record = await self.register(project_id, _new_id(), config)
+        try:
+            await self._provisioner.fork(source.volume, record.volume)
+        except BaseException:
+            await self._discard(record)
+            raise
+        if source.applied_sources:
+            await self._store.environments.add_applied(record.id, source.applied_sources)
+        await self.accessed(record)
+        return await self.describe(await self.record(project_id, record.id), count=True)
 
     async def register(
         self, project_id: str, environment_id: str, config: dict[str, Any] | None = None
@@ -182,6 +200,12 @@ class EnvironmentService:
         )
         env_id = interaction.environment_id or interaction.id
         record = await self._store.environments.get(env_id, interaction.project_id)
+        if isinstance(agent.base_environment, str):  # forked into every fresh environment
+            template = await self._template(interaction.project_id, agent.base_environment)
+            if not resumed:
+                await self._fork_into(record, template)
+            network_only = {k: v for k, v in template.config.items() if k == "network"}
+            base = EnvironmentConfig.model_validate(network_only)
         network = self._network(record, agent, base)
         if record is not None and "network" in record.config:
             # A tenant's rules, checked again: the operator may have closed open egress since.
@@ -199,6 +223,21 @@ class EnvironmentService:
         environment_config = EnvironmentConfig.model_validate({"network": network, "env": env or None})
         sandbox = agent.sandbox.model_copy(update={"network": None})
         return agent.model_copy(update={"base_environment": environment_config, "sandbox": sandbox})
+
+    async def _template(self, project_id: str, environment_id: str) -> EnvironmentRecord:
+        try:
+            return await self.usable(project_id, environment_id)
+        except NotFound as e:
+            raise InputError(f"base_environment: {e.message}") from e
+
+    async def _fork_into(self, record: EnvironmentRecord | None, template: EnvironmentRecord) -> None:
+        """Copy ``template`` into the run's environment, once."""
+        marker = f"fork:{template.id}"
+        if record is None or marker in (record.applied_sources or []) or record.id == template.id:
+            return
+        await self._provisioner.fork(template.volume, record.volume)
+        await self._store.environments.add_applied(record.id, [marker, *(template.applied_sources or [])])
+        await self.accessed(template)
 
     async def _place_new(
         self, record: EnvironmentRecord | None, volume: str, sources: Sequence[Source]

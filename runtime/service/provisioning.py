@@ -7,6 +7,9 @@ host (through the egress proxy, with its private-address guard), so a source URL
 that a box with that allowlist could not reach anyway. The clone lands in a temporary folder of the
 workspace and replaces the target once complete.
 
+A fork (``from_environment``, an agent ``base_environment`` given as an environment id) copies one
+volume into another in a box without network that mounts the source read-only.
+
 Each source is placed once per environment: its digest is remembered on the environment, so the
 sources of an agent's ``base_environment`` are in the workspace of every run without overwriting
 what earlier turns did to them.
@@ -23,7 +26,7 @@ import structlog
 
 from runtime.agents.wire import Source
 from runtime.errors import InfraError, InputError
-from runtime.sandbox.base import Provider, SandboxSpec
+from runtime.sandbox.base import Mount, Provider, SandboxSpec
 from runtime.service.environment_config import Repository, inline_bytes, repository
 from runtime.service.file_boxes import FileBoxes
 
@@ -31,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 REPOSITORY_MAX_BYTES = 500 * 1024 * 1024
 CLONE_TIMEOUT_S = 600.0
+FORK_MOUNT = "/mnt/fork-source"
 # $1 url, $2 ref (may be empty), $3 target, $4 temporary folder, $5 size limit in bytes.
 _CLONE = r"""
 set -eu
@@ -83,6 +87,27 @@ class Provisioner:
             if source.type == "repository":
                 at = f"{where}[{i}]"
                 await self._clone(volume, repository(source, at), source.target or "", at)
+
+    async def fork(self, source_volume: str, volume: str) -> None:
+        """Copy the workspace in ``source_volume`` into ``volume``, in a box without network that
+        mounts the source read-only. Raises :class:`InfraError` when the copy fails."""
+        if self._provider is None:
+            raise InfraError("forking an environment needs sandboxes, which are off or unavailable here",
+                             code="sandboxes_unavailable", retryable=False)
+        if not await self._provider.volume_exists(source_volume):
+            return  # never used: nothing to copy (and mounting it would create it)
+        source = Mount(source=source_volume, target=FORK_MOUNT, type="volume", read_only=True)
+        spec = self._spec.model_copy(
+            update={"network": "none", "workspace_volume": volume, "mounts": (*self._spec.mounts, source)}
+        )
+        async with await self._provider.create(spec) as box:
+            result = await box.client.exec(
+                ["cp", "-a", "--", f"{FORK_MOUNT}/.", "/workspace/"], timeout_s=CLONE_TIMEOUT_S,
+                max_output_bytes=64 * 1024,
+            )
+        if result.exit_code != 0:
+            reason = (result.stderr.strip().splitlines() or ["cp failed"])[-1][:300]
+            raise InfraError(f"could not copy the environment: {reason}", retryable=False)
 
     async def _clone(self, volume: str, repo: Repository, target: str, at: str) -> None:
         if self._provider is None:

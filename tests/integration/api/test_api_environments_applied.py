@@ -269,6 +269,65 @@ def test_base_environment_is_applied_on_every_run(served: Served, hosts: WebHost
         agents_of(client).delete(name)
 
 
+# --- forks -------------------------------------------------------------------------------------
+
+
+def test_from_environment_copies_an_environment(served: Served, hosts: WebHosts, agent: str) -> None:
+    client = served.server.client()
+    environments = environments_of(client)
+    original = environments.create(
+        sources=[{"type": "inline", "content": "tmpl\n", "target": "t/a.txt"}],
+        network={"allowlist": [{"domain": "allowed.test"}]},
+    )
+    forks = []
+    try:
+        run_shell(served, agent, "echo made-by-run > t/b.txt", environment=original.id)
+        fork = environments.create(from_environment=f"environments/{original.id}")
+        forks.append(fork.id)
+        assert fork.id != original.id and fork.file_count == 2
+        assert fork.network.allowlist[0].domain == "allowed.test"
+        _, out = run_shell(served, agent, f"cat t/a.txt t/b.txt; echo changed > t/a.txt; {PROBE}",
+                           environment=fork.id)
+        assert "tmpl" in out and "made-by-run" in out and probe(out)["allowed.test"] == "200", out
+        assert environments.files.download(environment=original.id, path="t/a.txt") == b"tmpl\n"
+        closed = environments.create(from_environment=original.id, network="disabled")
+        forks.append(closed.id)
+        assert closed.network == "disabled" and closed.file_count == 2
+        with pytest.raises(errors.BadRequestError, match="sources: must be empty"):
+            environments.create(from_environment=original.id,
+                                sources=[{"type": "inline", "content": "x", "target": "x"}])
+        other = served.server.client(served.server.other_key)
+        with pytest.raises(errors.NotFoundError):
+            environments_of(other).create(from_environment=original.id)
+    finally:
+        for environment_id in [*forks, original.id]:
+            environments.delete(environment_id)
+
+
+def test_base_environment_id_is_forked_for_every_run(served: Served, hosts: WebHosts) -> None:
+    client = served.server.client()
+    environments = environments_of(client)
+    template = environments.create(
+        sources=[{"type": "inline", "content": "seed\n", "target": "seed.txt"}],
+        network={"allowlist": [{"domain": "allowed.test"}]},
+    )
+    name = f"forker-{secrets.token_hex(3)}"
+    agents_of(client).create(id=name, base_agent="antigravity", base_environment=template.id,
+                             extra_body={"outputs": []})
+    try:
+        first, out = run_shell(served, name, f"cat seed.txt; echo run1 >> seed.txt; {PROBE}")
+        second, out2 = run_shell(served, name, "cat seed.txt", environment="remote")
+        assert "seed" in out and probe(out)["allowed.test"] == "200", out
+        assert out2.split("[exit")[0].strip() == "seed", out2  # a copy of the template, not of run 1
+        assert len({first.environment_id, second.environment_id, template.id}) == 3
+        _, out3 = run_shell(served, name, "cat seed.txt", previous_interaction_id=first.id)
+        assert out3.split("[exit")[0].split() == ["seed", "run1"], out3  # a follow-up is not re-forked
+        assert environments.files.download(environment=template.id, path="seed.txt") == b"seed\n"
+    finally:
+        agents_of(client).delete(name)
+        environments.delete(template.id)
+
+
 # --- bad values ---------------------------------------------------------------------------------
 
 BIG = "x" * (1024 * 1024 + 1)
@@ -325,8 +384,8 @@ def test_other_refusals(served: Served, agent: str) -> None:
     raw = httpx.post(
         f"{served.server.url}/v1/environments", json={"from_environment": "env_x"}, headers=headers
     )
-    assert raw.status_code == 400 and "from_environment" in raw.text
-    with pytest.raises(errors.BadRequestError, match="base_environment: an environment id"):
+    assert raw.status_code == 404 and "env_x" in raw.text
+    with pytest.raises(errors.BadRequestError, match="base_environment: environment 'env_123' not found"):
         agents_of(client).create(id="never-made", base_environment="env_123")
     with pytest.raises(errors.BadRequestError, match="environment: only agent interactions"):
         client.interactions.create(model="gemini-3-flash-preview", input="x", environment="remote")

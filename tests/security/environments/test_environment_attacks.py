@@ -191,6 +191,10 @@ def test_other_tenant_cannot_use_or_reconfigure_an_environment(served: Served, a
         ):
             with pytest.raises(errors.NotFoundError):
                 other.interactions.create(agent="antigravity", input="x", environment=environment)
+        with pytest.raises(errors.NotFoundError):  # nor fork it, directly or through an agent
+            environments_of(other).create(from_environment=env.id)
+        with pytest.raises(errors.BadRequestError, match="not found"):
+            agents_of(other).create(id="thief", base_agent="antigravity", base_environment=env.id)
         mine = environments_of(client).get(env.id)
         assert mine.network == "disabled" and mine.file_count == 0 and not mine.sources
     finally:

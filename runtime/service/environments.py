@@ -124,13 +124,14 @@ class EnvironmentService:
             config["network"] = request.model_dump(mode="json", include={"network"})["network"]
         record = await self.register(project_id, _new_id(), config)
         try:
-            await self._provisioner.fork(source.volume, record.volume)
+            copied = await self._provisioner.fork(source.volume, record.volume)
         except BaseException:
             await self._discard(record)
             raise
         if source.applied_sources:
             await self._store.environments.add_applied(record.id, source.applied_sources)
-        await self.accessed(record)
+        if copied:  # (a used environment without a volume would read as expired)
+            await self.accessed(record)
         return await self.describe(await self.record(project_id, record.id), count=True)
 
     async def register(
@@ -235,9 +236,9 @@ class EnvironmentService:
         marker = f"fork:{template.id}"
         if record is None or marker in (record.applied_sources or []) or record.id == template.id:
             return
-        await self._provisioner.fork(template.volume, record.volume)
+        if await self._provisioner.fork(template.volume, record.volume):
+            await self.accessed(template)
         await self._store.environments.add_applied(record.id, [marker, *(template.applied_sources or [])])
-        await self.accessed(template)
 
     async def _place_new(
         self, record: EnvironmentRecord | None, volume: str, sources: Sequence[Source]
@@ -302,7 +303,8 @@ class EnvironmentService:
         )
 
     async def _status(self, record: EnvironmentRecord) -> Literal["active", "expired"]:
-        """``expired`` once a used environment's volume is gone (Docker creates it on first use)."""
+        """``expired`` once a used environment's volume is gone (Docker creates it on first use,
+        so ``last_accessed`` and placed sources are only recorded once it exists)."""
         if self.provider is None or (record.last_accessed is None and not record.applied_sources):
             return "active"
         return "active" if await self.provider.volume_exists(record.volume) else "expired"

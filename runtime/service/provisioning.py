@@ -88,14 +88,15 @@ class Provisioner:
                 at = f"{where}[{i}]"
                 await self._clone(volume, repository(source, at), source.target or "", at)
 
-    async def fork(self, source_volume: str, volume: str) -> None:
+    async def fork(self, source_volume: str, volume: str) -> bool:
         """Copy the workspace in ``source_volume`` into ``volume``, in a box without network that
-        mounts the source read-only. Raises :class:`InfraError` when the copy fails."""
+        mounts the source read-only; ``False`` when the source has no volume yet (nothing to copy).
+        Raises :class:`InfraError` when the copy fails."""
         if self._provider is None:
             raise InfraError("forking an environment needs sandboxes, which are off or unavailable here",
                              code="sandboxes_unavailable", retryable=False)
         if not await self._provider.volume_exists(source_volume):
-            return  # never used: nothing to copy (and mounting it would create it)
+            return False  # never used: nothing to copy (and mounting it would create it)
         source = Mount(source=source_volume, target=FORK_MOUNT, type="volume", read_only=True)
         spec = self._spec.model_copy(
             update={"network": "none", "workspace_volume": volume, "mounts": (*self._spec.mounts, source)}
@@ -108,6 +109,7 @@ class Provisioner:
         if result.exit_code != 0:
             reason = (result.stderr.strip().splitlines() or ["cp failed"])[-1][:300]
             raise InfraError(f"could not copy the environment: {reason}", retryable=False)
+        return True
 
     async def _clone(self, volume: str, repo: Repository, target: str, at: str) -> None:
         if self._provider is None:

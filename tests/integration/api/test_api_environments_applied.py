@@ -293,6 +293,12 @@ def test_from_environment_copies_an_environment(served: Served, hosts: WebHosts,
         closed = environments.create(from_environment=original.id, network="disabled")
         forks.append(closed.id)
         assert closed.network == "disabled" and closed.file_count == 2
+        empty = environments.create(network="disabled")  # never used: it has no volume yet
+        forks.append(empty.id)
+        of_empty = environments.create(from_environment=empty.id)
+        forks.append(of_empty.id)
+        assert (of_empty.status, of_empty.file_count, of_empty.network) == ("active", 0, "disabled")
+        assert environments.get(empty.id).status == "active"
         with pytest.raises(errors.BadRequestError, match="sources: must be empty"):
             environments.create(from_environment=original.id,
                                 sources=[{"type": "inline", "content": "x", "target": "x"}])

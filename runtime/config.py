@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     """Run agent interactions in Docker sandboxes (off: only model interactions are served)."""
     agents_dir: Path | None = None
     """Folder of agent YAML files; default ``./agents`` or the checkout's ``agents/``."""
+    allow_open_egress: bool = False
+    """Let API tenants give their boxes open egress (an allowlist ``*``); an environment without
+    ``network`` then gets it too (Google's default). Off: such requests are a 400 and an environment
+    without ``network`` has none. Agent files on the server decide for themselves."""
+    egress_private_hosts: tuple[str, ...] = ()
+    """Domain patterns allowlist boxes may reach even when they resolve to a private address (an
+    intranet git server; tests' own containers), as a JSON list: ``'["git.corp.example"]'``."""
 
     # --- API, store and worker ---------------------------------------------------------------------
     database_url: str | None = None

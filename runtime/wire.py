@@ -49,16 +49,25 @@ _ERRORS = frozenset(
 # --- the error formatter -------------------------------------------------------------------------
 
 
+_UNION_TAGS = frozenset({"string", "object", "list"})
+"""Branch tags of the wire models' string/object/list unions, which pydantic puts in error locations."""
+
+
 def field_path(loc: Iterable[int | str], root: str = "") -> str:
-    """``("steps", 0, "content")`` as ``steps[0].content`` (prefixed by ``root``)."""
-    path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    """``("steps", 0, "content")`` as ``steps[0].content`` (prefixed by ``root``; union branch
+    tags left out, so the path names the caller's field)."""
+    path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc if p not in _UNION_TAGS)
     return path.lstrip(".")
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
 
 
 def describe(e: ValidationError, root: str = "", *, limit: int = 3) -> str:
     """A short, human message for a pydantic error: the first ``limit`` fields and what is wrong."""
     errors = e.errors(include_url=False)[:limit]
-    parts = [f"{field_path(err['loc'], root) or 'body'}: {err['msg']}" for err in errors]
+    parts = [f"{field_path(err['loc'], root) or 'body'}: {_message(err['msg'])}" for err in errors]
     more = e.error_count() - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 

@@ -51,7 +51,9 @@ def _check_local(value: Path, info: ValidationInfo) -> Path:
     return resolved
 
 
-def _check_workspace(value: str) -> str:
+def check_workspace(value: str) -> str:
+    """``value`` normalized; raises ``PydanticCustomError`` unless it is a relative POSIX path inside
+    the workspace (not the workspace itself)."""
     if "\\" in value or "\x00" in value:
         raise PydanticCustomError("workspace_path", "'{path}' must be a POSIX path", {"path": value})
     path = PurePosixPath(value)
@@ -68,6 +70,6 @@ def _check_workspace(value: str) -> str:
 LocalPath = Annotated[Path, AfterValidator(_check_local), WithJsonSchema({"type": "string", "minLength": 1})]
 WorkspacePath = Annotated[
     str,
-    AfterValidator(_check_workspace),
+    AfterValidator(check_workspace),
     WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"^(?!/)(?!.*(^|/)\.\.(/|$)).+$"}),
 ]

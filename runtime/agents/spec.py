@@ -104,7 +104,8 @@ class AgentSpec(_Strict):
     """Interactions API tools (functions, MCP servers, Google Search, URL context, code execution)."""
     agent_config: AgentConfig | None = None
     base_environment: EnvironmentOrId | None = None
-    """Default environment of runs: an object, or the id of an existing environment."""
+    """Default environment of runs: an object, or the id of an environment of the caller's project
+    that every run in a fresh environment starts from (a copy: a fork)."""
 
     # --- Hangar additions
     aliases: list[str] | None = None
@@ -156,6 +157,8 @@ class AgentSpec(_Strict):
         if domains is not None:
             update |= {"network": "allowlist", "allowed_domains": domains}
         update |= self.sandbox.model_dump(exclude_none=True, exclude={"network"})
+        if isinstance(self.base_environment, Environment) and self.base_environment.env:
+            update["env"] = base.env + tuple(sorted(self.base_environment.literal_env().items()))
         skills = tuple(Mount(source=str(p), target=f"{SKILLS_MOUNT}/{p.name}") for p in self.skills or [])
         update["mounts"] = base.mounts + skills
         return SandboxSpec.model_validate(base.model_dump() | update)

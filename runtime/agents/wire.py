@@ -7,12 +7,26 @@ tool without a name), it is required here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from runtime.agents.paths import WorkspacePath
+from runtime.agents.paths import check_workspace
 from runtime.sandboxd.egress_policy import validate_pattern
+
+WORKSPACE = "/workspace"
 
 
 class _Strict(BaseModel):
@@ -97,14 +111,40 @@ class AgentConfig(_Strict):
 # --- base_environment (§3.7) ---------------------------------------------------------------------
 
 
+def _source_target(value: str) -> str:
+    """A workspace path: relative, or absolute under ``/workspace`` (as Google's docs write it)."""
+    if value.startswith("/"):
+        parts = PurePosixPath(value).parts
+        if parts[:2] != ("/", "workspace"):
+            raise PydanticCustomError(
+                "workspace_path", "'{path}' is outside the workspace: use a path under /workspace",
+                {"path": value},
+            )
+        if len(parts) == 2:
+            raise PydanticCustomError(
+                "workspace_path", "'{path}' names the workspace itself", {"path": value}
+            )
+        value = "/".join(parts[2:])
+    return check_workspace(value)
+
+
+SourceTarget = Annotated[
+    str,
+    AfterValidator(_source_target),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"^(?!.*(^|/)\.\.(/|$)).+$"}),
+]
+"""Where a source lands: relative to the workspace, or absolute under ``/workspace``; never the
+workspace itself and never outside it."""
+
+
 class Source(_Strict):
     """Something placed in the environment's workspace before the run."""
 
     type: Literal["gcs", "inline", "repository", "skill_registry"] | None = None
     source: str | None = None
-    """GCS path or repository path."""
-    target: WorkspacePath | None = None
-    """Where it lands, relative to the workspace."""
+    """GCS path, or the repository's git URL (``https://host/org/repo``, optionally ``#ref``)."""
+    target: SourceTarget | None = None
+    """Where it lands: relative to the workspace or absolute under ``/workspace``."""
     content: str | None = None
     """Inline content (``type: inline``)."""
     encoding: str | None = None
@@ -114,13 +154,8 @@ class Source(_Strict):
 class AllowlistEntry(_Strict):
     domain: str
     """Domain the box may reach; wildcards like ``*.googleapis.com``; ``*`` allows all."""
-
-    @field_validator("domain")
-    @classmethod
-    def _valid_domain(cls, value: str) -> str:
-        return value if value == "*" else validate_pattern(value)
     credential: str | None = None
-    """Id of a credential the egress proxy injects on matching requests."""
+    """Id of a credential the egress proxy injects on matching requests (not served yet: refused)."""
     transform: (
         Annotated[
             Annotated[dict[str, str], Tag("object")] | Annotated[list[dict[str, str]], Tag("list")],
@@ -128,7 +163,26 @@ class AllowlistEntry(_Strict):
         ]
         | None
     ) = None
-    """Headers the egress proxy sets on matching requests."""
+    """Headers the egress proxy sets on matching requests (not applied yet: refused)."""
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        return value if value == "*" else validate_pattern(value)
+
+    @field_validator("credential")
+    @classmethod
+    def _no_credential(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("credentials are not served yet")
+        return value
+
+    @field_validator("transform")
+    @classmethod
+    def _no_transform(cls, value: object) -> object:
+        if value is not None:
+            raise ValueError("header transforms are not applied by the egress proxy yet")
+        return value
 
 
 class NetworkConfig(_Strict):
@@ -147,7 +201,23 @@ Network = Annotated[
 class EnvVar(_Strict):
     value: str | None = None
     credential: str | None = None
-    """Id of a credential whose secret becomes the value."""
+    """Id of a credential whose secret becomes the value (not served yet: refused)."""
+
+    @field_validator("credential")
+    @classmethod
+    def _no_credential(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("credentials are not served yet; give a literal value")
+        return value
+
+    @model_validator(mode="after")
+    def _has_value(self) -> Self:
+        if self.value is None:
+            raise ValueError("'value' is required")
+        return self
+
+    def literal(self) -> str:
+        return self.value or ""
 
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -169,6 +239,10 @@ class Environment(_Strict):
     network: Network | None = None
     """Egress: ``disabled`` or an allowlist of domains enforced outside the box."""
 
+    def literal_env(self) -> dict[str, str]:
+        """``env`` as plain values."""
+        return {k: v if isinstance(v, str) else v.literal() for k, v in (self.env or {}).items()}
+
     def wants_egress(self) -> bool | None:
         """Whether ``network`` asks for egress; ``None`` when it says nothing."""
         if self.network is None:
@@ -184,6 +258,13 @@ class Environment(_Strict):
         assert isinstance(self.network.allowlist, list)
         domains = tuple(entry.domain for entry in self.network.allowlist)
         return None if "*" in domains else domains
+
+
+class InteractionEnvironment(Environment):
+    """The ``environment`` object of an interaction: an environment, or changes to an existing one."""
+
+    environment_id: str | None = Field(default=None, max_length=200)
+    """Apply to this existing environment (its ``network`` is replaced, its files kept)."""
 
 
 EnvironmentOrId = Annotated[

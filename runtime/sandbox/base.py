@@ -178,6 +178,10 @@ class Provider(abc.ABC):
         """Remove a named workspace volume (an environment's) that no sandbox uses (idempotent).
         Backends without named volumes have nothing to do."""
 
+    async def volume_exists(self, name: str) -> bool:
+        """Whether a named workspace volume exists. Backends without named volumes say yes."""
+        return True
+
     @abc.abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """A new ready sandbox. Raises ``ImageMissing``, ``EngineUnavailable`` or

@@ -391,6 +391,9 @@ class DockerProvider(Provider):
     async def remove_volume(self, name: str) -> None:
         await self.engine.run(eng.remove_volume, self.engine.client, name)
 
+    async def volume_exists(self, name: str) -> bool:
+        return bool(await self.engine.run(eng.volume_exists, self.engine.client, name))
+
     def get(self, sandbox_id: str) -> DockerSandbox | None:
         return self._boxes.get(sandbox_id)
 

@@ -258,6 +258,16 @@ def remove_volume(client: Any, name: str) -> None:
         client.api.remove_volume(name, force=True)
 
 
+def volume_exists(client: Any, name: str) -> bool:
+    import docker.errors
+
+    try:
+        client.api.inspect_volume(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
 def remove_network(client: Any, name: str) -> None:
     import docker.errors
 

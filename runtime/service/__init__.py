@@ -19,10 +19,12 @@ from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.engine import remove_volume as remove_docker_volume
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
+from runtime.service.environment_config import EgressPolicy
 from runtime.service.environment_files import EnvironmentFiles, FileLimits, FilesPage
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
+from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
@@ -104,16 +106,19 @@ async def open_services(
             disk_quota_bytes=settings.workspace_quota_bytes,
             disk_quota_entries=settings.workspace_quota_entries,
         )
+        boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
+        environments = EnvironmentService(
+            store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
+            policy=EgressPolicy(allow_open=settings.allow_open_egress),
+        )
         if provider is not None:
             registry.register(
                 "agent",
                 AgentRunner(
                     agents, provider, model_client, base_spec=base, resolver=catalog,
-                    mcp_connect=guarded_connect(guard), outbound=guard,
+                    mcp_connect=guarded_connect(guard), outbound=guard, environments=environments,
                 ),
             )
-        boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
-        environments = EnvironmentService(store, boxes, provider)
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
@@ -144,7 +149,8 @@ async def open_services(
             yield Services(
                 interactions=service, keys=keys, store=store,
                 webhooks=WebhookService(store, dispatcher, guard),
-                agents=AgentService(catalog, guard), environments=environments,
+                agents=AgentService(catalog, guard, environments.policy, environments),
+                environments=environments,
                 files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
                 worker=background,
             )
@@ -181,6 +187,7 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             namespace=settings.sandbox_namespace,
             runtime=settings.sandbox_runtime,
             quota_interval_s=settings.workspace_quota_check_seconds,
+            egress_private_hosts=settings.egress_private_hosts,
         )
     )
     try:

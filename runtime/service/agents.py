@@ -5,7 +5,9 @@ ones, ``base_agent`` inheritance applied across both); the worker's agent runner
 :class:`AgentService` is the ``/agents`` use cases. API-created agents take the Agent resource's
 fields (spec §7) and, of Hangar's additions, only those that cannot reach the host: ``builtin_tools``,
 ``limits`` and ``outputs``. Skills, data sources and sandbox settings name host paths or images, so
-they stay in agent files on the server.
+they stay in agent files on the server. Their ``base_environment`` is a tenant's environment object,
+checked like one (:mod:`runtime.service.environment_config`): no open egress unless the operator
+allows it; agent files on the server are the operator's and may ask for egress.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from runtime.agents import AgentRegistry, AgentSpec, LoadedAgent
 from runtime.agents.spec import AGENT_ID_PATTERN
 from runtime.errors import InputError, NotFound
 from runtime.outbound import OutboundGuard
+from runtime.service.environment_config import EgressPolicy, check_agent_environment
+from runtime.service.environments import EnvironmentService
 from runtime.service.outbound_urls import check_tool_urls
 from runtime.service.paging import Page, page_of
 from runtime.service.wire import describe
@@ -73,16 +77,27 @@ class AgentCatalog:
 
 
 class AgentService:
-    def __init__(self, catalog: AgentCatalog, outbound: OutboundGuard | None = None) -> None:
+    def __init__(
+        self, catalog: AgentCatalog, outbound: OutboundGuard | None = None,
+        policy: EgressPolicy | None = None, environments: EnvironmentService | None = None,
+    ) -> None:
         self._outbound = outbound or OutboundGuard()
         self._catalog = catalog
         self._store = catalog.store
+        self._policy = policy or EgressPolicy()
+        self._environments = environments
 
     async def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Validate and store an agent. Raises :class:`InputError` (400) for an invalid body, a
         server-only field, an id taken by a shipped or existing agent, or an unknown ``base_agent``."""
         spec = _validate(body)
         await check_tool_urls(self._outbound, spec.tools)
+        check_agent_environment(spec.base_environment, self._policy)  # a tenant's: no open egress
+        if isinstance(spec.base_environment, str) and self._environments is not None:
+            try:  # forked for every run: it must be one of the project's environments
+                await self._environments.usable(project_id, spec.base_environment)
+            except NotFound as e:
+                raise InputError(f"base_environment: {e.message}") from e
         if (shipped := self._catalog.shipped(spec.id)) is not None:
             raise InputError(f"agent id '{spec.id}' is taken by the shipped agent '{shipped.spec.id}'")
         view = await self._catalog.view(project_id)

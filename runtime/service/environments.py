@@ -1,35 +1,57 @@
 """Environments (spec §8): a workspace volume that interactions naming the environment share.
 
-An agent interaction created without an environment gets a fresh one, registered here too, so its
-files can be read through ``/environments/{id}/files`` afterwards. Deleting an environment removes
-its volume; it is refused while an interaction runs in it.
+An agent interaction gets its environment from its ``environment`` field: none or ``"remote"``
+makes a fresh one; an id reuses one; an object makes a fresh one with its ``sources`` and
+``network``, or (with ``environment_id``) re-applies its ``network`` to an existing one, whose files
+stay. Every environment is registered here, so its files can be read through
+``/environments/{id}/files``. Each run then gets (:meth:`EnvironmentService.prepare`) the sources
+of the agent's ``base_environment`` and of the request placed in the workspace (once each), the
+environment's network, and the ``env`` values of both; an agent whose ``base_environment`` is an
+environment id gets a copy of it in each fresh environment (a fork, as ``from_environment`` makes).
+What a tenant may ask is checked at create time (:mod:`runtime.service.environment_config`).
+
+Status (spec §8.1): ``active``, or ``expired`` once an environment that was used has lost its
+workspace (its volume was removed); an expired environment cannot be used again (404).
+Deleting an environment removes its volume; it is refused while an interaction runs in it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from runtime.agents.wire import Network, Source
+from runtime.agents import AgentSpec
+from runtime.agents.wire import Environment as EnvironmentConfig
+from runtime.agents.wire import InteractionEnvironment, Network, Source
 from runtime.errors import InputError, NotFound
 from runtime.sandbox.base import Provider
+from runtime.service.environment_config import (
+    EgressPolicy,
+    check_environment,
+    check_network,
+    check_sources,
+    parse_environment,
+)
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.paging import Page, next_token, page_bounds
+from runtime.service.provisioning import Provisioner, digest
 from runtime.service.wire import describe
-from runtime.store import EnvironmentRecord, Store
+from runtime.store import EnvironmentRecord, InteractionRecord, Store
 from runtime.worker.agent_runner import workspace_volume
 from runtime.worker.timefmt import iso
 
+FRESH = "remote"
+"""``environment="remote"``: a fresh environment (Google's docs start most examples with it)."""
+
 
 class CreateEnvironment(BaseModel):
-    """``POST /{v}/environments``. Unknown fields are ignored."""
+    """``POST /{v}/environments`` (spec §8.2). Unknown fields are refused."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     sources: list[Source] | None = None
     network: Network | None = None
@@ -43,6 +65,7 @@ class Environment(BaseModel):
     status: Literal["active", "expired"] = "active"
     created: str
     updated: str
+    last_accessed: str | None = None
     sources: list[dict[str, Any]] | None = None
     network: Any = None
     file_count: str = "0"
@@ -54,27 +77,62 @@ def _new_id() -> str:
 
 
 class EnvironmentService:
-    def __init__(self, store: Store, boxes: FileBoxes, provider: Provider | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        boxes: FileBoxes,
+        provider: Provider | None,
+        *,
+        provisioner: Provisioner,
+        policy: EgressPolicy | None = None,
+    ) -> None:
         self._store = store
         self._boxes = boxes
-        self._provider = provider
+        self.provider = provider
+        self._provisioner = provisioner
+        self.policy = policy or EgressPolicy()
 
     async def create(self, project_id: str, body: dict[str, Any]) -> Environment:
-        """Raises :class:`InputError` for an invalid body or an unsupported source."""
+        """Create an environment with its sources in place. Raises :class:`InputError` for an
+        invalid body, a source this server cannot fetch, or a repository that cannot be cloned."""
         try:
             request = CreateEnvironment.model_validate(body)
         except ValidationError as e:
             raise InputError(f"invalid environment: {describe(e)}") from e
+        check_sources(request.sources or [], "sources")
+        if request.network is not None:
+            check_network(request.network, "network", self.policy)
         if request.from_environment:
-            raise InputError("from_environment is not supported yet: create an environment and upload files")
-        inline = _inline_files(request.sources or [])
+            return await self._fork(project_id, request)
         config = request.model_dump(mode="json", exclude_none=True, exclude={"from_environment"})
         record = await self.register(project_id, _new_id(), config)
-        if inline:
-            async with self._boxes.open(record.volume) as box:
-                for target, data in inline:
-                    await box.client.write_file(target, data)
-        return await self.describe(record, count=bool(inline))
+        if request.sources:
+            try:
+                await self._place(record, request.sources)
+            except BaseException:
+                await self._discard(record)
+                raise
+        return await self.describe(record, count=bool(request.sources))
+
+    async def _fork(self, project_id: str, request: CreateEnvironment) -> Environment:
+        """A copy of ``from_environment`` (its files, sources and network; ``network`` replaces it)."""
+        if request.sources:
+            raise InputError("sources: must be empty when from_environment is set")
+        source = await self.usable(project_id, request.from_environment or "")
+        config = dict(source.config)
+        if request.network is not None:
+            config["network"] = request.model_dump(mode="json", include={"network"})["network"]
+        record = await self.register(project_id, _new_id(), config)
+        try:
+            copied = await self._provisioner.fork(source.volume, record.volume)
+        except BaseException:
+            await self._discard(record)
+            raise
+        if source.applied_sources:
+            await self._store.environments.add_applied(record.id, source.applied_sources)
+        if copied:  # (a used environment without a volume would read as expired)
+            await self.accessed(record)
+        return await self.describe(await self.record(project_id, record.id), count=True)
 
     async def register(
         self, project_id: str, environment_id: str, config: dict[str, Any] | None = None
@@ -96,6 +154,116 @@ class EnvironmentService:
             raise NotFound(f"environment '{environment_id}' not found")
         return record
 
+    async def usable(self, project_id: str, environment_id: str) -> EnvironmentRecord:
+        """The environment for a new interaction. Raises :class:`NotFound` for an unknown or an
+        expired one."""
+        record = await self.record(project_id, environment_id)
+        if await self._status(record) == "expired":
+            raise NotFound(f"environment '{record.id}' has expired: its workspace is gone")
+        return record
+
+    async def for_interaction(self, project_id: str, environment: Any) -> tuple[str | None, bool]:
+        """The id of the environment an agent interaction runs in, per its ``environment`` field
+        (``None``: the caller makes a fresh one), and whether it was made now. Checks the object
+        whole; re-applies its ``network`` to an existing environment. Raises :class:`InputError`
+        or :class:`NotFound`."""
+        if environment is None:
+            return None, False
+        if environment == FRESH:
+            return (await self.register(project_id, _new_id())).id, True
+        if isinstance(environment, str):
+            return (await self.usable(project_id, environment)).id, False
+        request = parse_environment(environment, "environment")
+        check_environment(request, "environment", self.policy)
+        if request.environment_id is None:
+            return (await self.register(project_id, _new_id(), _echoed(request, {}))).id, True
+        record = await self.usable(project_id, request.environment_id)
+        config = _echoed(request, record.config)
+        if config != record.config:
+            await self._store.environments.set_config(record.id, config, time.time())
+        return record.id, False
+
+    async def forget(self, project_id: str, environment_id: str) -> None:
+        """Drop the record of an environment made for a request that was not kept (nothing ran in
+        it, so it has no volume)."""
+        await self._store.environments.delete(environment_id, project_id)
+
+    async def prepare(self, interaction: InteractionRecord, agent: AgentSpec, environment: Any, *,
+                      resumed: bool) -> AgentSpec:
+        """Before a run: place the sources of the agent's ``base_environment`` and of the request
+        that the workspace does not have yet (not when ``resumed``), and return the agent as this
+        environment makes it: the environment's network (else the agent's, else the operator's
+        default) and the ``env`` values of both. Raises :class:`InputError` when the environment's
+        open egress is no longer allowed or a repository cannot be cloned."""
+        base = agent.base_environment if isinstance(agent.base_environment, EnvironmentConfig) else None
+        request = (
+            InteractionEnvironment.model_validate(environment) if isinstance(environment, dict) else None
+        )
+        env_id = interaction.environment_id or interaction.id
+        record = await self._store.environments.get(env_id, interaction.project_id)
+        if isinstance(agent.base_environment, str):  # forked into every fresh environment
+            template = await self._template(interaction.project_id, agent.base_environment)
+            if not resumed:
+                await self._fork_into(record, template)
+            network_only = {k: v for k, v in template.config.items() if k == "network"}
+            base = EnvironmentConfig.model_validate(network_only)
+        network = self._network(record, agent, base)
+        if record is not None and "network" in record.config:
+            # A tenant's rules, checked again: the operator may have closed open egress since.
+            check_network(EnvironmentConfig.model_validate({"network": network}).network,
+                          "environment.network", self.policy)
+        if record is not None:
+            await self._store.environments.accessed(record.id, time.time())
+        if not resumed:
+            sources = [*((base.sources or []) if base else []), *((request.sources or []) if request else [])]
+            await self._place_new(record, workspace_volume(env_id), sources)
+        env = {**(base.literal_env() if base else {}), **(request.literal_env() if request else {})}
+        if network is None:
+            environment_config = (base or EnvironmentConfig()).model_copy(update={"env": env or None})
+            return agent.model_copy(update={"base_environment": environment_config})
+        environment_config = EnvironmentConfig.model_validate({"network": network, "env": env or None})
+        sandbox = agent.sandbox.model_copy(update={"network": None})
+        return agent.model_copy(update={"base_environment": environment_config, "sandbox": sandbox})
+
+    async def _template(self, project_id: str, environment_id: str) -> EnvironmentRecord:
+        try:
+            return await self.usable(project_id, environment_id)
+        except NotFound as e:
+            raise InputError(f"base_environment: {e.message}") from e
+
+    async def _fork_into(self, record: EnvironmentRecord | None, template: EnvironmentRecord) -> None:
+        """Copy ``template`` into the run's environment, once."""
+        marker = f"fork:{template.id}"
+        if record is None or marker in (record.applied_sources or []) or record.id == template.id:
+            return
+        if await self._provisioner.fork(template.volume, record.volume):
+            await self.accessed(template)
+        await self._store.environments.add_applied(record.id, [marker, *(template.applied_sources or [])])
+
+    async def _place_new(
+        self, record: EnvironmentRecord | None, volume: str, sources: Sequence[Source]
+    ) -> None:
+        """Place the sources the environment does not have yet."""
+        applied = set(record.applied_sources or []) if record is not None else set()
+        pending = [source for source in sources if digest(source) not in applied]
+        if not pending:
+            return
+        await self._provisioner.place(record.volume if record else volume, pending, "environment.sources")
+        if record is not None:
+            await self._store.environments.add_applied(record.id, [digest(s) for s in pending])
+
+    def _network(self, record: EnvironmentRecord | None, agent: AgentSpec,
+                 base: EnvironmentConfig | None) -> Any:
+        """The environment's network, else the agent's ``base_environment`` one (over what an
+        agent file it extends says in ``sandbox.network``); ``None`` when the agent file decides."""
+        if record is not None and "network" in record.config:
+            return record.config["network"]
+        if base is not None and base.network is not None:
+            return base.model_dump(mode="json", include={"network"})["network"]
+        if agent.sandbox.network is not None:
+            return None
+        return self.policy.default_network()
+
     async def get(self, project_id: str, environment_id: str) -> Environment:
         return await self.describe(await self.record(project_id, environment_id), count=True)
 
@@ -113,41 +281,53 @@ class EnvironmentService:
             raise InputError(
                 f"environment '{record.id}' has {running} running interaction(s); cancel them first"
             )
-        await self._boxes.release(record.volume)
-        if self._provider is not None:
-            await self._provider.remove_volume(record.volume)
-        await self._store.environments.delete(record.id, project_id)
+        await self._discard(record)
+
+    async def accessed(self, record: EnvironmentRecord) -> None:
+        """Record a use of the environment (a file operation, an interaction)."""
+        await self._store.environments.accessed(record.id, time.time())
 
     async def describe(self, record: EnvironmentRecord, *, count: bool) -> Environment:
         """The resource; with ``count`` the workspace is measured (starting a file box)."""
         files = size = 0
-        if count and self._provider is not None:
+        status = await self._status(record)
+        if count and status == "active" and self.provider is not None:
             async with self._boxes.open(record.volume) as box:
                 entries = await box.client.list_files(".", recursive=True)
             files = sum(1 for e in entries if e.type == "file")
             size = sum(e.size for e in entries if e.type == "file")
         return Environment(
-            id=record.id, created=iso(record.created), updated=iso(record.updated),
+            id=record.id, status=status, created=iso(record.created), updated=iso(record.updated),
+            last_accessed=iso(record.last_accessed) if record.last_accessed is not None else None,
             file_count=str(files), size_bytes=str(size), **record.config,
         )
 
+    async def _status(self, record: EnvironmentRecord) -> Literal["active", "expired"]:
+        """``expired`` once a used environment's volume is gone (Docker creates it on first use,
+        so ``last_accessed`` and placed sources are only recorded once it exists)."""
+        if self.provider is None or (record.last_accessed is None and not record.applied_sources):
+            return "active"
+        return "active" if await self.provider.volume_exists(record.volume) else "expired"
 
-def _inline_files(sources: list[Source]) -> list[tuple[str, bytes]]:
-    """``(target, bytes)`` of the inline sources. Raises :class:`InputError` for other source types,
-    which this server cannot fetch."""
-    files = []
-    for i, source in enumerate(sources):
-        if source.type not in (None, "inline") or source.content is None:
-            raise InputError(f"sources[{i}]: only inline sources (type 'inline' with content) are supported")
-        if not source.target:
-            raise InputError(f"sources[{i}].target: required for an inline source")
-        data = source.content.encode()
-        if source.encoding == "base64":
-            try:
-                data = base64.b64decode(source.content, validate=True)
-            except binascii.Error as e:
-                raise InputError(f"sources[{i}].content: not valid base64") from e
-        elif source.encoding not in (None, "", "utf-8"):
-            raise InputError(f"sources[{i}].encoding: use 'base64' or leave it unset")
-        files.append((source.target, data))
-    return files
+    async def _place(self, record: EnvironmentRecord, sources: Sequence[Source]) -> None:
+        await self._provisioner.place(record.volume, sources)
+        await self._store.environments.add_applied(record.id, [digest(s) for s in sources])
+        await self.accessed(record)
+
+    async def _discard(self, record: EnvironmentRecord) -> None:
+        await self._boxes.release(record.volume)
+        if self.provider is not None:
+            await self.provider.remove_volume(record.volume)
+        await self._store.environments.delete(record.id, record.project_id)
+
+
+def _echoed(request: InteractionEnvironment, config: dict[str, Any]) -> dict[str, Any]:
+    """An environment's echoed config after ``request``: its ``network`` replaced, its
+    ``sources`` added to (the workspace keeps the files of the earlier ones)."""
+    config = dict(config)
+    if request.network is not None:
+        config["network"] = request.model_dump(mode="json", include={"network"})["network"]
+    if request.sources:
+        added = request.model_dump(mode="json", exclude_none=True, include={"sources"})["sources"]
+        config["sources"] = [*config.get("sources", []), *added]
+    return config

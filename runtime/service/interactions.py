@@ -89,16 +89,16 @@ class InteractionService:
             await self._catalog.resolve(project_id, target)
         elif kind == "agent" and self._agents is not None:
             self._agents.get(target)
-        environment_id = request.environment_id()
-        if environment_id is not None and self._environments is not None:
-            environment_id = (await self._environments.record(project_id, environment_id)).id
+        previous_environment = None
         if request.previous_interaction_id is not None:
             previous = await self._record(project_id, request.previous_interaction_id)
             if previous.status == RUNNING:
                 raise InputError(f"previous interaction {previous.id} is still in_progress")
-            environment_id = environment_id or previous.environment_id
+            previous_environment = previous.environment_id
+        environment_id, fresh = await self._environment_of(project_id, kind, request)
+        environment_id = environment_id or previous_environment
         if environment_id is None and kind == "agent":
-            environment_id = f"env_{secrets.token_hex(8)}"
+            environment_id, fresh = f"env_{secrets.token_hex(8)}", True
             if self._environments is not None:
                 await self._environments.register(project_id, environment_id)
         now = time.time()
@@ -120,9 +120,25 @@ class InteractionService:
             updated=now,
         )
         created = InteractionCreated(interaction=interaction_ref(record, RUNNING))
-        record = await self._store.interactions.insert(record, dump_event(created), idempotency_key)
+        inserted = await self._store.interactions.insert(record, dump_event(created), idempotency_key)
+        if inserted.id != record.id and fresh and self._environments is not None and environment_id:
+            await self._environments.forget(project_id, environment_id)  # a replay made it for nothing
         self._worker.submit()
-        return record
+        return inserted
+
+    async def _environment_of(
+        self, project_id: str, kind: str, request: CreateInteraction
+    ) -> tuple[str | None, bool]:
+        """The environment the request names or describes (see :class:`EnvironmentService`), and
+        whether it was made for this request; ``None`` when it says nothing. Raises
+        :class:`InputError` or :class:`NotFound`."""
+        if request.environment is None:
+            return None, False
+        if kind != "agent":
+            raise InputError("environment: only agent interactions run in an environment")
+        if self._environments is None:
+            return request.environment_id(), False
+        return await self._environments.for_interaction(project_id, request.environment)
 
     async def get(self, project_id: str, interaction_id: str, *, include_input: bool = False) -> Interaction:
         """Raises :class:`NotFound` for an unknown id or one of another project."""

@@ -18,10 +18,14 @@ class EnvironmentRecord:
     project_id: str
     id: str
     config: JsonObject
-    """The create request's ``sources`` and ``network`` (echoed back)."""
+    """The environment's ``sources`` and ``network`` (echoed back; ``network`` is what its boxes get)."""
     volume: str
     created: float
     updated: float
+    last_accessed: float | None = None
+    """When an interaction or a file operation last used it; ``None`` while never used."""
+    applied_sources: list[str] | None = None
+    """Digests of the sources already placed in the workspace (each is placed once)."""
 
 
 class EnvironmentRepo:
@@ -53,6 +57,31 @@ class EnvironmentRepo:
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(environments).where(environments.c.id == environment_id).values(updated=when)
+            )
+
+    async def accessed(self, environment_id: str, when: float) -> None:
+        """Record a use (an interaction, a file operation) at ``when``."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(environments).where(environments.c.id == environment_id).values(last_accessed=when)
+            )
+
+    async def set_config(self, environment_id: str, config: JsonObject, when: float) -> None:
+        """Replace the environment's echoed config (its ``network`` rules, its ``sources``)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(environments).where(environments.c.id == environment_id).values(
+                config=config, updated=when
+            ))
+
+    async def add_applied(self, environment_id: str, digests: list[str]) -> None:
+        """Remember that the sources with these digests are in the workspace."""
+        async with self._engine.begin() as conn:
+            current = await conn.scalar(
+                select(environments.c.applied_sources).where(environments.c.id == environment_id)
+            )
+            merged = list(dict.fromkeys([*(current or []), *digests]))
+            await conn.execute(
+                update(environments).where(environments.c.id == environment_id).values(applied_sources=merged)
             )
 
     async def running_interactions(self, environment_id: str) -> int:

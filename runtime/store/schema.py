@@ -99,6 +99,8 @@ environments = Table(
     Column("volume", String(200), nullable=False),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
+    Column("last_accessed", Float, nullable=True),  # last interaction or file access
+    Column("applied_sources", JSON, nullable=True),  # digests of the sources placed in the workspace
     Index("ix_environments_project", "project_id", "created"),
 )
 

@@ -30,6 +30,7 @@ from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import Provider, SandboxSpec
 from runtime.steps import FunctionCallStep, Step, TextContent, unanswered_calls
+from runtime.store import InteractionRecord
 from runtime.tools.hooks import OutboundGuard
 from runtime.tools.mcp import Connect
 from runtime.wire import InteractionStatus
@@ -61,6 +62,14 @@ class AgentResolver(Protocol):
         ...
 
 
+class EnvironmentPreparer(Protocol):
+    async def prepare(
+        self, interaction: InteractionRecord, agent: AgentSpec, environment: Any, *, resumed: bool
+    ) -> AgentSpec:
+        """Place the run's sources in its workspace; the agent with its environment's network and env."""
+        ...
+
+
 class AgentRunner:
     """Runs agents from ``registry`` (or, when given, ``resolver``) in sandboxes of ``provider``
     with ``model``."""
@@ -75,6 +84,7 @@ class AgentRunner:
         resolver: AgentResolver | None = None,
         outbound: OutboundGuard | None = None,
         mcp_connect: Connect | None = None,
+        environments: EnvironmentPreparer | None = None,
     ) -> None:
         """``mcp_connect`` reaches the agents' MCP servers (the server passes one through its
         outbound guard)."""
@@ -86,6 +96,7 @@ class AgentRunner:
         self.resolver = resolver
         self.outbound = outbound
         """Lets workspace hooks (``.agents/hooks.json``) call HTTP handlers; ``None``: refused."""
+        self.environments = environments
 
     async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
         record = run.interaction
@@ -96,6 +107,10 @@ class AgentRunner:
             agent = await self.resolver.resolve(record.project_id, record.target)
         else:
             agent = self.registry.resolve(record.target)
+        if self.environments is not None:
+            agent = await self.environments.prepare(
+                record, agent, run.config.environment, resumed=bool(run.resumed_steps)
+            )
         agent = agent_for_call(agent, run.config)
         model, max_tokens, thinking = call_settings(run.config)
         config = loop_config(agent, model=model, max_tokens=max_tokens)

@@ -193,6 +193,7 @@ def test_kill_9_during_an_mcp_call_then_restart_answers_the_call(short_dir: Path
         "HANGAR_SANDBOX_IMAGE": sandbox_image,
         "HANGAR_LEASE_SECONDS": "2",
         "HANGAR_POLL_SECONDS": "0.2",
+        "HANGAR_OUTBOUND_ALLOW_HOSTS": "127.0.0.1",  # the test's MCP server, on loopback
     }
     with slow_mcp_server() as (url, mcp_calls), fake_gemini(mcp_script) as fake:
         server = ServerProcess(short_dir, fake.base_url, env=settings)

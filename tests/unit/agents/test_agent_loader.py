@@ -46,8 +46,8 @@ def test_full_agent(write: WriteFile, tmp_path: Path) -> None:
         agent_config: {model: gemini-3.5-flash, max_total_tokens: "250000"}
         base_environment:
           sources: [{type: inline, content: "print(1)", target: main.py}]
-          env: {TOKEN: {credential: cred_1}, MODE: fast}
-          network: {allowlist: [{domain: "*.pypi.org", transform: {X-A: b}}]}
+          env: {TOKEN: {value: t0k}, MODE: fast}
+          network: {allowlist: [{domain: "*.pypi.org"}]}
         builtin_tools: [python, files]
         skills: [skills/pdf]
         data_sources:
@@ -68,6 +68,7 @@ def test_full_agent(write: WriteFile, tmp_path: Path) -> None:
     # An allowlist is enforced by the egress proxy, not opened as free egress.
     assert (sandbox.network, sandbox.allowed_domains) == ("allowlist", ("*.pypi.org",))
     assert [(m.target, m.read_only) for m in sandbox.mounts] == [("/skills/pdf", True)]
+    assert sandbox.env == (("MODE", "fast"), ("TOKEN", "t0k"))
     api = spec.api_fields()
     assert api["agent_config"] == {
         "type": "antigravity", "model": "gemini-3.5-flash", "max_total_tokens": "250000",  # int64 as string

@@ -179,7 +179,7 @@ def proxy_container_kwargs(
     kwargs: dict[str, Any] = {
         "image": image,
         "name": f"hangar-egress-proxy-{namespace}",
-        "entrypoint": ["/opt/venv/bin/python", "-m", "runtime.sandboxd.egress_proxy"],
+        "entrypoint": ["/opt/venv/bin/python", "-I", "-u", "-m", "runtime.sandboxd.egress_proxy"],
         "hostname": "egress-proxy",
         "user": f"{eng.SANDBOX_UID}:{eng.SANDBOX_UID}",
         "cap_drop": ["ALL"],

@@ -5,8 +5,8 @@ own imports never come from the workspace; it then moves to ``CWD`` and puts ``"
 ``sys.path`` for the agent's code, like an interactive interpreter. Standard library only, and it
 imports nothing from ``runtime``. Requests and replies are JSON frames (4-byte big-endian length,
 then UTF-8 JSON) on two extra pipes, so the user's stdout/stderr (fds 1 and 2, at the OS level:
-subprocesses and C extensions included) stay separate. After each cell the kernel writes the cell's marker twice to
-fd 1 and fd 2; sandboxd reads each stream up to it, then the reply frame.
+subprocesses and C extensions included) stay separate. After each cell the kernel writes the
+cell's marker twice to fd 1 and fd 2; sandboxd reads each stream up to it, then the reply frame.
 
 A request is ``{"code": str, "mark": str, "max_repr": int}``; the reply is ``{"result": str|null,
 "error": {"ename","evalue","traceback"}|null, "images": [base64 PNG]}``.

@@ -7,7 +7,7 @@ import asyncio
 import gzip
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,8 @@ from runtime.sandbox.transport import SandboxdTransport, SocketRefused, open_che
 
 
 @pytest.fixture
-async def short_dir() -> AsyncIterator[Path]:
+def short_dir() -> Iterator[Path]:
+    """A short directory (unix socket paths are limited to 107 bytes)."""
     path = Path(f"/tmp/t-{os.getpid()}-{id(object())}")
     path.mkdir()
     yield path

@@ -78,8 +78,9 @@ class DockerSandbox(Sandbox):
     ) -> None:
         from runtime.sandbox.client import SandboxdClient
 
-        socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=eng.SANDBOX_UID)
-        self._transport = GuardedTransport(socket)
+        self.socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=eng.SANDBOX_UID)
+        """Dials only the box's checked socket, pinned to the listener of the first connection."""
+        self._transport = GuardedTransport(self.socket)
         super().__init__(sandbox_id, spec, SandboxdClient(self._transport, where.token))
         self._transport.bind(self)
         self.client.on_protocol_error = self._retire

@@ -6,12 +6,21 @@ each connect the path is opened with ``O_PATH|O_NOFOLLOW`` (no symlink is follow
 read), the opened inode is checked (a socket, owned by the box's uid) and the connection is made
 through ``/proc/self/fd/N``: the inode that was checked is the one connected to, whatever the box
 does to the path in between. Nothing but that one unix socket is ever dialled.
+
+The agent runs as sandboxd's uid, so it can still bind a socket of its own at that path. The
+listener's pid (``SO_PEERCRED``, in the host's pid namespace) tells them apart: the first connection
+of a box is made while the box runs nothing but sandboxd (no agent code exists before sandboxd
+answers), so its listener pid is pinned, and every later connection to another listener is closed
+before a byte (the token included) is sent. sandboxd makes itself non-dumpable, so the agent cannot
+ptrace it, read its memory or take its listening socket.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -62,12 +71,26 @@ def _refusal(st: os.stat_result, owner_uid: int | None) -> str | None:
     return None
 
 
-class CheckedUnixBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that dials only checked unix sockets (see the module doc)."""
+def listener_pid(stream: httpcore.AsyncNetworkStream) -> int | None:
+    """The pid of the process that listens on the other end (``None`` when not a unix socket)."""
+    sock = stream.get_extra_info("socket")
+    if not isinstance(sock, socket.socket) or sock.family != socket.AF_UNIX:
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, _uid, _gid = struct.unpack("3i", creds)
+    return int(pid)
 
-    def __init__(self, owner_uid: int | None) -> None:
+
+class CheckedUnixBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that dials only checked unix sockets (see the module doc).
+
+    ``peer_pid``: the listener pid every connection must have; ``None`` pins the first one's.
+    """
+
+    def __init__(self, owner_uid: int | None, peer_pid: int | None = None) -> None:
         self._inner = httpcore.AnyIOBackend()
         self._owner_uid = owner_uid
+        self.peer_pid = peer_pid
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
@@ -75,9 +98,18 @@ class CheckedUnixBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         fd = open_checked(Path(path), self._owner_uid)
         try:
-            return await self._inner.connect_unix_socket(f"/proc/self/fd/{fd}", timeout, socket_options)
+            stream = await self._inner.connect_unix_socket(f"/proc/self/fd/{fd}", timeout, socket_options)
         finally:
             os.close(fd)
+        pid = listener_pid(stream)
+        if self.peer_pid is None:
+            self.peer_pid = pid
+        elif pid != self.peer_pid:
+            await stream.aclose()
+            raise SocketRefused(
+                f"refusing {path}: its listener (pid {pid}) is not the box's sandboxd (pid {self.peer_pid})"
+            )
+        return stream
 
     async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
@@ -93,10 +125,11 @@ class CheckedUnixBackend(httpcore.AsyncNetworkBackend):
 class SandboxdTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over one checked unix socket: HTTP/1.1, no TLS, no proxy, no environment."""
 
-    def __init__(self, socket_path: Path, *, owner_uid: int | None) -> None:
+    def __init__(self, socket_path: Path, *, owner_uid: int | None, peer_pid: int | None = None) -> None:
         # Not super().__init__(): that builds a TLS context (tens of ms) this transport never uses.
+        self.backend = CheckedUnixBackend(owner_uid, peer_pid)
         self._pool = httpcore.AsyncConnectionPool(
-            uds=str(socket_path), network_backend=CheckedUnixBackend(owner_uid),
+            uds=str(socket_path), network_backend=self.backend,
             max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY_S,
             http1=True, http2=False,
         )

@@ -37,6 +37,20 @@ def _warm() -> None:
         log.exception("warming the route handlers failed")
 
 
+def _undumpable() -> None:
+    """Non-dumpable: code in the box (the same uid) can neither ptrace this process nor read its
+    memory, environment or descriptors under ``/proc``. Commands it starts are dumpable again."""
+    import ctypes
+
+    pr_set_dumpable = 4
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_DUMPABLE) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError) as e:
+        log.warning("cannot make sandboxd non-dumpable: %s", e)
+
+
 def _take_token() -> str:
     """The token, from its file (deleted once read) or the environment; ``""`` when missing."""
     env_token = os.environ.pop("SANDBOXD_TOKEN", "")
@@ -58,6 +72,7 @@ def _take_token() -> str:
 
 async def main() -> int:
     t0 = time.monotonic()
+    _undumpable()
     token = _take_token()
     if not token:
         log.error("no token (SANDBOXD_TOKEN_FILE or SANDBOXD_TOKEN); refusing to start")

@@ -29,13 +29,15 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def _read_head(conn: socket.socket) -> None:
+def _read_head(conn: socket.socket) -> bool:
+    """Whether a request head arrived (``False``: the client closed without sending one)."""
     data = b""
     while b"\r\n\r\n" not in data:
         more = conn.recv(65536)
         if not more:
-            return
+            return False
         data += more
+    return True
 
 
 def _answer(conn: socket.socket) -> None:
@@ -69,8 +71,7 @@ def _serve(conn: socket.socket) -> None:
     global seen
     with conn:
         try:
-            while True:
-                _read_head(conn)
+            while _read_head(conn):
                 with lock:
                     seen += 1
                     with open("/tmp/impostor.requests", "w") as f:

@@ -45,9 +45,12 @@ def bomb() -> bytes:
     return gzip_bomb()
 
 
-def fresh_client(box: DockerSandbox) -> SandboxdClient:
-    """A new client of the box, so the next call opens a new connection (to whatever is there)."""
-    transport = SandboxdTransport(box.where.socket_dir / SOCKET_NAME, owner_uid=SANDBOX_UID)
+def fresh_client(box: DockerSandbox, *, pinned: bool = False) -> SandboxdClient:
+    """A new client of the box, so the next call opens a new connection. Unpinned, it accepts
+    whatever listens there first (the impostor): that exercises the reply bounds behind the pin."""
+    peer_pid = box.socket.backend.peer_pid if pinned else None
+    path = box.where.socket_dir / SOCKET_NAME
+    transport = SandboxdTransport(path, owner_uid=SANDBOX_UID, peer_pid=peer_pid)
     return SandboxdClient(transport, box.where.token)
 
 
@@ -91,6 +94,44 @@ async def test_impostor_replies_fail_cleanly_with_bounded_memory(
         assert any(isinstance(r, ProtocolViolation) for r in results), results
     assert grown < MAX_GROWTH, f"{mode}: the host grew by {grown / 2**20:.0f} MiB"
     assert impostor_requests(docker_client, box) >= 1, "the impostor never got a request: no attack happened"
+
+
+async def test_an_impostor_gets_no_request_and_no_token(box: DockerSandbox, docker_client: Any) -> None:
+    """The box's connections are pinned to the listener sandboxd started with: another listener at
+    the same path is refused before a byte (the token included) is sent."""
+    assert box.socket.backend.peer_pid is not None
+    await start_impostor(box, docker_client, "wrong-json")
+    client = fresh_client(box, pinned=True)
+    try:
+        with pytest.raises(ProtocolViolation, match="not the box's sandboxd"):
+            await client.health()
+        with pytest.raises(ProtocolViolation, match="not the box's sandboxd"):
+            await client.exec("true")
+    finally:
+        await client.aclose()
+    assert impostor_requests(docker_client, box) == 0
+    # Control: an unpinned client does reach it (so the pin is what stopped the requests).
+    control = fresh_client(box)
+    try:
+        with pytest.raises(ProtocolViolation):
+            await control.health()
+    finally:
+        await control.aclose()
+    assert impostor_requests(docker_client, box) == 1
+
+
+async def test_sandboxd_cannot_be_traced_or_read_by_the_agent(box: DockerSandbox) -> None:
+    probe = await box.client.exec(
+        "pid=$(pgrep -f '^/opt/venv/bin/python -I -u -m runtime[.]sandboxd$'); echo pid=$pid; "
+        "cat /proc/$pid/environ >/dev/null 2>&1 && echo environ-readable; "
+        "head -c1 /proc/$pid/mem >/dev/null 2>&1 && echo mem-readable; "
+        "ls /proc/$pid/fd >/dev/null 2>&1 && echo fds-readable; "
+        "python3 -c 'import ctypes, sys; sys.exit(ctypes.CDLL(None).ptrace(16, int(sys.argv[1]), 0, 0))' $pid"
+        " && echo attached; cat /proc/self/environ >/dev/null && echo own-environ-readable"
+    )
+    out = probe.stdout.split()
+    assert out[0].startswith("pid=") and out[0] != "pid=", probe
+    assert out[1:] == ["own-environ-readable"], probe.stdout
 
 
 async def test_the_box_itself_is_retired_after_an_out_of_protocol_answer(

@@ -7,6 +7,7 @@ session kernel must start clean, with none of the planted code ever run.
 
 from __future__ import annotations
 
+import os
 import shlex
 
 import pytest
@@ -62,9 +63,12 @@ async def test_files_planted_from_inside_a_box_never_run_in_the_next_box(
         assert cell.stdout.split() == ["42", "1"]
         ran = await second.client.exec(f"ls -A {MARKERS} 2>/dev/null; echo end")
         assert ran.stdout.split() == ["end"], f"planted code ran: {ran.stdout}"
-        daemon = await second.client.exec("ps -eo args | grep '[r]untime.sandboxd'; readlink /proc/$PPID/cwd")
+        daemon = await second.client.exec("ps -eo args | grep '^/opt/venv/bin/python .*runtime[.]sandboxd'")
         assert "-I" in daemon.stdout.split(), daemon.stdout
-        assert daemon.stdout.split()[-1] == "/opt/hangar", "sandboxd must not run from the workspace"
+        # The host sees sandboxd's process (the listener its connections are pinned to).
+        pid = second.socket.backend.peer_pid
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        assert cwd == "/opt/hangar", f"sandboxd must not run from the workspace (it runs in {cwd})"
     finally:
         await second.stop()
 

@@ -23,6 +23,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "api"))
 
 from api_harness import DEV_KEY, HangarServer, Script
+from daemon_attacks import FILE_BOX_IDLE_S
 
 from runtime.api import create_app
 from runtime.config import Settings
@@ -31,9 +32,6 @@ from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
-
-FILE_BOX_IDLE_S = 1.0
-IMPOSTOR = Path(__file__).with_name("impostor.py")
 
 
 @pytest.fixture(scope="session")

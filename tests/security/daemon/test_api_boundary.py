@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from api_harness import HangarServer
-from boxes import HIJACKS, MARKERS, rss_bytes
-from conftest import FILE_BOX_IDLE_S, IMPOSTOR
+from daemon_attacks import FILE_BOX_IDLE_S, HIJACKS, IMPOSTOR, MARKERS, rss_bytes
 from google import genai
 
 from runtime.llm import call, turn

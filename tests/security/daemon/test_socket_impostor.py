@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from boxes import docker_sh, gzip_bomb, impostor_requests, rss_bytes, start_impostor
+from daemon_attacks import docker_sh, gzip_bomb, impostor_requests, rss_bytes, start_impostor
 
 from runtime.errors import SandboxGone
 from runtime.sandbox.base import SandboxSpec

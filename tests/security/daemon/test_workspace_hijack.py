@@ -11,7 +11,7 @@ import os
 import shlex
 
 import pytest
-from boxes import HIJACKS, MARKERS, marker_code
+from daemon_attacks import HIJACKS, MARKERS, marker_code
 
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider

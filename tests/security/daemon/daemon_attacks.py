@@ -12,6 +12,9 @@ from typing import Any
 from runtime.sandbox.docker import DockerSandbox
 
 MARKERS = "/workspace/.markers"
+FILE_BOX_IDLE_S = 1.0
+"""The test server's file-box idle window: a later file call starts a new file box."""
+IMPOSTOR = Path(__file__).with_name("impostor.py")
 
 
 def marker_code(name: str) -> str:

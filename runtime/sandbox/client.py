@@ -8,9 +8,9 @@ a call closes its connection, and sandboxd then kills what the call was running.
 
 Every byte from the box is untrusted (code in the box can put its own server on the socket): each
 reply is read up to a bound of its own (JSON replies, error bodies, each exec line and the whole
-exec stream, ``read_file``'s ``length``); compressed replies are neither asked for nor accepted; a
-reply that breaks the protocol raises :class:`SandboxGone` and tells ``on_protocol_error``, so the
-box's owner can retire the box.
+exec stream, ``read_file``'s ``length``) and, when the call has a timeout, within a total deadline;
+compressed replies are neither asked for nor accepted; a reply that breaks the protocol raises
+:class:`SandboxGone` and tells ``on_protocol_error``, so the box's owner can retire the box.
 """
 
 from __future__ import annotations
@@ -222,8 +222,14 @@ class SandboxdClient:
         if body is not None:
             kwargs["content"] = body.model_dump_json(exclude_unset=True).encode()
             kwargs["headers"] = {"content-type": "application/json"}
-        async with self._stream("POST", path, timeout_s=timeout_s, **kwargs) as resp:
-            return await read_bounded(resp, path, limit)
+        # The read timeout applies per read: a box trickling bytes would hold the call for ever.
+        deadline = None if timeout_s is None else timeout_s + 2 * MARGIN_S
+        try:
+            async with asyncio.timeout(deadline):
+                async with self._stream("POST", path, timeout_s=timeout_s, **kwargs) as resp:
+                    return await read_bounded(resp, path, limit)
+        except TimeoutError as e:
+            raise Timeout(f"sandboxd did not finish {path} within {deadline:g} s") from e
 
     async def _model(self, model: type[M], path: str, body: BaseModel | None = None, **kwargs: Any) -> M:
         result: M = self._parse(model, path, await self._call(path, body, **kwargs))

@@ -4,6 +4,7 @@ against raw unix-socket servers of the test's own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import SandboxGone
+from runtime.errors import SandboxGone, Timeout
 from runtime.sandbox import client as client_mod
 from runtime.sandbox.client import ProtocolViolation, SandboxdClient
 from runtime.sandbox.transport import SandboxdTransport, SocketRefused, open_checked
@@ -141,3 +142,28 @@ async def test_a_symlinked_socket_is_never_dialled(short_dir: Path) -> None:
         await client.aclose()
         server.close()
     assert heads == []
+
+
+async def test_a_trickled_reply_hits_the_call_deadline(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte arrives well within the read timeout; the whole call still ends at its deadline."""
+    monkeypatch.setattr(client_mod, "MARGIN_S", 0.2)
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while True:
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    server = await asyncio.start_unix_server(on_connect, str(short_dir / "s.sock"))
+    client = client_for(short_dir / "s.sock")
+    try:
+        with pytest.raises(Timeout, match="did not finish /files/stat"):
+            await client._call("/files/stat", timeout_s=0.3)
+    finally:
+        await client.aclose()
+        server.close()

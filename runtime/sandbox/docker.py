@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import secrets
 import shutil
 import time
@@ -78,7 +79,9 @@ class DockerSandbox(Sandbox):
     ) -> None:
         from runtime.sandbox.client import SandboxdClient
 
-        self.socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=eng.SANDBOX_UID)
+        # As root the box's uid is known; otherwise (rootless engines map uids) the first one is pinned.
+        owner = eng.SANDBOX_UID if os.geteuid() == 0 else None
+        self.socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=owner)
         """Dials only the box's checked socket, pinned to the listener of the first connection."""
         self._transport = GuardedTransport(self.socket)
         super().__init__(sandbox_id, spec, SandboxdClient(self._transport, where.token))

@@ -84,7 +84,8 @@ def listener_pid(stream: httpcore.AsyncNetworkStream) -> int | None:
 class CheckedUnixBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that dials only checked unix sockets (see the module doc).
 
-    ``peer_pid``: the listener pid every connection must have; ``None`` pins the first one's.
+    ``owner_uid``/``peer_pid``: the socket owner and listener pid every connection must have;
+    ``None`` pins the first connection's.
     """
 
     def __init__(self, owner_uid: int | None, peer_pid: int | None = None) -> None:
@@ -97,6 +98,8 @@ class CheckedUnixBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         fd = open_checked(Path(path), self._owner_uid)
+        if self._owner_uid is None:
+            self._owner_uid = os.fstat(fd).st_uid  # pinned like the listener's pid
         try:
             stream = await self._inner.connect_unix_socket(f"/proc/self/fd/{fd}", timeout, socket_options)
         finally:

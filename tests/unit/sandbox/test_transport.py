@@ -167,3 +167,22 @@ async def test_a_trickled_reply_hits_the_call_deadline(
     finally:
         await client.aclose()
         server.close()
+
+
+async def test_an_unknown_owner_is_pinned_at_the_first_connection(short_dir: Path) -> None:
+    path = short_dir / "s.sock"
+    reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
+    server = await serve(path, reply, [])
+    transport = SandboxdTransport(path, owner_uid=None)
+    client = SandboxdClient(transport, "tok")
+    try:
+        assert await client._call("/x") == b"{}"
+        assert transport.backend.peer_pid == os.getpid()
+        server.close()
+        await server.wait_closed()
+        if os.geteuid() == 0:  # another owner now: refused (as root the test can fake one)
+            os.chown(path, 4242, -1)
+            with pytest.raises(ProtocolViolation, match="owned by uid 4242"):
+                await client._call("/x")
+    finally:
+        await client.aclose()

@@ -23,7 +23,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "api"))
 
 from api_harness import DEV_KEY, HangarServer, Script
-from daemon_attacks import FILE_BOX_IDLE_S
+from daemon_attacks import API_NAMESPACE, FILE_BOX_IDLE_S
 
 from runtime.api import create_app
 from runtime.config import Settings
@@ -87,7 +87,7 @@ def hangar(
     script = Script()
     settings = Settings(
         data_dir=data_dir, api_key=DEV_KEY, gemini_api_key="fake-gemini-key", poll_seconds=0.2,
-        keepalive_seconds=0.5, sandbox_namespace=f"test-sec-api-{secrets.token_hex(3)}",
+        keepalive_seconds=0.5, sandbox_namespace=API_NAMESPACE,
         sandbox_image=sandbox_image, file_box_idle_seconds=FILE_BOX_IDLE_S,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

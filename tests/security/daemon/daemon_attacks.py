@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,17 @@ MARKERS = "/workspace/.markers"
 FILE_BOX_IDLE_S = 1.0
 """The test server's file-box idle window: a later file call starts a new file box."""
 IMPOSTOR = Path(__file__).with_name("impostor.py")
+API_NAMESPACE = f"test-sec-api-{secrets.token_hex(3)}"
+"""Sandbox namespace of the test server (its boxes carry it as a label)."""
+
+
+def boxes_on_volume(docker_client: Any, namespace: str, volume: str) -> list[str]:
+    """Ids of the namespace's running containers that mount ``volume``."""
+    found = []
+    for c in docker_client.containers.list(filters={"label": f"hangar.namespace={namespace}"}):
+        if any(m.get("Name") == volume for m in c.attrs.get("Mounts", [])):
+            found.append(c.id)
+    return found
 
 
 def marker_code(name: str) -> str:

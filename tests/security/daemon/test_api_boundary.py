@@ -11,11 +11,20 @@ from typing import Any
 
 import pytest
 from api_harness import HangarServer
-from daemon_attacks import FILE_BOX_IDLE_S, HIJACKS, IMPOSTOR, MARKERS, rss_bytes
+from daemon_attacks import (
+    API_NAMESPACE,
+    FILE_BOX_IDLE_S,
+    HIJACKS,
+    IMPOSTOR,
+    MARKERS,
+    boxes_on_volume,
+    rss_bytes,
+)
 from google import genai
 
 from runtime.llm import call, turn
 from runtime.sandbox.transport import KEEPALIVE_EXPIRY_S
+from runtime.worker.agent_runner import workspace_volume
 
 pytestmark = pytest.mark.docker
 
@@ -50,7 +59,9 @@ def shell_output(done: Any) -> str:
     return str(next(s for s in done.steps if s.type == "code_execution_result").result)
 
 
-def test_uploaded_hijack_files_never_run_in_boxes_or_file_boxes(hangar: HangarServer) -> None:
+def test_uploaded_hijack_files_never_run_in_boxes_or_file_boxes(
+    hangar: HangarServer, docker_client: Any
+) -> None:
     client = hangar.client()
     environments = environments_of(client)
     env = environments.create()
@@ -60,8 +71,13 @@ def test_uploaded_hijack_files_never_run_in_boxes_or_file_boxes(hangar: HangarSe
         done = run_shell(hangar, env.id, f"ls -A {MARKERS} 2>/dev/null; python3 -c 'print(6*7)'; echo end")
         assert done.status == "completed", getattr(done, "errors", None)
         assert shell_output(done).split()[:2] == ["42", "end"], shell_output(done)
-        time.sleep(FILE_BOX_IDLE_S + 2.5)  # the upload's file box is stopped; the next call starts one
-        listing = environments.files.list(env.id, "", recursive=True)
+        volume = workspace_volume(env.id)
+        deadline = time.monotonic() + 60
+        while boxes_on_volume(docker_client, API_NAMESPACE, volume):  # the upload's file box goes idle
+            assert time.monotonic() < deadline, "the file box was never stopped"
+            time.sleep(FILE_BOX_IDLE_S / 2)
+        listing = environments.files.list(env.id, "", recursive=True)  # in a new file box
+        assert len(boxes_on_volume(docker_client, API_NAMESPACE, volume)) == 1
         paths = {f.path for f in listing.files}
         assert "workspace/json.py" in paths
         assert not any(p.startswith("workspace/.markers") for p in paths), paths

@@ -5,6 +5,12 @@ socket. Errors arrive typed: a 4xx/5xx body becomes the matching ``runtime.error
 or missing daemon (socket gone, connection dropped mid-reply) becomes ``SandboxGone``; a reply
 that takes longer than the operation's own timeout plus a margin becomes ``Timeout``. Cancelling
 a call closes its connection, and sandboxd then kills what the call was running.
+
+Every byte from the box is untrusted (code in the box can put its own server on the socket): each
+reply is read up to a bound of its own (JSON replies, error bodies, each exec line and the whole
+exec stream, ``read_file``'s ``length``) and, when the call has a timeout, within a total deadline;
+compressed replies are neither asked for nor accepted; a reply that breaks the protocol raises
+:class:`SandboxGone` and tells ``on_protocol_error``, so the box's owner can retire the box.
 """
 
 from __future__ import annotations
@@ -12,15 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runtime.errors import HangarError, InfraError, SandboxGone, Timeout, from_body
 from runtime.sandbox.base import OutputCallback
+from runtime.sandbox.transport import SocketRefused
 from runtime.sandboxd.protocol import (
     DEFAULT_MAX_OUTPUT,
     BrowserAction,
@@ -57,8 +65,19 @@ DOWNLOAD_CHUNK = 64 * 1024
 """Downloads reach the caller in pieces of this size at most: a transport that hands over the whole
 body at once (the in-process ASGI one) would otherwise make tar extraction quadratic."""
 
+MAX_REPLY_BYTES = 32 * 1024 * 1024
+"""Largest JSON reply (a recursive listing, a cell's images, a screenshot) or unbounded file read."""
+MAX_ERROR_BYTES = 64 * 1024
+"""Largest error body."""
+MAX_EXEC_LINE = 1024 * 1024
+"""Largest line of an exec stream (sandboxd sends output in pieces of 64 KiB at most)."""
+EXEC_STREAM_SLACK = 1024 * 1024
+"""Exec stream bytes allowed beyond the output budget's worst JSON escaping (6 bytes per byte)."""
+
 _EXEC_EVENT: TypeAdapter[OutputChunk | ExecExit] = TypeAdapter(ExecEvent)
 _BROWSER_ACTION: TypeAdapter[Any] = TypeAdapter(BrowserAction)
+_COUNTS: TypeAdapter[dict[str, int]] = TypeAdapter(dict[str, int])
+_USAGE: TypeAdapter[Usage] = TypeAdapter(Usage)
 
 
 def _timeout(op_timeout_s: float | None, *, margin: bool = True) -> httpx.Timeout:
@@ -69,6 +88,8 @@ def _timeout(op_timeout_s: float | None, *, margin: bool = True) -> httpx.Timeou
 
 
 def _map_transport_error(path: str, e: httpx.HTTPError) -> HangarError:
+    if isinstance(e.__cause__, SocketRefused):
+        return _violation(path, str(e.__cause__))
     if isinstance(e, httpx.TimeoutException):
         return Timeout(f"sandboxd did not answer {path} in time ({type(e).__name__})")
     if isinstance(e, httpx.NetworkError | httpx.RemoteProtocolError):
@@ -76,12 +97,63 @@ def _map_transport_error(path: str, e: httpx.HTTPError) -> HangarError:
     return InfraError(f"talking to sandboxd failed during {path}: {e!r}")
 
 
-async def _raise_for_error(resp: httpx.Response) -> None:
+class ProtocolViolation(SandboxGone):
+    """The box answered out of protocol (too big, compressed, malformed): it is not trusted any more."""
+
+
+def _violation(path: str, why: str) -> ProtocolViolation:
+    return ProtocolViolation(f"sandboxd answered {path} out of protocol ({why}); the sandbox is retired")
+
+
+def _check_headers(path: str, resp: httpx.Response, limit: int) -> None:
+    encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise _violation(path, f"compressed reply ({encoding[:40]!r})")
+    declared = resp.headers.get("content-length")
+    if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
+        raise _violation(path, f"declared length {declared[:40]!r} over the {limit}-byte bound")
+
+
+async def read_bounded(resp: httpx.Response, path: str, limit: int) -> bytes:
+    """The raw body, refusing it once it passes ``limit`` bytes (never decoded, never buffered past)."""
+    _check_headers(path, resp, limit)
+    buf = bytearray()
+    async for chunk in resp.aiter_raw():
+        buf += chunk
+        if len(buf) > limit:
+            raise _violation(path, f"reply longer than {limit} bytes")
+    return bytes(buf)
+
+
+async def bounded_lines(
+    resp: httpx.Response, path: str, *, max_line: int, max_total: int
+) -> AsyncIterator[bytes]:
+    """The body's lines, refusing a line longer than ``max_line`` or a stream past ``max_total``."""
+    _check_headers(path, resp, max_total)
+    buf = bytearray()
+    total = 0
+    async for chunk in resp.aiter_raw():
+        total += len(chunk)
+        if total > max_total:
+            raise _violation(path, f"stream longer than {max_total} bytes")
+        buf += chunk
+        while (end := buf.find(b"\n")) >= 0:
+            line = bytes(buf[:end])
+            del buf[: end + 1]
+            yield line
+        if len(buf) > max_line:
+            raise _violation(path, f"a line longer than {max_line} bytes")
+    if buf:
+        yield bytes(buf)
+
+
+async def _raise_for_error(path: str, resp: httpx.Response) -> None:
     if resp.status_code < 400:
         return
-    body: object = await resp.aread()
-    with contextlib.suppress(ValueError):
-        body = resp.json()
+    raw = await read_bounded(resp, path, MAX_ERROR_BYTES)
+    body: object = raw
+    with contextlib.suppress(ValueError, RecursionError):
+        body = json.loads(raw)
     raise from_body(body, default_status=resp.status_code)
 
 
@@ -95,7 +167,10 @@ class SandboxdClient:
             transport=transport, base_url=base_url, headers={"authorization": f"Bearer {token}"},
             timeout=_timeout(DEFAULT_TIMEOUT_S),
         )
+        # A compressed reply is a decompression bomb waiting to happen: never ask for one.
+        del self._http.headers["accept-encoding"]
         self.on_activity: Callable[[], None] | None = None
+        self.on_protocol_error: Callable[[ProtocolViolation], None] | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -117,32 +192,58 @@ class SandboxdClient:
         timeout = _timeout(timeout_s, margin=margin)
         try:
             async with self._http.stream(method, path, timeout=timeout, **kwargs) as resp:
-                await _raise_for_error(resp)
+                await _raise_for_error(path, resp)
                 yield resp
         except httpx.HTTPError as e:
-            raise _map_transport_error(path, e) from e
+            error = _map_transport_error(path, e)
+            if isinstance(error, ProtocolViolation):
+                self._violated(error)
+            raise error from e
+        except ProtocolViolation as e:
+            self._violated(e)
+            raise
+
+    def _violated(self, error: ProtocolViolation) -> None:
+        if self.on_protocol_error is not None:
+            self.on_protocol_error(error)
+
+    def _parse(self, model: type[M] | TypeAdapter[Any], path: str, data: bytes) -> Any:
+        try:
+            if isinstance(model, TypeAdapter):
+                return model.validate_json(data)
+            return model.model_validate_json(data)
+        except ValidationError as e:
+            error = _violation(path, f"malformed reply: {e.error_count()} validation error(s)")
+            self._violated(error)
+            raise error from None
 
     async def _call(
         self, path: str, body: BaseModel | None = None, *, timeout_s: float | None = DEFAULT_TIMEOUT_S,
-        **kwargs: Any,
+        limit: int = MAX_REPLY_BYTES, **kwargs: Any,
     ) -> bytes:
         if body is not None:
             kwargs["content"] = body.model_dump_json(exclude_unset=True).encode()
             kwargs["headers"] = {"content-type": "application/json"}
-        async with self._stream("POST", path, timeout_s=timeout_s, **kwargs) as resp:
-            try:
-                return await resp.aread()
-            except httpx.HTTPError as e:
-                raise _map_transport_error(path, e) from e
+        # The read timeout applies per read: a box trickling bytes would hold the call for ever.
+        deadline = None if timeout_s is None else timeout_s + 2 * MARGIN_S
+        try:
+            async with asyncio.timeout(deadline):
+                async with self._stream("POST", path, timeout_s=timeout_s, **kwargs) as resp:
+                    return await read_bounded(resp, path, limit)
+        except TimeoutError as e:
+            raise Timeout(f"sandboxd did not finish {path} within {deadline:g} s") from e
 
     async def _model(self, model: type[M], path: str, body: BaseModel | None = None, **kwargs: Any) -> M:
-        return model.model_validate_json(await self._call(path, body, **kwargs))
+        result: M = self._parse(model, path, await self._call(path, body, **kwargs))
+        return result
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def health(self, *, timeout_s: float = 5.0) -> Health:
         async with self._stream("GET", "/health", timeout_s=timeout_s, margin=False) as resp:
-            return Health.model_validate_json(await resp.aread())
+            data = await read_bounded(resp, "/health", MAX_ERROR_BYTES)
+        result: Health = self._parse(Health, "/health", data)
+        return result
 
     async def shutdown(self) -> None:
         """Ask sandboxd to exit. A connection dropped while it does so is not an error."""
@@ -167,15 +268,16 @@ class SandboxdClient:
             max_output_bytes=max_output_bytes,
         )
         parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        max_total = 6 * max_output_bytes + EXEC_STREAM_SLACK
         # Between chunks a silent command may run up to its timeout; without one, wait for ever.
         async with self._stream(
             "POST", "/exec", timeout_s=timeout_s, content=req.model_dump_json().encode()
         ) as resp:
             try:
-                async for line in resp.aiter_lines():
-                    if not line:
+                async for line in bounded_lines(resp, "/exec", max_line=MAX_EXEC_LINE, max_total=max_total):
+                    if not line.strip():
                         continue
-                    event = _EXEC_EVENT.validate_json(line)
+                    event = self._parse(_EXEC_EVENT, "/exec", line)
                     if isinstance(event, ExecExit):
                         return ExecResult(
                             stdout="".join(parts["stdout"]), stderr="".join(parts["stderr"]),
@@ -219,7 +321,8 @@ class SandboxdClient:
 
     async def read_file(self, path: str, *, offset: int = 0, length: int | None = None) -> bytes:
         req = ReadRequest(path=path, offset=offset, length=length)
-        return await self._call("/files/read", req, timeout_s=None)
+        limit = MAX_REPLY_BYTES if length is None else length
+        return await self._call("/files/read", req, timeout_s=None, limit=limit)
 
     async def write_file(
         self, path: str, data: bytes | str, *, append: bool = False, mode: int | None = None
@@ -228,9 +331,9 @@ class SandboxdClient:
         if mode is not None:
             params["mode"] = str(mode)
         content = data.encode() if isinstance(data, str) else data
-        return FileInfo.model_validate_json(
-            await self._call("/files/write", params=params, content=content, timeout_s=None)
-        )
+        body = await self._call("/files/write", params=params, content=content, timeout_s=None)
+        result: FileInfo = self._parse(FileInfo, "/files/write", body)
+        return result
 
     async def mkdir(self, path: str) -> FileInfo:
         return await self._model(FileInfo, "/files/mkdir", PathRequest(path=path))
@@ -254,20 +357,25 @@ class SandboxdClient:
                 bytes_setting=limits.bytes_setting, entries_setting=limits.entries_setting,
             )
         body = await self._call("/files/upload", params=params, content=data, timeout_s=None)
-        return int(TypeAdapter(dict[str, int]).validate_json(body)["files"])
+        counts: dict[str, int] = self._parse(_COUNTS, "/files/upload", body)
+        if "files" not in counts:
+            raise _violation("/files/upload", "no file count")
+        return int(counts["files"])
 
     async def usage(self, *, stop_bytes: int | None = None, stop_entries: int | None = None) -> Usage:
         """Disk used by the workspace (the walk stops once past either bound)."""
         bounds = {"stop_bytes": stop_bytes, "stop_entries": stop_entries}
         params = {k: str(v) for k, v in bounds.items() if v is not None}
         body = await self._call("/files/usage", params=params)
-        return TypeAdapter(Usage).validate_json(body)
+        usage: Usage = self._parse(_USAGE, "/files/usage", body)
+        return usage
 
     async def download_tar(self, path: str) -> AsyncIterator[bytes]:
         """A tar stream of a file or directory of the workspace, chunk by chunk."""
         async with self._stream("POST", "/files/download", params={"path": path}, timeout_s=None) as resp:
             try:
-                async for chunk in resp.aiter_bytes(DOWNLOAD_CHUNK):
+                _check_headers("/files/download", resp, 1 << 62)
+                async for chunk in resp.aiter_raw(DOWNLOAD_CHUNK):
                     yield chunk
             except httpx.HTTPError as e:
                 raise _map_transport_error("/files/download", e) from e
@@ -295,4 +403,5 @@ class SandboxdClient:
         content = _BROWSER_ACTION.dump_json(action)
         timeout = float(getattr(action, "timeout_s", 30.0))
         body = await self._call("/browser", content=content, timeout_s=timeout)
-        return BrowserResult.model_validate_json(body)
+        result: BrowserResult = self._parse(BrowserResult, "/browser", body)
+        return result

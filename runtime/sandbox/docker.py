@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import secrets
 import shutil
 import time
@@ -28,6 +29,7 @@ from runtime.sandbox.egress import PROXY_ID, EgressProxy, box_environment
 from runtime.sandbox.guard import GuardedTransport
 from runtime.sandbox.quota import QuotaWatcher
 from runtime.sandbox.reaper import Reaper
+from runtime.sandbox.transport import SandboxdTransport
 from runtime.sandboxd.egress_policy import validate_pattern
 from runtime.sandboxd.protocol import SOCKET_NAME
 
@@ -78,9 +80,14 @@ class DockerSandbox(Sandbox):
     ) -> None:
         from runtime.sandbox.client import SandboxdClient
 
-        self._transport = GuardedTransport(httpx.AsyncHTTPTransport(uds=str(where.socket_dir / SOCKET_NAME)))
+        # As root the box's uid is known; otherwise (rootless engines map uids) the first one is pinned.
+        owner = eng.SANDBOX_UID if os.geteuid() == 0 else None
+        self.socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=owner)
+        """Dials only the box's checked socket, pinned to the listener of the first connection."""
+        self._transport = GuardedTransport(self.socket)
         super().__init__(sandbox_id, spec, SandboxdClient(self._transport, where.token))
         self._transport.bind(self)
+        self.client.on_protocol_error = self._retire
         self.state = SandboxState.STARTING
         self.where = where
         self.container_id = ""
@@ -119,6 +126,13 @@ class DockerSandbox(Sandbox):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._died.wait(), 1.0)
         await self.check_alive()
+
+    def _retire(self, error: HangarError) -> None:
+        """The box answered out of protocol: no further call reaches it; the watchdog removes it."""
+        if self.state in (SandboxState.READY, SandboxState.PAUSED):
+            self.gone_reason = f"was retired: {error.message}"
+            self.state = SandboxState.DEAD
+            self.log.warning("sandbox retired: it answered out of protocol", error=error.message)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -369,7 +383,7 @@ class DockerProvider(Provider):
                     where, proxy_env=tuple(box_environment().items()),
                     egress_dir=await self.egress.prepare(sandbox_id, spec),
                 )
-            await asyncio.to_thread(_make_socket_dir, where.socket_dir)
+            await asyncio.to_thread(_make_socket_dir, where.socket_dir, where.token)
             client = self.engine.client
             if not spec.workspace_volume:
                 labels = eng.hangar_labels(spec, where)
@@ -436,9 +450,11 @@ class DockerProvider(Provider):
                         box.log.warning("watchdog could not stop sandbox", error=str(e))
 
 
-def _make_socket_dir(path: Path) -> None:
-    """A directory only the box's user can enter; its sandboxd creates the socket there."""
+def _make_socket_dir(path: Path, token: str) -> None:
+    """A directory only the box's user can enter; its sandboxd creates the socket there, after
+    reading and deleting the token file (so the token is never in any process's environment)."""
     eng.make_owned_dir(path)
+    eng.write_token_file(path, token)
 
 
 def _has_docker_init() -> bool:

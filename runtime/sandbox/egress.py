@@ -255,7 +255,7 @@ def proxy_container_kwargs(
     kwargs: dict[str, Any] = {
         "image": image,
         "name": name,
-        "entrypoint": ["/opt/venv/bin/python", "-m", "runtime.sandboxd.egress_proxy"],
+        "entrypoint": ["/opt/venv/bin/python", "-I", "-u", "-m", "runtime.sandboxd.egress_proxy"],
         "working_dir": "/opt/hangar",
         "hostname": "egress-proxy",
         "user": f"{PROXY_UID}:{PROXY_UID}",

@@ -38,6 +38,8 @@ WORKSPACE_DIR = "/workspace"
 SOCKET_MOUNT = "/run/sandboxd"
 EGRESS_MOUNT = "/run/egress"
 """A box's egress proxy socket directory (read-only; boxes with egress only)."""
+TOKEN_FILE = "token"
+"""In the socket directory: the box's token, which sandboxd reads and deletes before it listens."""
 MB = 1024 * 1024
 
 P = ParamSpec("P")
@@ -199,7 +201,9 @@ def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
         "network_mode": where.network,
         "init": where.init,
         "labels": hangar_labels(spec, where),
-        "environment": {**dict(spec.env), **dict(where.proxy_env), "SANDBOXD_TOKEN": where.token},
+        "environment": {
+            **dict(spec.env), **dict(where.proxy_env), "SANDBOXD_TOKEN_FILE": f"{SOCKET_MOUNT}/{TOKEN_FILE}",
+        },
     }
     if where.runtime:
         kwargs["runtime"] = where.runtime
@@ -217,6 +221,21 @@ def make_owned_dir(path: Path) -> None:
         # Not root: the box's uid cannot own it, so let it in (a token or the policy still guards).
         if os.getuid() != SANDBOX_UID:
             path.chmod(0o777)
+
+
+def write_token_file(socket_dir: Path, token: str) -> None:
+    """The token file in a fresh socket directory, readable by the box's user only."""
+    path = socket_dir / TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, token.encode())
+        try:
+            os.fchown(fd, SANDBOX_UID, SANDBOX_UID)
+        except PermissionError:
+            if os.getuid() != SANDBOX_UID:
+                os.fchmod(fd, 0o644)  # not root: like the directory, let the box's user in
+    finally:
+        os.close(fd)
 
 
 def describe_exit(attrs: dict[str, Any], memory_mb: int | None = None) -> str | None:

@@ -1,8 +1,11 @@
-"""Entry point: ``python -m runtime.sandboxd`` inside the box.
+"""Entry point: ``python -I -m runtime.sandboxd`` inside the box (isolated mode, started outside
+the workspace: nothing in ``/workspace`` is on ``sys.path``; the image's ``.pth`` file finds us).
 
-Environment: ``SANDBOXD_TOKEN`` (required; removed from the environment once read so commands
-never inherit it), ``SANDBOXD_SOCKET_DIR`` (default ``/run/sandboxd``), ``SANDBOXD_WORKSPACE``
-(default ``/workspace``). Logs go to stderr, which the host reads with ``docker logs``.
+Environment: ``SANDBOXD_TOKEN_FILE`` (a file holding the token, read and deleted before the socket
+listens, so no process of the box ever has the token in its environment) or else ``SANDBOXD_TOKEN``
+(removed from the environment once read so commands never inherit it), ``SANDBOXD_SOCKET_DIR``
+(default ``/run/sandboxd``), ``SANDBOXD_WORKSPACE`` (default ``/workspace``).
+Logs go to stderr, which the host reads with ``docker logs``.
 SIGTERM, SIGINT or ``POST /shutdown`` stop it cleanly (sessions killed, browser closed).
 """
 
@@ -35,11 +38,45 @@ def _warm() -> None:
         log.exception("warming the route handlers failed")
 
 
+def _undumpable() -> None:
+    """Non-dumpable: code in the box (the same uid) can neither ptrace this process nor read its
+    memory, environment or descriptors under ``/proc``. Commands it starts are dumpable again."""
+    import ctypes
+
+    pr_set_dumpable = 4
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_DUMPABLE) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError) as e:
+        log.warning("cannot make sandboxd non-dumpable: %s", e)
+
+
+def _take_token() -> str:
+    """The token, from its file (deleted once read) or the environment; ``""`` when missing."""
+    env_token = os.environ.pop("SANDBOXD_TOKEN", "")
+    path = os.environ.pop("SANDBOXD_TOKEN_FILE", "")
+    if not path:
+        return env_token
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            token = os.read(fd, 4096).decode().strip()
+        finally:
+            os.close(fd)
+        os.unlink(path)
+    except (OSError, UnicodeDecodeError) as e:
+        log.error("cannot read the token file %s: %s", path, e)
+        return ""
+    return token
+
+
 async def main() -> int:
     t0 = time.monotonic()
-    token = os.environ.pop("SANDBOXD_TOKEN", "")
+    _undumpable()
+    token = _take_token()
     if not token:
-        log.error("SANDBOXD_TOKEN is not set; refusing to start")
+        log.error("no token (SANDBOXD_TOKEN_FILE or SANDBOXD_TOKEN); refusing to start")
         return 2
     socket_dir = os.environ.get("SANDBOXD_SOCKET_DIR", "/run/sandboxd")
     config = Config(

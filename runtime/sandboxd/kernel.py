@@ -1,10 +1,12 @@
 """The Python session kernel: a child process that runs cells like a notebook.
 
-Run as ``python -u kernel.py IN_FD OUT_FD``. Standard library only, and it imports nothing from
-``runtime``. Requests and replies are JSON frames (4-byte big-endian length, then UTF-8 JSON) on
-two extra pipes, so the user's stdout/stderr (fds 1 and 2, at the OS level: subprocesses and C
-extensions included) stay separate. After each cell the kernel writes the cell's marker twice to
-fd 1 and fd 2; sandboxd reads each stream up to it, then the reply frame.
+Run as ``python -I -u kernel.py IN_FD OUT_FD CWD`` from a directory outside the workspace, so its
+own imports never come from the workspace; it then moves to ``CWD`` and puts ``""`` first on
+``sys.path`` for the agent's code, like an interactive interpreter. Standard library only, and it
+imports nothing from ``runtime``. Requests and replies are JSON frames (4-byte big-endian length,
+then UTF-8 JSON) on two extra pipes, so the user's stdout/stderr (fds 1 and 2, at the OS level:
+subprocesses and C extensions included) stay separate. After each cell the kernel writes the
+cell's marker twice to fd 1 and fd 2; sandboxd reads each stream up to it, then the reply frame.
 
 A request is ``{"code": str, "mark": str, "max_repr": int}``; the reply is ``{"result": str|null,
 "error": {"ename","evalue","traceback"}|null, "images": [base64 PNG]}``.
@@ -137,8 +139,13 @@ def _mark(mark: str) -> None:
 
 
 def main() -> None:
-    sys.path[0] = ""  # like an interactive interpreter: the cwd, not this file's folder
     in_fd, out_fd = int(sys.argv[1]), int(sys.argv[2])
+    if len(sys.argv) > 3:
+        os.chdir(sys.argv[3])
+    if sys.flags.safe_path:
+        sys.path.insert(0, "")  # the agent's code may import its own modules (after ours)
+    else:
+        sys.path[0] = ""  # started without -I: the cwd, not this file's folder
     del sys.argv[1:]
     kernel = Kernel()
     while True:

@@ -23,6 +23,7 @@ from runtime.sandboxd.protocol import PythonError, PythonResult, PythonRun
 from runtime.sandboxd.shell import _Scan
 
 KERNEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel.py")
+KERNEL_START_DIR = os.path.dirname(KERNEL)
 INTERRUPT_GRACE_S = 2.0
 MAX_REPR = 20_000
 RESTARTED_NOTE = "[sandboxd: the previous Python process of this session exited; started a new one]\n"
@@ -44,9 +45,12 @@ class _Kernel:
         to_kernel_r, to_kernel_w = os.pipe()
         from_kernel_r, from_kernel_w = os.pipe()
         try:
+            # Isolated mode from outside the workspace: the kernel's own imports never come from it;
+            # it moves to ``cwd`` (and puts it on sys.path for the agent's code) once they are done.
             proc = procs.spawn(
-                [sys.executable, "-u", KERNEL, str(to_kernel_r), str(from_kernel_w)], cwd=cwd,
-                env={"MPLBACKEND": "Agg", **os.environ}, pass_fds=(to_kernel_r, from_kernel_w),
+                [sys.executable, "-I", "-u", KERNEL, str(to_kernel_r), str(from_kernel_w), cwd],
+                cwd=KERNEL_START_DIR, env={"MPLBACKEND": "Agg", **os.environ},
+                pass_fds=(to_kernel_r, from_kernel_w),
             )
         finally:
             os.close(to_kernel_r)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from runtime.errors import HangarError, InfraError
-from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+from runtime.sandbox.base import Provider, Sandbox, SandboxSpec, SandboxState
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +28,11 @@ class _Entry:
     box: Sandbox | None = None
     users: int = 0
     last_used: float = field(default_factory=time.monotonic)
+
+
+def _unusable(box: Sandbox) -> bool:
+    """Dead, stopped, or retired for answering out of protocol: the next caller gets a new box."""
+    return box.state in (SandboxState.DEAD, SandboxState.STOPPING, SandboxState.STOPPED)
 
 
 class FileBoxes:
@@ -70,7 +75,7 @@ class FileBoxes:
             async with entry.lock:
                 if self._entries.get(volume) is not entry:
                     continue  # released while we waited for the lock
-                if entry.box is not None and entry.box.expired() is not None:
+                if entry.box is not None and (entry.box.expired() is not None or _unusable(entry.box)):
                     await self._stop(entry)
                 if entry.box is None:
                     spec = self._spec.model_copy(update={"workspace_volume": volume})

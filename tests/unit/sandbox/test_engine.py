@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import docker.errors
@@ -35,7 +36,9 @@ def test_container_is_hardened_by_default() -> None:
     assert kw["nano_cpus"] == 500_000_000
     assert kw["pids_limit"] == 64
     assert set(kw["tmpfs"]) == {"/tmp", "/home/agent"}
-    assert kw["environment"] == {"A": "1", "SANDBOXD_TOKEN": "secret"}
+    # The token reaches the box in a file of its socket directory, never in an environment.
+    assert kw["environment"] == {"A": "1", "SANDBOXD_TOKEN_FILE": "/run/sandboxd/token"}
+    assert "secret" not in repr(kw)
     assert "runtime" not in kw and "entrypoint" not in kw
     targets = {m["Target"]: m for m in kw["mounts"]}
     assert set(targets) == {"/workspace", "/run/sandboxd"}
@@ -53,8 +56,20 @@ def test_hangar_labels_win_over_spec_labels() -> None:
 
 
 def test_spec_token_cannot_override_the_sandbox_token() -> None:
-    spec = SandboxSpec(env=(("SANDBOXD_TOKEN", "mine"),))
-    assert eng.container_kwargs(spec, _where())["environment"]["SANDBOXD_TOKEN"] == "secret"
+    spec = SandboxSpec(env=(("SANDBOXD_TOKEN", "mine"), ("SANDBOXD_TOKEN_FILE", "/workspace/t")))
+    env = eng.container_kwargs(spec, _where())["environment"]
+    assert env["SANDBOXD_TOKEN_FILE"] == "/run/sandboxd/token"  # sandboxd prefers the file
+
+
+def test_token_file_is_private_to_the_box_user(tmp_path: Path) -> None:
+    eng.write_token_file(tmp_path, "secret")
+    path = tmp_path / eng.TOKEN_FILE
+    assert path.read_text() == "secret"
+    st = path.stat()
+    if os.getuid() == 0:
+        assert (st.st_uid, st.st_mode & 0o777) == (eng.SANDBOX_UID, 0o600)
+    with pytest.raises(FileExistsError):
+        eng.write_token_file(tmp_path, "again")
 
 
 def test_runtime_mounts_and_entrypoint_pass_through() -> None:

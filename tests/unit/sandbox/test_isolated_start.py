@@ -25,7 +25,8 @@ def test_the_image_starts_sandboxd_isolated_outside_the_workspace() -> None:
 
 def test_the_egress_proxy_starts_isolated(tmp_path: Path) -> None:
     kw = proxy_container_kwargs(
-        "img", namespace="ns", state_dir=tmp_path, network="n", runtime=None, init=False
+        "img", namespace="ns", name="hangar-egress-proxy-ns", state_dir=tmp_path, network="n", runtime=None,
+        init=False,
     )
     assert kw["entrypoint"][:2] == ["/opt/venv/bin/python", "-I"]
 

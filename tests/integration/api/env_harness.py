@@ -142,43 +142,57 @@ class WebHosts:
 
 
 def start_test_hosts(served: Served, docker_client: Any, image: str, folder: Path) -> WebHosts:
-    """The web server container, joined to the provider's egress network under :data:`TEST_HOSTS`.
+    """The web server container, on a network the test creates under :data:`TEST_HOSTS`, which
+    the provider's egress proxy joins (as the outside world would be, behind its bridge).
 
     A keeper allowlist box is started first (and kept until :func:`stop_test_hosts`), so that the
-    provider has made its egress network and proxy, whatever their names are."""
+    provider has started its egress proxy."""
     provider = served.services.environments.provider
     assert provider is not None
     keeper = served.call(provider.create(SandboxSpec(
         image=image, network="allowlist", allowed_domains=("allowed.test",), cpus=0.5, memory_mb=256,
     )))
-    network = provider.egress.egress_network  # type: ignore[attr-defined]
+    network = f"hangar-test-env-{secrets.token_hex(4)}"
     api = docker_client.api
+    api.create_network(network, driver="bridge", check_duplicate=True, labels={"hangar.test": "env-hosts"})
     endpoint = api.create_endpoint_config(aliases=list(TEST_HOSTS))
-    container_id = api.create_container(
-        image, entrypoint=["python3", "-m", "http.server", "8000", "--directory", "/srv"],
-        labels={"hangar.test": "env-hosts"},
-        host_config=api.create_host_config(
-            network_mode=network, binds={str(folder): {"bind": "/srv", "mode": "ro"}}, read_only=True,
-            cap_drop=["ALL"],
-        ),
-        networking_config=api.create_networking_config({network: endpoint}),
-    )["Id"]
+    container_id = ""
     try:
+        container_id = api.create_container(
+            image, entrypoint=["python3", "-m", "http.server", "8000", "--directory", "/srv"],
+            labels={"hangar.test": "env-hosts"},
+            host_config=api.create_host_config(
+                network_mode=network, binds={str(folder): {"bind": "/srv", "mode": "ro"}}, read_only=True,
+                cap_drop=["ALL"],
+            ),
+            networking_config=api.create_networking_config({network: endpoint}),
+        )["Id"]
         api.start(container_id)
+        api.connect_container_to_network(provider.egress.container_name, network)  # type: ignore[attr-defined]
         deadline = time.monotonic() + 20
         while b"Serving HTTP" not in api.logs(container_id):
             assert time.monotonic() < deadline, api.logs(container_id)
             time.sleep(0.05)
     except BaseException:
-        api.remove_container(container_id, force=True)
-        served.call(keeper.stop())
+        _remove_test_hosts(served, docker_client, WebHosts(container_id, network, keeper))
         raise
     return WebHosts(container_id=container_id, network=network, keeper=keeper)
 
 
 def stop_test_hosts(served: Served, docker_client: Any, hosts: WebHosts) -> None:
+    _remove_test_hosts(served, docker_client, hosts)
+
+
+def _remove_test_hosts(served: Served, docker_client: Any, hosts: WebHosts) -> None:
+    api = docker_client.api
+    provider = served.services.environments.provider
     with contextlib.suppress(Exception):
-        docker_client.api.remove_container(hosts.container_id, force=True)
+        api.disconnect_container_from_network(provider.egress.container_name, hosts.network, force=True)  # type: ignore[union-attr]
+    if hosts.container_id:
+        with contextlib.suppress(Exception):
+            api.remove_container(hosts.container_id, force=True)
+    with contextlib.suppress(Exception):
+        api.remove_network(hosts.network)
     served.call(hosts.keeper.stop())
 
 

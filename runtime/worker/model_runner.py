@@ -48,7 +48,7 @@ from runtime.steps import (
     TextContent,
     ThoughtStep,
 )
-from runtime.wire import InteractionStatus
+from runtime.wire import InteractionStatus, describe
 from runtime.worker import Emit, RunInput, RunResult, StepWriter
 from runtime.worker.events import TextDelta, ThoughtSummaryDelta, Usage
 
@@ -171,7 +171,7 @@ def _typed(model: type[M] | TypeAdapter[M], value: object, field: str) -> M:
     try:
         return adapter.validate_python(value)
     except ValidationError as e:
-        raise InputError(f"stored request has an invalid `{field}`: {e.errors()[0]['msg']}") from e
+        raise InputError(f"stored request has an invalid `{field}`: {describe(e, field, limit=1)}") from e
 
 
 def _output_format(

@@ -35,6 +35,18 @@ host-tools: ## Install what the tests use on the host: Chromium (browser tests),
 	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	  $(HOST_TEST_PACKAGES) >/dev/null; }
 
+JS_TESTS := tests/integration/js
+JS_STAMP := $(JS_TESTS)/node_modules/.installed
+
+$(JS_STAMP): $(JS_TESTS)/package.json $(JS_TESTS)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "installing nodejs npm" >&2; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; }
+	cd $(JS_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(JS_STAMP)
+
+.PHONY: js-sdk
+js-sdk: $(JS_STAMP) ## Install Node (Debian's, when missing) and Google's JS SDK for the integration tier
+
 .PHONY: images
 images: venv engine ## Build the sandbox image when missing or out of date
 	@bash sandbox_images/ensure-base.sh debian:bookworm-slim
@@ -49,7 +61,7 @@ typecheck: venv ## Mypy, strict on runtime/
 	$(BIN)/mypy
 
 .PHONY: test
-test: venv images host-tools ## Lint, type-check and run every test tier (unit, integration and security on real Docker)
+test: venv images host-tools js-sdk ## Lint, type-check and run every test tier (unit, integration and security on real Docker)
 	$(BIN)/ruff check runtime tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

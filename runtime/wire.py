@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,6 +46,18 @@ _ERRORS = frozenset(
     {InteractionStatus.FAILED, InteractionStatus.INCOMPLETE, InteractionStatus.BUDGET_EXCEEDED}
 )
 
+STOPPED = frozenset(
+    {
+        InteractionStatus.COMPLETED,
+        InteractionStatus.FAILED,
+        InteractionStatus.CANCELLED,
+        InteractionStatus.BUDGET_EXCEEDED,
+        InteractionStatus.INCOMPLETE,
+        InteractionStatus.REQUIRES_ACTION,
+    }
+)
+"""The statuses a run stops in (ended, or paused for the caller): a live reader stops following."""
+
 # --- the error formatter -------------------------------------------------------------------------
 
 
@@ -66,9 +78,14 @@ def _message(msg: str) -> str:
 
 def describe(e: ValidationError, root: str = "", *, limit: int = 3) -> str:
     """A short, human message for a pydantic error: the first ``limit`` fields and what is wrong."""
-    errors = e.errors(include_url=False)[:limit]
-    parts = [f"{field_path(err['loc'], root) or 'body'}: {_message(err['msg'])}" for err in errors]
-    more = e.error_count() - len(parts)
+    return describe_errors(e.errors(include_url=False), root, limit=limit)
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]], root: str = "", *, limit: int = 3) -> str:
+    """:func:`describe` for errors already listed (FastAPI's ``RequestValidationError.errors()``)."""
+    parts = [f"{field_path(err.get('loc', ()), root) or 'body'}: {_message(str(err.get('msg', 'invalid')))}"
+             for err in errors[:limit]]
+    more = len(errors) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 

@@ -83,10 +83,14 @@ class _Builder:
             self.contents.append(types.Content(role=role, parts=[part]))
 
 
-def build_history(steps: Sequence[s.Step], *, elide_before: int = 0) -> list[types.Content]:
+def build_history(
+    steps: Sequence[s.Step], *, elide_before: int = 0, builtin_code: bool = False
+) -> list[types.Content]:
     """The model conversation for ``steps``. Tool results of steps with index < ``elide_before``
-    are replaced by a short note (context compaction for long runs)."""
-    return History().contents(steps, elide_before=elide_before)
+    are replaced by a short note (context compaction for long runs). ``builtin_code``: code
+    execution steps are Gemini's own (a model interaction's), replayed as its code parts rather
+    than as calls of the sandbox's code tools."""
+    return History(builtin_code=builtin_code).contents(steps, elide_before=elide_before)
 
 
 class History:
@@ -94,7 +98,8 @@ class History:
     since the last one (a long run would otherwise pay for its whole history on every turn), and
     starts over when the elision point moves. The list must only grow between calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, builtin_code: bool = False) -> None:
+        self._builtin_code = builtin_code
         self._reset(0)
 
     def _reset(self, elide_before: int) -> None:
@@ -107,9 +112,32 @@ class History:
         if elide_before != self._elide_before or len(steps) < self._done:
             self._reset(elide_before)
         for index in range(self._done, len(steps)):
-            _add_step(self._builder, steps[index], self._names, elide=index < elide_before)
+            step = steps[index]
+            if self._builtin_code and isinstance(step, s.CodeExecutionCallStep | s.CodeExecutionResultStep):
+                self._builder.add("model", _builtin_code_part(step))
+            else:
+                _add_step(self._builder, step, self._names, elide=index < elide_before)
         self._done = len(steps)
         return list(self._builder.contents)
+
+
+def _builtin_code_part(step: s.CodeExecutionCallStep | s.CodeExecutionResultStep) -> types.Part:
+    """Gemini's own code execution step as the part Gemini sent (both are the model's turn)."""
+    sig = decode_signature(step.signature)
+    if isinstance(step, s.CodeExecutionCallStep):
+        language = types.Language.PYTHON if step.arguments.language in (None, "python") else None
+        code = types.ExecutableCode(code=step.arguments.code or "", language=language)
+        return types.Part(executable_code=code, thought_signature=sig)
+    output = _result_text(step.result)
+    outcome = types.Outcome.OUTCOME_FAILED if step.is_error else types.Outcome.OUTCOME_OK
+    result = types.CodeExecutionResult(outcome=outcome, output=output)
+    return types.Part(code_execution_result=result, thought_signature=sig)
+
+
+def _result_text(result: str | list[s.Content]) -> str:
+    if isinstance(result, str):
+        return result
+    return "".join(c.text for c in result if isinstance(c, s.TextContent))
 
 
 def _add_step(b: _Builder, step: s.Step, names: dict[str, str], *, elide: bool) -> None:

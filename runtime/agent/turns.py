@@ -99,8 +99,8 @@ class TurnStream:
         self._open: _Run | None = None
 
     async def on_delta(self, delta: ModelTurnDelta) -> None:
-        if not delta.text:
-            return
+        if delta.kind == "code" or delta.kind == "code_result" or not delta.text:
+            return  # agents run code in their box; Gemini's own code execution is not sent to them
         run = self._open
         if run is not None and run.kind != delta.kind:
             await self._close(run)

@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from runtime.errors import InputError
+from runtime.wire import describe
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,8 +48,7 @@ async def json_model(request: Request, model: type[M], *, empty_ok: bool = False
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        parts = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:3]]
-        raise InputError("; ".join(parts) or "invalid request body") from e
+        raise InputError(describe(e) or "invalid request body") from e
 
 
 def parse_object(body: bytes, *, max_depth: int) -> dict[str, Any]:

@@ -19,13 +19,14 @@ uploads): they need no API key.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from runtime.api.deps import project, services
 from runtime.api.errors import error_response
+from runtime.api.openapi import raw_body
 from runtime.config import Settings
 from runtime.errors import HangarError, InputError
 from runtime.service import EnvironmentFiles, FilesPage
@@ -57,7 +58,18 @@ def _page(page: FilesPage, **headers: str) -> JSONResponse:
     return JSONResponse(page.model_dump(mode="json", exclude_none=True), headers=headers)
 
 
-@upload_router.put("/environments/{environment_id}/files/{path:path}")
+_PUT_BODY = raw_body("A Content-Range session's chunk (none on the SDK's session start).")
+_POST_BODY = raw_body(
+    "The file (uploadType=media), or a chunk of an SDK session (upload_id); none to start a "
+    "Content-Range session (uploadType=resumable)."
+)
+UploadType = Annotated[
+    Literal["media", "resumable"] | None,
+    Query(alias="uploadType", description="media: the body is the file; resumable: start a session"),
+]
+
+
+@upload_router.put("/environments/{environment_id}/files/{path:path}", openapi_extra=_PUT_BODY)
 async def put_upload(
     request: Request,
     environment_id: str,
@@ -84,7 +96,7 @@ async def put_upload(
     return JSONResponse({}, headers=headers)
 
 
-@upload_router.post("/environments/{environment_id}/files/{path:path}")
+@upload_router.post("/environments/{environment_id}/files/{path:path}", openapi_extra=_POST_BODY)
 async def post_upload(
     request: Request,
     environment_id: str,
@@ -97,14 +109,15 @@ async def post_upload(
     x_goog_upload_offset: Annotated[int, Header(ge=0)] = 0,
     x_upload_content_length: Annotated[int | None, Header(ge=0)] = None,
     content_length: Annotated[int | None, Header(ge=0)] = None,
+    upload_type: UploadType = None,
 ) -> Response:
     """A chunk of an SDK session (with ``upload_id``), a one-shot upload (``uploadType=media``) or
     the start of a ``Content-Range`` session (``uploadType=resumable``)."""
     if upload_id is not None:
         return await _goog_chunk(request, environment_id, upload_id, files, x_goog_upload_command,
                                  x_goog_upload_offset)
-    kind = request.query_params.get("uploadType")
-    if kind not in ("media", "resumable"):
+    kind = upload_type
+    if kind is None:
         raise InputError("uploadType must be 'media' (one shot) or 'resumable' (then PUT to the Location)")
     project_id = await project(request)
     size = x_upload_content_length if kind == "resumable" else content_length

@@ -12,8 +12,10 @@ from runtime.api.agents import PageSize, PageToken
 from runtime.api.body import json_object
 from runtime.api.deps import Project, services
 from runtime.api.environment_uploads import Files, upload_router
+from runtime.api.openapi import request_body
 from runtime.errors import InputError, NotFound
 from runtime.service import EnvironmentService
+from runtime.service.environments import CreateEnvironment
 
 router = APIRouter()
 __all__ = ["router", "upload_router"]
@@ -26,7 +28,7 @@ def environment_service(request: Request) -> EnvironmentService:
 Environments = Annotated[EnvironmentService, Depends(environment_service)]
 
 
-@router.post("/environments")
+@router.post("/environments", openapi_extra=request_body(CreateEnvironment))
 async def create_environment(request: Request, project: Project, service: Environments) -> JSONResponse:
     environment = await service.create(project, await json_object(request))
     return JSONResponse(environment.model_dump(mode="json", exclude_none=True))

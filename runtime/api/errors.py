@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from runtime.errors import HangarError
-from runtime.service.wire import describe
+from runtime.wire import describe_errors
 
 log = structlog.get_logger(__name__)
 
@@ -27,11 +27,7 @@ async def _hangar_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    parts = [
-        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
-        for err in list(exc.errors())[:3]
-    ]
-    return error_response(400, "invalid_argument", "; ".join(parts) or "invalid request")
+    return error_response(400, "invalid_argument", describe_errors(list(exc.errors())) or "invalid request")
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -52,4 +48,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-__all__ = ["describe", "error_response", "install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers"]

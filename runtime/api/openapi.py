@@ -9,9 +9,12 @@ from typing import Any
 from pydantic import BaseModel
 
 
-def request_body(model: type[BaseModel], *, only: Collection[str] | None = None) -> dict[str, Any]:
+def request_body(
+    model: type[BaseModel], *, only: Collection[str] | None = None, required: bool = True
+) -> dict[str, Any]:
     """``openapi_extra`` for a route whose JSON body is validated with ``model``; ``only``: the
-    fields of it the route accepts (any other is refused)."""
+    fields of it the route accepts (any other is refused); ``required=False``: an empty body is
+    read as ``{}``."""
     schema = model.model_json_schema(by_alias=True)
     defs = schema.pop("$defs", {})
     schema.pop("$schema", None)
@@ -21,8 +24,20 @@ def request_body(model: type[BaseModel], *, only: Collection[str] | None = None)
         schema["additionalProperties"] = False
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {"application/json": {"schema": _inline(schema, defs)}},
+        }
+    }
+
+
+def raw_body(description: str, *, required: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` for a route that streams its body as bytes (file uploads)."""
+    schema = {"type": "string", "format": "binary"}
+    return {
+        "requestBody": {
+            "required": required,
+            "description": description,
+            "content": {"application/octet-stream": {"schema": schema}},
         }
     }
 
@@ -38,4 +53,12 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         rest = {k: v for k, v in node.items() if k != "$ref"}
         return {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **_inline(rest, defs)}
-    return {key: _inline(value, defs) for key, value in node.items()}
+    return {key: _inline(_without_mapping(key, value), defs) for key, value in node.items()}
+
+
+def _without_mapping(key: str, value: Any) -> Any:
+    """A ``discriminator`` without its ``mapping``: that names ``$defs`` entries, which are inlined
+    (the variants still tell themselves apart by their ``propertyName`` constant)."""
+    if key == "discriminator" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "mapping"}
+    return value

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from runtime.api.body import json_model
 from runtime.api.deps import Project, services
+from runtime.api.openapi import request_body
 from runtime.service.webhooks import (
     RotateSigningSecretRequest,
     WebhookInput,
@@ -41,7 +42,10 @@ async def ping_webhook(webhook_id: str, project: Project, service: Webhooks) -> 
     return JSONResponse({})
 
 
-@router.post("/webhooks/{webhook_id}:rotateSigningSecret")
+@router.post(
+    "/webhooks/{webhook_id}:rotateSigningSecret",
+    openapi_extra=request_body(RotateSigningSecretRequest, required=False),
+)
 async def rotate_signing_secret(
     request: Request, webhook_id: str, project: Project, service: Webhooks
 ) -> JSONResponse:
@@ -50,7 +54,7 @@ async def rotate_signing_secret(
     return JSONResponse({"secret": await service.rotate_signing_secret(project, webhook_id, behavior)})
 
 
-@router.post("/webhooks")
+@router.post("/webhooks", openapi_extra=request_body(WebhookInput))
 async def create_webhook(request: Request, project: Project, service: Webhooks) -> JSONResponse:
     return _json(await service.create(project, await json_model(request, WebhookInput)))
 
@@ -70,7 +74,7 @@ async def get_webhook(webhook_id: str, project: Project, service: Webhooks) -> J
     return _json(await service.get(project, webhook_id))
 
 
-@router.patch("/webhooks/{webhook_id}")
+@router.patch("/webhooks/{webhook_id}", openapi_extra=request_body(WebhookUpdate))
 async def update_webhook(
     request: Request,
     webhook_id: str,

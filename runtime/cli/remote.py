@@ -24,10 +24,9 @@ from runtime import steps as s
 from runtime.cli.serve import DEV_KEY_FILE
 from runtime.config import Settings
 from runtime.errors import HangarError, InfraError, InputError, NotFound
-from runtime.wire import StepFolder
+from runtime.wire import STOPPED, StepFolder
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
-TERMINAL = frozenset({"completed", "failed", "cancelled", "budget_exceeded", "incomplete", "requires_action"})
 
 ServerOption = Annotated[
     str | None,
@@ -164,7 +163,7 @@ async def follow(
         progressed = False
         stream = await client.aio.interactions.get(interaction_id, stream=True, last_event_id=last)
         if isinstance(stream, gi.Interaction):  # the server answered JSON: nothing to stream
-            if stream.status in TERMINAL:
+            if stream.status in STOPPED:
                 return stream
         else:
             async for event in stream:

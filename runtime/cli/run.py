@@ -34,6 +34,7 @@ from runtime.cli.run_output import (
     write_outputs,
 )
 from runtime.cli.run_remote import RemoteRun, run_remote
+from runtime.cli.run_sources import base_sources, placed_sources
 from runtime.config import Settings
 from runtime.errors import HangarError, InputError
 from runtime.llm.gemini import GeminiClient
@@ -101,6 +102,7 @@ async def _execute(
         loop.add_signal_handler(sig, cancel.set)
     try:
         gemini.check_credentials()  # before any sandbox starts
+        base_sources(agent)  # a source that cannot be placed is bad usage, found before any box
         config = loop_config(agent, model=model, max_tokens=max_tokens, timeout_s=time_limit_s)
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
@@ -109,6 +111,7 @@ async def _execute(
         )
         async with (
             docker_provider(settings) as provider,
+            placed_sources(agent, provider, base) as base,
             AgentSession(agent, provider, gemini, config=config, sink=sink, base_spec=base) as session,
         ):
             report.sandbox_id = session.sandbox.id if session.sandbox else None

@@ -238,11 +238,19 @@ class ModelTurn(BaseModel):
 
 
 class ModelTurnDelta(BaseModel):
-    """A piece of text or thought summary as it streams in."""
+    """A piece of text or thought summary as it streams in, or a whole part of Gemini's own code
+    execution (``code``: the code it ran; ``code_result``: that run's output)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["text", "thought"]
+    kind: Literal["text", "thought", "code", "code_result"]
     text: str
+    language: str | None = None
+    """``code``: the language Gemini named, lower case (``python``)."""
+    failed: bool = False
+    """``code_result``: the code's run did not succeed (Gemini's outcome was not ``OUTCOME_OK``)."""
+    part_id: str | None = None
+    """``code`` / ``code_result``: the id Gemini gave the part, when it gave one."""
+    signature: bytes | None = None
 
 
 DeltaCallback = Callable[[ModelTurnDelta], Awaitable[None] | None]

@@ -107,6 +107,23 @@ def turn_part(part: types.Part) -> TurnPart:
     return OtherPart(part=part)
 
 
+def code_delta(part: types.Part) -> ModelTurnDelta | None:
+    """A part of Gemini's own code execution (the code it ran, or that run's output) as a whole
+    delta, so it becomes a ``code_execution_call`` / ``code_execution_result`` step in order."""
+    sig = part.thought_signature
+    if (code := part.executable_code) is not None:
+        language = _enum_str(code.language).lower() if code.language else None
+        return ModelTurnDelta(
+            kind="code", text=code.code or "", language=language, part_id=code.id, signature=sig
+        )
+    if (result := part.code_execution_result) is not None:
+        failed = result.outcome is not None and result.outcome != types.Outcome.OUTCOME_OK
+        return ModelTurnDelta(
+            kind="code_result", text=result.output or "", failed=failed, part_id=result.id, signature=sig
+        )
+    return None
+
+
 def turn_from_response(response: types.GenerateContentResponse) -> ModelTurn:
     """Build the turn from a complete (non-streamed) response; the first candidate is the turn."""
     candidate = response.candidates[0] if response.candidates else None
@@ -153,6 +170,8 @@ class StreamAssembler:
             self._append(part)
             if part.text and _is_plain_text(part):
                 deltas.append(ModelTurnDelta(kind="thought" if part.thought else "text", text=part.text))
+            elif (code := code_delta(part)) is not None:
+                deltas.append(code)
         return deltas
 
     def turn(self) -> ModelTurn:

@@ -127,6 +127,7 @@ class EnvironmentFiles:
         record = await self._environments.record(project_id, environment_id)
         async with self._boxes.open(record.volume) as box:
             entries = await box.client.list_files(workspace_path(path), recursive=recursive)
+        await self._environments.accessed(record)
         shown = [to_api(e) for e in entries if not posixpath.basename(e.path).startswith(TEMP_PREFIX)]
         page = page_of(shown, page_size, page_token)
         return FilesPage(files=page.items, next_page_token=page.next_page_token)
@@ -138,6 +139,7 @@ class EnvironmentFiles:
         rel = workspace_path(path)
         async with self._boxes.open(record.volume) as box:
             info = await box.client.stat(rel)
+        await self._environments.accessed(record)
         if info.type == "directory":
             return Download(self._tar(record.volume, rel), "application/x-tar")
         mime = mimetypes.guess_type(rel)[0] or "application/octet-stream"
@@ -235,7 +237,11 @@ class EnvironmentFiles:
                     return None
                 if upload.size is not None and upload.received != upload.size:
                     raise InputError(f"received {upload.received} bytes, announced {upload.size}")
-                return await _finish(box.client, upload, self._extract_limits(upload))
+                page = await _finish(box.client, upload, self._extract_limits(upload))
+            await self._environments.accessed(
+                await self._environments.record(upload.project_id, upload.environment_id)
+            )
+            return page
         except Exception as e:
             if finalize or isinstance(e, LimitExceeded):
                 await self._abort(session)

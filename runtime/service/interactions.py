@@ -25,6 +25,7 @@ from runtime.service.webhooks import check_uri
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
 from runtime.steps import dump_steps, parse_steps
 from runtime.store import InteractionRecord, Store, StoredEvent
+from runtime.wire import InteractionStatus
 from runtime.worker import Broker, Worker
 from runtime.worker.events import (
     TERMINAL_EVENT,
@@ -38,7 +39,7 @@ from runtime.worker.history import steps_of
 from runtime.worker.timefmt import iso
 from runtime.worker.worker import interaction_ref
 
-RUNNING = "in_progress"
+RUNNING = InteractionStatus.IN_PROGRESS.value
 CANCEL_WAIT_SECONDS = 10.0
 
 

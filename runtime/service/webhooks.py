@@ -31,29 +31,35 @@ GRACE_SECONDS = 24 * 3600.0
 DEFAULT_PAGE, MAX_PAGE = 50, 1000
 
 
-class WebhookInput(BaseModel):
-    """``POST /{v}/webhooks``. Unknown fields are ignored."""
+_EVENT_ITEMS: dict[str, Any] = {"items": {"type": "string", "enum": sorted(EVENTS)}}
+"""The documented items of ``subscribed_events`` (checked by :func:`_check_events`, naming them)."""
 
-    model_config = ConfigDict(extra="ignore")
+
+class WebhookInput(BaseModel):
+    """``POST /{v}/webhooks``. Unknown fields are refused (accepted means applied)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     uri: str = Field(max_length=2048)
-    subscribed_events: list[str] = Field(min_length=1, max_length=len(EVENTS))
+    subscribed_events: list[str] = Field(min_length=1, max_length=len(EVENTS), json_schema_extra=_EVENT_ITEMS)
     name: str | None = Field(default=None, max_length=200)
 
 
 class WebhookUpdate(BaseModel):
     """``PATCH /{v}/webhooks/{id}?update_mask=...``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, max_length=200)
     uri: str | None = Field(default=None, max_length=2048)
-    subscribed_events: list[str] | None = Field(default=None, min_length=1, max_length=len(EVENTS))
+    subscribed_events: list[str] | None = Field(
+        default=None, min_length=1, max_length=len(EVENTS), json_schema_extra=_EVENT_ITEMS
+    )
     state: State | None = None
 
 
 class RotateSigningSecretRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     revocation_behavior: RevocationBehavior | None = None
 

@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runtime.store.records import InteractionRecord, JsonObject, StoredEvent
 from runtime.store.schema import idempotency_keys, interaction_events, interactions
+from runtime.wire import InteractionStatus
 
-RUNNING = "in_progress"
+RUNNING = InteractionStatus.IN_PROGRESS.value
 
 _COLUMNS = [
     interactions.c.id, interactions.c.project_id, interactions.c.kind, interactions.c.target,

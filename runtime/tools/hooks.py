@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runtime.errors import HangarError, InputError, SandboxGone
 from runtime.tools.base import Tool, ToolContext, ToolOutput
+from runtime.wire import describe
 
 log = structlog.get_logger(__name__)
 
@@ -118,9 +119,7 @@ def parse_hooks(data: bytes) -> HooksFile:
     try:
         return HooksFile.model_validate_json(data)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "file"
-        raise InputError(f"{HOOKS_FILE}: {where}: {err['msg']}") from e
+        raise InputError(f"{HOOKS_FILE}: {describe(e, limit=1)}") from e
 
 
 class _Answer(BaseModel):

@@ -24,6 +24,7 @@ from runtime.agents.wire import AgentTool
 from runtime.errors import InputError
 from runtime.llm.base import ThinkingSettings
 from runtime.request_models import AgentConfigUnion, AntigravityConfig, DeepResearchConfig
+from runtime.wire import describe
 from runtime.worker.runner import InteractionConfig
 
 CODE_FAMILIES: frozenset[BuiltinTool] = frozenset({"shell", "python", "browser"})
@@ -45,7 +46,7 @@ def agent_for_call(agent: AgentSpec, config: InteractionConfig) -> AgentSpec:
         try:
             tools = _TOOLS.validate_python(config.tools)
         except ValidationError as e:
-            raise InputError(f"invalid `tools`: {e.errors()[0]['msg']}") from e
+            raise InputError(f"invalid `tools`: {describe(e, 'tools', limit=1)}") from e
         kinds = {tool.type for tool in tools}
         if kinds & BUILTIN_KINDS:
             code = "code_execution" in kinds
@@ -64,7 +65,7 @@ def call_settings(config: InteractionConfig) -> tuple[str | None, int | None, Th
     try:
         typed = _CONFIG.validate_python(config.agent_config)
     except ValidationError as e:
-        raise InputError(f"invalid `agent_config`: {e.errors()[0]['msg']}") from e
+        raise InputError(f"invalid `agent_config`: {describe(e, 'agent_config', limit=1)}") from e
     if isinstance(typed, AntigravityConfig):
         return typed.model, typed.max_total_tokens, None
     if isinstance(typed, DeepResearchConfig) and typed.thinking_summaries is not None:

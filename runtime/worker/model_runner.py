@@ -39,7 +39,16 @@ from runtime.request_models import (
     TextFormat,
     ToolChoiceConfig,
 )
-from runtime.steps import FunctionCallStep, ModelOutputStep, TextContent, ThoughtStep
+from runtime.steps import (
+    CodeExecutionArguments,
+    CodeExecutionCallStep,
+    CodeExecutionResultStep,
+    FunctionCallStep,
+    ModelOutputStep,
+    TextContent,
+    ThoughtStep,
+)
+from runtime.wire import InteractionStatus, describe
 from runtime.worker import Emit, RunInput, RunResult, StepWriter
 from runtime.worker.events import TextDelta, ThoughtSummaryDelta, Usage
 
@@ -68,11 +77,11 @@ class ModelRunner:
                 # Kept so the continuation sends it back (Gemini 3 rejects a call without it).
                 step.signature = encode_signature(call.signature)  # type: ignore[attr-defined]
             await writer.whole(step)
-        status = "completed"
+        status = InteractionStatus.COMPLETED
         if turn.function_calls:
-            status = "requires_action"
+            status = InteractionStatus.REQUIRES_ACTION
         elif turn.finish_reason == "MAX_TOKENS":
-            status = "incomplete"
+            status = InteractionStatus.INCOMPLETE
         return RunResult(status=status, usage=to_usage(turn.usage))
 
 
@@ -83,8 +92,14 @@ class _StepStream:
         self._writer = writer
         self._kind: str | None = None
         self._index = -1
+        self._codes = 0
+        self._code_id: str | None = None
 
     async def on_delta(self, delta: ModelTurnDelta) -> None:
+        if delta.kind == "code" or delta.kind == "code_result":
+            await self.close()
+            await self._writer.whole(self._code_step(delta))
+            return
         if delta.kind != self._kind:
             await self.close()
             step = ThoughtStep(summary=[]) if delta.kind == "thought" else ModelOutputStep(content=[])
@@ -100,6 +115,19 @@ class _StepStream:
             await self._writer.stop(self._index)
             self._kind = None
 
+    def _code_step(self, delta: ModelTurnDelta) -> CodeExecutionCallStep | CodeExecutionResultStep:
+        """Gemini's own code execution: the code it ran, then that run's output (answering it)."""
+        signature = encode_signature(delta.signature) if delta.signature else None
+        if delta.kind == "code":
+            self._codes += 1
+            self._code_id = delta.part_id or f"code_{self._codes}"
+            arguments = CodeExecutionArguments(code=delta.text, language=delta.language)
+            return CodeExecutionCallStep(id=self._code_id, arguments=arguments, signature=signature)
+        call_id = delta.part_id or self._code_id or f"code_{self._codes}"
+        return CodeExecutionResultStep(
+            call_id=call_id, result=delta.text, is_error=delta.failed or None, signature=signature
+        )
+
 
 def build_request(run: RunInput) -> ModelRequest:
     """The Gemini call for a model interaction; every field create accepted is applied here."""
@@ -107,7 +135,7 @@ def build_request(run: RunInput) -> ModelRequest:
     generation = _typed(GenerationConfig, config.generation_config or {}, "generation_config")
     return ModelRequest(
         model=run.interaction.target,
-        contents=build_history(run.conversation),
+        contents=build_history(run.conversation, builtin_code=True),
         system_instruction=config.system_instruction,
         tools=request_tools(config.tools or []),
         generation=GenerationSettings(
@@ -143,7 +171,7 @@ def _typed(model: type[M] | TypeAdapter[M], value: object, field: str) -> M:
     try:
         return adapter.validate_python(value)
     except ValidationError as e:
-        raise InputError(f"stored request has an invalid `{field}`: {e.errors()[0]['msg']}") from e
+        raise InputError(f"stored request has an invalid `{field}`: {describe(e, field, limit=1)}") from e
 
 
 def _output_format(

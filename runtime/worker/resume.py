@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from runtime.steps import Step, parse_stored
 from runtime.store import InteractionRecord, StoredEvent
-from runtime.wire import fold_steps
+from runtime.wire import InteractionStatus, fold_steps
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ def resumption(record: InteractionRecord, events: list[StoredEvent]) -> Resumpti
     attempts = sum(
         1
         for e in logged
-        if e.get("event_type") == "interaction.status_update" and e.get("status") == "in_progress"
+        if e.get("event_type") == "interaction.status_update"
+        and e.get("status") == InteractionStatus.IN_PROGRESS
     )
     started = {e["index"] for e in logged if e.get("event_type") == "step.start"}
     stopped = {e["index"] for e in logged if e.get("event_type") == "step.stop"}

@@ -39,16 +39,17 @@ import structlog
 from runtime.outbound import OutboundGuard, OutboundRefused
 from runtime.store import InteractionRecord, Store
 from runtime.store.webhooks import DELIVERED, FAILED, PENDING, DeliveryRecord, WebhookRecord
+from runtime.wire import InteractionStatus
 from runtime.worker.events import Usage
 from runtime.worker.timefmt import iso
 
 log = structlog.get_logger(__name__)
 
 PING_EVENT = "webhook.ping"
-_EVENT_BY_STATUS = {
-    "failed": "interaction.failed",
-    "requires_action": "interaction.requires_action",
-    "cancelled": "interaction.cancelled",
+_EVENT_BY_STATUS: dict[str, str] = {
+    InteractionStatus.FAILED: "interaction.failed",
+    InteractionStatus.REQUIRES_ACTION: "interaction.requires_action",
+    InteractionStatus.CANCELLED: "interaction.cancelled",
 }
 _BATCH = 32
 _SENDERS = 16

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from runtime.agent.events import RunStatus
 from runtime.errors import InputError
 from runtime.steps import parse_steps
-from runtime.wire import InteractionStatus, describe, fold_steps
+from runtime.wire import STOPPED, InteractionStatus, describe, describe_errors, fold_steps
 
 
 def _literals(tp: object) -> set[str]:
@@ -67,3 +67,25 @@ def test_fold_joins_deltas_and_parses_streamed_arguments() -> None:
         {"type": "thought", "summary": [{"type": "text", "text": "ab"}], "signature": "c2ln"},
         {"type": "function_call", "id": "f", "name": "n", "arguments": {"x": 1}},
     ]
+
+
+def test_describe_errors_formats_fastapi_style_error_lists_like_describe() -> None:
+    class Body(BaseModel):
+        a: int
+        b: int
+        c: int
+        d: int
+
+    try:
+        Body.model_validate({"a": "x", "b": "y", "c": "z", "d": "w"})
+    except ValidationError as e:
+        assert describe_errors(e.errors()) == describe(e)
+        assert describe_errors(e.errors()).endswith("(and 1 more)")
+    assert describe_errors([{"loc": ("query", "page_size"), "msg": "Value error, too big"}]) == (
+        "query.page_size: too big"
+    )
+
+
+def test_stopped_statuses_end_a_live_read() -> None:
+    assert InteractionStatus.REQUIRES_ACTION in STOPPED and "completed" in STOPPED
+    assert InteractionStatus.IN_PROGRESS not in STOPPED and InteractionStatus.QUEUED not in STOPPED

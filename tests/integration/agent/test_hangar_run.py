@@ -203,3 +203,45 @@ async def test_infrastructure_failure_before_the_run_exit_code(
     assert ran.code == 7, ran.stderr + ran.stdout
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "failed" and "image" in result["reason"] and result["sandbox_id"] is None
+
+
+SOURCES_AGENT = """\
+id: sourced
+base_agent: antigravity
+agent_config: {model: gemini-test}
+limits: {max_steps: 6, wall_time_s: 120}
+base_environment:
+  sources:
+    - {type: inline, target: /workspace/templates/hello.txt, content: "hello from the source"}
+    - {type: inline, target: notes/todo.md, content: "- ship it"}
+  env: {GREETING: bonjour}
+"""
+
+
+async def test_base_environment_sources_are_in_the_workspace(tmp_path: Path, run_env: dict[str, str]) -> None:
+    """``hangar run`` places the agent's ``base_environment`` sources as the server does (and its env)."""
+    agent = tmp_path / "sourced.yaml"
+    agent.write_text(SOURCES_AGENT)
+    out = tmp_path / "out"
+    look = "cat templates/hello.txt notes/todo.md; echo \"[$GREETING]\""
+    script = [
+        turn(calls=[call("shell", command=look, id="s1")]),
+        turn("Seen.", expect=found("hello from the source- ship it[bonjour]")),
+    ]
+    async with FakeGemini(script) as fake:
+        ran = await hangar("run", str(agent), "look", "-o", str(out), env=with_model(run_env, fake.base_url))
+        fake.assert_done()
+    assert ran.code == 0, ran.stderr + ran.stdout
+    assert json.loads((out / "result.json").read_text())["status"] == "completed"
+
+
+async def test_a_source_that_cannot_be_placed_is_bad_usage(tmp_path: Path, run_env: dict[str, str]) -> None:
+    agent = tmp_path / "gcs.yaml"
+    agent.write_text(
+        SOURCES_AGENT.replace("type: inline, target: notes/todo.md", "type: gcs, target: notes/todo.md")
+    )
+    async with FakeGemini([]) as fake:
+        ran = await hangar("run", str(agent), "look", env=with_model(run_env, fake.base_url))
+    assert ran.code == 2, ran.stderr + ran.stdout
+    said = ran.stdout + ran.stderr
+    assert "base_environment.sources[1].type" in said and "Traceback" not in said

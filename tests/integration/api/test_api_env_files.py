@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 import warnings
 from typing import Any
 
@@ -127,5 +128,25 @@ def test_rest_one_shot_and_content_range_uploads(hangar: HangarServer) -> None:
         assert unknown.status_code == 400 and "uploadType" in unknown.text
         anonymous = httpx.post(f"{base}/anon.txt", params={"uploadType": "media"}, content=b"x")
         assert anonymous.status_code == 401
+    finally:
+        environments.delete(env.id)
+
+
+def test_file_uploads_downloads_and_listings_record_last_accessed(hangar: HangarServer) -> None:
+    client = hangar.client()
+    environments = environments_of(client)
+    env = environments.create()
+    try:
+        assert environments.get(env.id).last_accessed is None
+        environments.files.upload(environment=env.id, path="seen.txt", file=b"x")
+        uploaded = environments.get(env.id).last_accessed
+        assert uploaded is not None
+        time.sleep(1.1)  # the wire's timestamps have whole seconds
+        assert environments.files.download(environment=env.id, path="seen.txt") == b"x"
+        downloaded = environments.get(env.id).last_accessed
+        assert downloaded is not None and downloaded > uploaded
+        time.sleep(1.1)
+        environments.files.list(env.id, ".")
+        assert environments.get(env.id).last_accessed > downloaded
     finally:
         environments.delete(env.id)

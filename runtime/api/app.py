@@ -82,6 +82,11 @@ def create_app(
         status = 503 if problems else 200
         return JSONResponse({"status": "not ready" if problems else "ok", "problems": problems}, status)
 
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks(request: Request) -> JSONResponse:
+        """Public keys verifying the JWTs of per-request webhook deliveries (no key needed)."""
+        return JSONResponse(request.app.state.services.signer.jwks())
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:
         """Prometheus metrics, for the operator only: they count every project's requests."""

@@ -33,6 +33,7 @@ from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
 from runtime.worker.events import render_event
 from runtime.worker.model_runner import ModelRunner
+from runtime.worker.webhook_jwt import DeliverySigner
 from runtime.worker.webhooks import DeliveryPolicy, WebhookDispatcher
 
 log = structlog.get_logger(__name__)
@@ -66,6 +67,7 @@ class Services:
     environments: EnvironmentService
     files: EnvironmentFiles
     worker: Worker
+    signer: DeliverySigner
 
     def worker_running(self) -> bool:
         return self.worker.running
@@ -122,7 +124,8 @@ async def open_services(
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
-        dispatcher = _dispatcher(settings, store, guard)
+        signer = _signer(settings)
+        dispatcher = _dispatcher(settings, store, guard, signer)
         background = Worker(
             store,
             broker,
@@ -153,6 +156,7 @@ async def open_services(
                 environments=environments,
                 files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
                 worker=background,
+                signer=signer,
             )
         finally:
             await boxes.stop()
@@ -198,16 +202,21 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
     return provider
 
 
-def _dispatcher(settings: Settings, store: Store, guard: OutboundGuard) -> WebhookDispatcher:
-    secret = settings.webhook_signing_secret
+def _signer(settings: Settings) -> DeliverySigner:
+    path = settings.webhook_jwt_key_file or settings.data_dir / "webhook_jwt_key.pem"
+    return DeliverySigner.from_file(path, issuer=settings.resolved_public_url)
+
+
+def _dispatcher(
+    settings: Settings, store: Store, guard: OutboundGuard, signer: DeliverySigner
+) -> WebhookDispatcher:
     policy = DeliveryPolicy(
         max_attempts=settings.webhook_max_attempts,
         retry_seconds=settings.webhook_retry_seconds,
         retry_max_seconds=settings.webhook_retry_max_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,
-        target_secret=secret.get_secret_value() if secret is not None else None,
     )
-    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard)
+    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard, signer=signer)
 
 
 def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:

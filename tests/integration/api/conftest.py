@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 import uvicorn
-from api_harness import DEV_KEY, WEBHOOK_TARGET_SECRET, HangarServer, Script
+from api_harness import DEV_KEY, HangarServer, Script
 
 from runtime.api import create_app
 from runtime.config import Settings
@@ -59,7 +59,6 @@ def hangar(
         sandbox_namespace=f"test-api-{secrets.token_hex(3)}",
         sandbox_image=sandbox_image,
         webhook_retry_seconds=0.05,
-        webhook_signing_secret=WEBHOOK_TARGET_SECRET,
         outbound_allow_hosts=("127.0.0.1",),  # the tests' webhook receivers and MCP servers
     )
     other_key = asyncio.run(_make_other_key(settings))
@@ -72,7 +71,8 @@ def hangar(
 
     async def main() -> None:
         async with FakeGemini(script.respond) as fake:
-            app = create_app(settings.model_copy(update={"gemini_base_url": fake.base_url}))
+            served = {"gemini_base_url": fake.base_url, "public_url": f"http://127.0.0.1:{port}"}
+            app = create_app(settings.model_copy(update=served))
             config = uvicorn.Config(app, log_config=None, log_level="warning", timeout_graceful_shutdown=3)
             server = uvicorn.Server(config)
             holder["server"] = server

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     default ``webhook_jwt_key.pem`` in ``data_dir``, generated there (mode 0600) when missing.
     Servers behind one public URL must share it (their JWKS at ``/.well-known/jwks.json``)."""
 
+    # --- triggers ----------------------------------------------------------------------------------
+    trigger_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How often the scheduler looks for due trigger ticks and finished or overdue executions (a
+    tick starts at most this late)."""
+
     # --- outbound requests for tenants (webhooks, MCP servers) ------------------------------------
     outbound_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     """Hosts the server may contact for a tenant although they are loopback, private or otherwise

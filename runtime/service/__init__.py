@@ -26,6 +26,7 @@ from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
+from runtime.service.triggers import TriggerService
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
 from runtime.tools.mcp import guarded_connect
@@ -33,6 +34,7 @@ from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
 from runtime.worker.events import render_event
 from runtime.worker.model_runner import ModelRunner
+from runtime.worker.scheduler import Scheduler
 from runtime.worker.webhook_jwt import DeliverySigner
 from runtime.worker.webhooks import DeliveryPolicy, WebhookDispatcher
 
@@ -68,6 +70,7 @@ class Services:
     files: EnvironmentFiles
     worker: Worker
     signer: DeliverySigner
+    triggers: TriggerService
 
     def worker_running(self) -> bool:
         return self.worker.running
@@ -148,6 +151,10 @@ async def open_services(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
                 catalog=catalog, environments=environments, outbound=guard,
             )
+            triggers = TriggerService(store, service, background, catalog, environments)
+            scheduler = Scheduler(triggers, settings.trigger_poll_seconds)
+            if worker:
+                await scheduler.start()
             await boxes.start()
             yield Services(
                 interactions=service, keys=keys, store=store,
@@ -157,8 +164,10 @@ async def open_services(
                 files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
                 worker=background,
                 signer=signer,
+                triggers=triggers,
             )
         finally:
+            await scheduler.stop()
             await boxes.stop()
             if retention is not None:
                 await retention.stop()

@@ -31,7 +31,7 @@ from runtime.service.environments import EnvironmentService
 from runtime.service.interactions import InteractionService
 from runtime.service.paging import next_token, page_bounds
 from runtime.service.requests import parse_create
-from runtime.service.wire import CreateInteraction, describe
+from runtime.service.wire import CreateInteraction, describe, normalise_input
 from runtime.store import Store
 from runtime.store.triggers import IN_PROGRESS, ExecutionRecord, TriggerRecord, TriggerRepo
 from runtime.worker import Worker
@@ -311,7 +311,9 @@ def _interaction_body(body: dict[str, Any], environment_id: str | None) -> Creat
     if environment_id is not None:
         data["environment"] = environment_id
     try:
-        return parse_create(data)
+        request = parse_create(data)
+        normalise_input(request.input)
+        return request
     except InputError as e:
         raise InputError(f"`interaction`: {e.message}") from e
 

@@ -151,7 +151,7 @@ async def open_services(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
                 catalog=catalog, environments=environments, outbound=guard,
             )
-            triggers = TriggerService(store, service, background, catalog, environments)
+            triggers = TriggerService(store, service, background, catalog, environments, guard)
             scheduler = Scheduler(triggers, settings.trigger_poll_seconds)
             if worker:
                 await scheduler.start()

@@ -26,9 +26,11 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.errors import InputError, NotFound
+from runtime.outbound import OutboundGuard
 from runtime.service.agents import AgentCatalog
-from runtime.service.environments import EnvironmentService
+from runtime.service.environments import FRESH, EnvironmentService
 from runtime.service.interactions import InteractionService
+from runtime.service.outbound_urls import check_tool_urls, check_webhook_uris
 from runtime.service.paging import next_token, page_bounds
 from runtime.service.requests import parse_create
 from runtime.service.wire import CreateInteraction, describe, normalise_input
@@ -118,8 +120,10 @@ class TriggerService:
         worker: Worker,
         catalog: AgentCatalog,
         environments: EnvironmentService,
+        guard: OutboundGuard,
     ) -> None:
         self._store = store
+        self._guard = guard
         self._repo = TriggerRepo(store.engine)
         self._interactions = interactions
         self._worker = worker
@@ -133,7 +137,12 @@ class TriggerService:
         or environment."""
         request = _parse(TriggerCreate, body)
         interaction = _interaction_body(request.interaction, request.environment_id)
+        await check_webhook_uris(self._guard, interaction.webhook_config)  # refused now, not at each run
+        await check_tool_urls(self._guard, interaction.tools)
         await self._catalog.resolve(project_id, interaction.kind_and_target()[1])
+        named = interaction.environment_id()  # `interaction.environment` as an id, or its environment_id
+        if named is not None and named != FRESH and request.environment_id is None:
+            await self._environments.usable(project_id, named)  # NotFound (404) for another project's
         if request.environment_id is not None:
             environment_id = (await self._environments.usable(project_id, request.environment_id)).id
             request = request.model_copy(update={"environment_id": environment_id})

@@ -71,8 +71,7 @@ def hangar(
 
     async def main() -> None:
         async with FakeGemini(script.respond) as fake:
-            served = {"gemini_base_url": fake.base_url, "public_url": f"http://127.0.0.1:{port}"}
-            app = create_app(settings.model_copy(update=served))
+            app = create_app(settings.model_copy(update={"gemini_base_url": fake.base_url}))
             config = uvicorn.Config(app, log_config=None, log_level="warning", timeout_graceful_shutdown=3)
             server = uvicorn.Server(config)
             holder["server"] = server

@@ -113,8 +113,15 @@ class Settings(BaseSettings):
     """Upper bound of one retry delay."""
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time a receiver has to answer one delivery."""
-    webhook_signing_secret: SecretStr | None = None
-    """``whsec_`` secret signing deliveries to per-request ``webhook_config`` URIs (unsigned when unset)."""
+    webhook_jwt_key_file: Path | None = None
+    """PEM RSA private key signing (RS256 JWT) deliveries to per-request ``webhook_config`` URIs;
+    default ``webhook_jwt_key.pem`` in ``data_dir``, generated there (mode 0600) when missing.
+    Servers behind one public URL must share it (their JWKS at ``/.well-known/jwks.json``)."""
+
+    # --- triggers ----------------------------------------------------------------------------------
+    trigger_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How often the scheduler looks for due trigger ticks and finished or overdue executions (a
+    tick starts at most this late)."""
 
     # --- outbound requests for tenants (webhooks, MCP servers) ------------------------------------
     outbound_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()

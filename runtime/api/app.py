@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime import web
-from runtime.api import agents, environments, interactions, webhooks
+from runtime.api import agents, environments, interactions, triggers, webhooks
 from runtime.api.errors import error_response, install_error_handlers
 from runtime.api.middleware import BodyLimit, PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
@@ -55,6 +55,7 @@ def create_app(
     for version in API_VERSIONS:
         app.include_router(interactions.router, prefix=f"/{version}")
         app.include_router(webhooks.router, prefix=f"/{version}")
+        app.include_router(triggers.router, prefix=f"/{version}")
         app.include_router(agents.router, prefix=f"/{version}")
         app.include_router(environments.router, prefix=f"/{version}")
         app.include_router(environments.upload_router, prefix=f"/upload/{version}")
@@ -81,6 +82,11 @@ def create_app(
                 problems.append("worker is not running")
         status = 503 if problems else 200
         return JSONResponse({"status": "not ready" if problems else "ok", "problems": problems}, status)
+
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks(request: Request) -> JSONResponse:
+        """Public keys verifying the JWTs of per-request webhook deliveries (no key needed)."""
+        return JSONResponse(request.app.state.services.signer.jwks())
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:

@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from runtime.cli import agents, demo, images, interactions, keys, sandbox, serve
+from runtime.cli import agents, demo, images, interactions, keys, sandbox, serve, triggers
 from runtime.cli.agents_push import push
 from runtime.cli.run import run
 from runtime.logs import configure_logging
@@ -33,6 +33,7 @@ app.add_typer(serve.app, name="serve")
 app.add_typer(keys.app, name="keys")
 app.command("run")(run)
 app.add_typer(interactions.app, name="interactions")
+app.add_typer(triggers.app, name="triggers")
 app.command("demo")(demo.demo)
 agents.app.command("push")(push)
 

@@ -26,6 +26,7 @@ from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
+from runtime.service.triggers import TriggerService
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
 from runtime.tools.mcp import guarded_connect
@@ -33,6 +34,8 @@ from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
 from runtime.worker.events import render_event
 from runtime.worker.model_runner import ModelRunner
+from runtime.worker.scheduler import Scheduler
+from runtime.worker.webhook_jwt import DeliverySigner
 from runtime.worker.webhooks import DeliveryPolicy, WebhookDispatcher
 
 log = structlog.get_logger(__name__)
@@ -66,6 +69,8 @@ class Services:
     environments: EnvironmentService
     files: EnvironmentFiles
     worker: Worker
+    signer: DeliverySigner
+    triggers: TriggerService
 
     def worker_running(self) -> bool:
         return self.worker.running
@@ -122,7 +127,8 @@ async def open_services(
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
-        dispatcher = _dispatcher(settings, store, guard)
+        signer = _signer(settings)
+        dispatcher = _dispatcher(settings, store, guard, signer)
         background = Worker(
             store,
             broker,
@@ -145,6 +151,10 @@ async def open_services(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
                 catalog=catalog, environments=environments, outbound=guard,
             )
+            triggers = TriggerService(store, service, background, catalog, environments, guard)
+            scheduler = Scheduler(triggers, settings.trigger_poll_seconds)
+            if worker:
+                await scheduler.start()
             await boxes.start()
             yield Services(
                 interactions=service, keys=keys, store=store,
@@ -153,8 +163,11 @@ async def open_services(
                 environments=environments,
                 files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
                 worker=background,
+                signer=signer,
+                triggers=triggers,
             )
         finally:
+            await scheduler.stop()
             await boxes.stop()
             if retention is not None:
                 await retention.stop()
@@ -198,16 +211,21 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
     return provider
 
 
-def _dispatcher(settings: Settings, store: Store, guard: OutboundGuard) -> WebhookDispatcher:
-    secret = settings.webhook_signing_secret
+def _signer(settings: Settings) -> DeliverySigner:
+    path = settings.webhook_jwt_key_file or settings.data_dir / "webhook_jwt_key.pem"
+    return DeliverySigner.from_file(path, issuer=settings.resolved_public_url)
+
+
+def _dispatcher(
+    settings: Settings, store: Store, guard: OutboundGuard, signer: DeliverySigner
+) -> WebhookDispatcher:
     policy = DeliveryPolicy(
         max_attempts=settings.webhook_max_attempts,
         retry_seconds=settings.webhook_retry_seconds,
         retry_max_seconds=settings.webhook_retry_max_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,
-        target_secret=secret.get_secret_value() if secret is not None else None,
     )
-    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard)
+    return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard, signer=signer)
 
 
 def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:

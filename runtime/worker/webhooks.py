@@ -4,13 +4,15 @@ Signing follows the Standard Webhooks scheme (https://www.standardwebhooks.com/)
 ``webhook-id`` (the delivery id, the same on every retry), ``webhook-timestamp`` (UNIX seconds) and
 ``webhook-signature``: space-separated ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``,
 one per valid secret of the webhook (two while a rotated secret is still honoured). Secrets are
-``whsec_`` + base64 of the key bytes.
+``whsec_`` + base64 of the key bytes. Deliveries to per-request ``webhook_config`` targets carry
+the same ``webhook-id`` and ``webhook-timestamp``, and an RS256 JWT in ``webhook-signature``
+(:mod:`runtime.worker.webhook_jwt`), verifiable against the JWKS Hangar serves.
 
 Which event an ended interaction sends: ``completed``, ``budget_exceeded``, ``incomplete`` (and any
 other end) → ``interaction.completed`` (the ``status`` inside tells them apart); ``failed`` →
 ``interaction.failed``; ``requires_action`` → ``interaction.requires_action``; ``cancelled`` →
 ``interaction.cancelled`` (the event newer SDKs list; nothing is sent to a webhook not subscribed
-to it). Body: ``{"type": ..., "timestamp": ..., "data": {interaction id, status, model/agent,
+to it). Body: ``{"type": ..., "version": "v1", "timestamp": ..., "data": {interaction id, status, model/agent,
 usage, and the request's ``user_metadata`` for per-request targets}}``.
 
 A 2xx answer marks a delivery delivered; a network error or any other status schedules a retry
@@ -42,6 +44,7 @@ from runtime.store.webhooks import DELIVERED, FAILED, PENDING, DeliveryRecord, W
 from runtime.wire import InteractionStatus
 from runtime.worker.events import Usage
 from runtime.worker.timefmt import iso
+from runtime.worker.webhook_jwt import DeliverySigner
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +54,7 @@ _EVENT_BY_STATUS: dict[str, str] = {
     InteractionStatus.REQUIRES_ACTION: "interaction.requires_action",
     InteractionStatus.CANCELLED: "interaction.cancelled",
 }
+ENVELOPE_VERSION = "v1"
 _BATCH = 32
 _SENDERS = 16
 
@@ -81,8 +85,6 @@ class DeliveryPolicy:
     retry_seconds: float = 10.0
     retry_max_seconds: float = 600.0
     timeout_seconds: float = 10.0
-    target_secret: str | None = None
-    """Signs per-request (``webhook_config``) deliveries; unsigned when ``None``."""
 
     def delay(self, attempts: int) -> float:
         return float(min(self.retry_seconds * 2 ** (attempts - 1), self.retry_max_seconds))
@@ -99,14 +101,17 @@ class WebhookDispatcher:
         poll_seconds: float = 1.0,
         guard: OutboundGuard | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        signer: DeliverySigner | None = None,
     ) -> None:
-        """``guard`` checks and pins every target (a strict one, allowing no internal host, when
+        """``signer`` signs deliveries to per-request targets (unsigned without one); ``guard``
+        checks and pins every target (a strict one, allowing no internal host, when
         ``None``); ``transport`` replaces the network and the guard's pinning (tests mount an
         ``httpx.MockTransport``)."""
         self._store = store
         self._guard = guard or OutboundGuard()
         self._transport = transport
         self._policy = policy
+        self._signer = signer
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(_SENDERS)
@@ -178,7 +183,7 @@ class WebhookDispatcher:
             webhook_id=webhook_id,
             uri=uri,
             event_type=event_type,
-            payload={"type": event_type, "timestamp": iso(now), "data": data},
+            payload={"type": event_type, "version": ENVELOPE_VERSION, "timestamp": iso(now), "data": data},
             attempts=0,
             next_attempt_at=now,
             status=PENDING,
@@ -261,7 +266,9 @@ class WebhookDispatcher:
             "webhook-id": delivery.id,
             "webhook-timestamp": str(timestamp),
         }
-        if keys:
+        if delivery.webhook_id is None and self._signer is not None:
+            headers["webhook-signature"] = self._signer.sign(delivery.id, timestamp, body, delivery.uri)
+        elif keys:
             headers["webhook-signature"] = " ".join(sign(k, delivery.id, timestamp, body) for k in keys)
         assert self._client is not None, "dispatcher not started"
         try:
@@ -277,9 +284,10 @@ class WebhookDispatcher:
         return f"HTTP {response.status_code}"
 
     async def _keys(self, delivery: DeliveryRecord) -> list[str] | None:
-        """The secrets to sign with (``[]``: unsigned); ``None`` when the webhook is gone."""
+        """The HMAC secrets to sign with (``[]``: none, as for a per-request target, signed with a
+        JWT instead); ``None`` when the webhook is gone."""
         if delivery.webhook_id is None:
-            return [self._policy.target_secret] if self._policy.target_secret else []
+            return []
         webhook = await self._store.webhooks.by_id(delivery.webhook_id)
         return None if webhook is None else valid_secrets(webhook)
 

@@ -11,8 +11,6 @@ from google.genai import types
 from runtime.llm.script import JsonDict, ScriptedTurn
 
 DEV_KEY = "hk_test_dev_key"
-WEBHOOK_TARGET_SECRET = "whsec_" + "dGVzdC13ZWJob29rLXRhcmdldC1zZWNyZXQtMzJieXQ="
-"""Signs deliveries to per-request ``webhook_config`` URIs (base64 of 32 bytes)."""
 
 
 @dataclass

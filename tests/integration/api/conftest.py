@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 import uvicorn
-from api_harness import DEV_KEY, WEBHOOK_TARGET_SECRET, HangarServer, Script
+from api_harness import DEV_KEY, HangarServer, Script
 
 from runtime.api import create_app
 from runtime.config import Settings
@@ -59,7 +59,6 @@ def hangar(
         sandbox_namespace=f"test-api-{secrets.token_hex(3)}",
         sandbox_image=sandbox_image,
         webhook_retry_seconds=0.05,
-        webhook_signing_secret=WEBHOOK_TARGET_SECRET,
         outbound_allow_hosts=("127.0.0.1",),  # the tests' webhook receivers and MCP servers
     )
     other_key = asyncio.run(_make_other_key(settings))

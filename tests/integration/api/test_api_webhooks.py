@@ -1,6 +1,7 @@
 """Webhooks through the real google-genai client, delivered to a loopback receiver started here.
 
-Signatures are checked with an HMAC computed in this file (Standard Webhooks), not with Hangar's code.
+Signatures are checked with an HMAC computed in this file (Standard Webhooks), and per-request
+deliveries' JWTs with PyJWT against the JWKS the server publishes, not with Hangar's code.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jwt
 import pytest
-from api_harness import WEBHOOK_TARGET_SECRET, HangarServer
+from api_harness import HangarServer
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.genai import _interactions as errors
 
+from runtime.config import Settings
 from runtime.llm.script import turn
 
 MODEL = "gemini-3-flash-preview"
@@ -112,6 +116,24 @@ def signature_ok(secret: str, delivery: Delivery) -> bool:
         version == "v1" and hmac.compare_digest(sig, expected)
         for version, _, sig in (entry.partition(",") for entry in entries)
     )
+
+
+def _digest(body: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
+
+
+def verified_jwt(hangar: HangarServer, delivery: Delivery, audience: str) -> dict[str, Any]:
+    """The claims of a per-request delivery's ``webhook-signature`` JWT, verified (RS256) with the
+    key the server's JWKS names, for ``audience``; raises when it does not verify or binds another body."""
+    token = delivery.headers["webhook-signature"]
+    key = jwt.PyJWKClient(f"{hangar.url}/.well-known/jwks.json").get_signing_key_from_jwt(token)
+    claims: dict[str, Any] = jwt.decode(
+        token, key.key, algorithms=["RS256"], audience=audience,
+        options={"require": ["exp", "iat", "iss", "aud", "jti"]},
+    )
+    assert claims["iss"] == Settings().resolved_public_url  # the fixture sets no public URL or port
+    assert claims["body_sha256"] == _digest(delivery.body), "the JWT signs another body"
+    return claims
 
 
 @pytest.fixture(scope="module")
@@ -326,8 +348,35 @@ def test_per_request_webhook_config(hangar: HangarServer, receiver: Receiver, pa
     assert body["type"] == "interaction.completed"
     assert body["data"]["id"] == created.id
     assert body["data"]["user_metadata"] == {"job": "42"}
-    assert signature_ok(WEBHOOK_TARGET_SECRET, delivery)
+    assert body["version"] == "v1"
+    claims = verified_jwt(hangar, delivery, receiver.url(path))
+    assert claims["webhook_id"] == delivery.headers["webhook-id"]
+    assert claims["iat"] == int(delivery.headers["webhook-timestamp"])
     assert client.interactions.get(created.id).status == "completed"
+
+
+def test_per_request_jwt_refuses_a_changed_body_or_another_key(
+    hangar: HangarServer, receiver: Receiver, path: str
+) -> None:
+    """The JWT binds the body and is signed by the server's key only: a forged delivery fails."""
+    client = hangar.client()
+    hangar.script.set(turn("answer"))
+    client.interactions.create(
+        model=MODEL, input="work", background=True, webhook_config={"uris": [receiver.url(path)]}
+    )
+    (delivery,) = receiver.wait_for(_at(path))
+    claims = verified_jwt(hangar, delivery, receiver.url(path))
+    tampered = delivery.body.replace(b"completed", b"failed")
+    assert _digest(tampered) != claims["body_sha256"]
+    with pytest.raises(jwt.InvalidAudienceError):
+        verified_jwt(hangar, delivery, receiver.url("/another-receiver"))
+    forged = jwt.encode(
+        {**claims}, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
+        headers={"kid": jwt.get_unverified_header(delivery.headers["webhook-signature"])["kid"]},
+    )
+    headers = {**delivery.headers, "webhook-signature": forged}
+    with pytest.raises(jwt.InvalidSignatureError):
+        verified_jwt(hangar, Delivery(delivery.path, headers, delivery.body), receiver.url(path))
 
 
 def test_failing_receiver_gets_the_event_after_retries(

@@ -22,6 +22,7 @@ from runtime.llm.script import turn
 from runtime.request_models import CreateInteractionBody
 from runtime.service.agents import AGENT_BODY_FIELDS
 from runtime.service.environments import CreateEnvironment
+from runtime.service.triggers import TriggerCreate, TriggerUpdate
 from runtime.service.webhooks import RotateSigningSecretRequest, WebhookInput, WebhookUpdate
 
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -33,13 +34,19 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/webhooks/{webhook_id}:rotateSigningSecret"): request_body(
         RotateSigningSecretRequest, required=False
     ),
+    ("post", "/triggers"): request_body(TriggerCreate),
+    ("patch", "/triggers/{trigger_id}"): request_body(TriggerUpdate),
 }
 """Operation (method, path after the version) → the ``requestBody`` of the model its route validates with."""
 RAW_BODIES = {
     ("put", "/environments/{environment_id}/files/{path}"),
     ("post", "/environments/{environment_id}/files/{path}"),
 }
-BODYLESS = {("post", "/interactions/{interaction_id}/cancel"), ("post", "/webhooks/{webhook_id}:ping")}
+BODYLESS = {
+    ("post", "/interactions/{interaction_id}/cancel"),
+    ("post", "/webhooks/{webhook_id}:ping"),
+    ("post", "/triggers/{trigger_id}/executions"),
+}
 VERSIONS = ("v1", "v1beta", "v1alpha")
 
 

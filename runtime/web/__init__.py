@@ -33,6 +33,15 @@ SECURITY_HEADERS = {
     "cache-control": "no-cache",
 }
 
+CONSOLE_HEADERS = {
+    **SECURITY_HEADERS,
+    "content-security-policy": SECURITY_HEADERS["content-security-policy"].replace(
+        "img-src 'self' data:;", "img-src 'self' data: blob:;"
+    ),
+}
+"""The viewer's headers, plus ``blob:`` images: the console previews workspace images it fetched
+with the key in a header, from ``blob:`` URLs of its own."""
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -65,7 +74,7 @@ async def console_root() -> Response:
 
 @router.get("/console/")
 async def console_page() -> Response:
-    return FileResponse(CONSOLE / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
+    return FileResponse(CONSOLE / "index.html", media_type="text/html", headers=CONSOLE_HEADERS)
 
 
 @router.get("/console/{asset}")
@@ -74,4 +83,4 @@ async def console_asset(asset: str) -> Response:
     media_type = _CONSOLE_ASSETS.get(asset)
     if media_type is None:
         raise HTTPException(status_code=404, detail=f"no console asset {asset!r}")
-    return FileResponse(CONSOLE / asset, media_type=media_type, headers=SECURITY_HEADERS)
+    return FileResponse(CONSOLE / asset, media_type=media_type, headers=CONSOLE_HEADERS)

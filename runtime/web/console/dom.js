@@ -57,11 +57,17 @@ export function folded(text, className, lines = 12) {
   return wrap;
 }
 
-export function field(labelText, input) {
-  const label = el("label", "field");
-  label.appendChild(el("span", null, labelText));
-  label.appendChild(input);
-  return label;
+let fieldCount = 0;
+
+/** A labelled control: the label names it with ``for`` (a wrapping label would add the
+ * control's own value to its accessible name). */
+export function field(labelText, control) {
+  const wrap = el("div", "field");
+  control.id ||= `field-${++fieldCount}`;
+  const label = wrap.appendChild(el("label", null, labelText));
+  label.htmlFor = control.id;
+  wrap.appendChild(control);
+  return wrap;
 }
 
 export function input(name, attrs = {}) {

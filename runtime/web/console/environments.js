@@ -1,7 +1,7 @@
 // Environments: the list; one environment's file tree with previews, downloads and uploads.
 
 import { describeError, getJson, upload } from "./api.js";
-import { button, el, routeLink, when } from "./dom.js";
+import { button, el, field, routeLink, when } from "./dom.js";
 import { fetchBlob, preview, relative, saveBlob } from "./files.js";
 
 export function environmentsView(root, ctx) {
@@ -41,10 +41,7 @@ export function environmentView(root, environmentId, ctx) {
   picker.type = "file";
   picker.multiple = true;
   picker.id = "upload-input";
-  const pickLabel = el("label", "field inline");
-  pickLabel.appendChild(el("span", null, "Upload files"));
-  pickLabel.appendChild(picker);
-  drop.appendChild(pickLabel);
+  drop.appendChild(field("Upload files", picker));
   const progress = head.appendChild(el("p", "muted"));
   progress.id = "upload-status";
   progress.setAttribute("aria-live", "polite");

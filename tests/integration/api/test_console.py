@@ -31,9 +31,7 @@ RUN_LIMIT_MS = 90_000
 PWN = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
 HOSTILE_NAME = "<img src=x onerror=window.__pwned=3>.txt"
 NOTES = f"# Notes\n\n**bold** {PWN}\n[x](javascript:alert(1))"
-PNG_1PX = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

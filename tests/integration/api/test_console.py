@@ -91,12 +91,15 @@ async def not_pwned(page: Page) -> None:
     assert await page.locator("#view script, #view [onerror]").count() == 0
 
 
+SLOW_ECHO = "sleep 3 && echo console-says-$((6*7))"
+
+
 async def test_start_from_the_agents_tab_follow_live_then_find_it_in_the_list(
     hangar: HangarServer, browser: Browser, tmp_path: Path
 ) -> None:
     hangar.script.set(
         turn(calls=[call("update_artifact", artifact="plan", content="- say 42\n- write up", id="p1")]),
-        turn(calls=[call("shell", command="sleep 3 && echo console-says-$((6*7))", id="s1")]),
+        turn("Running the *shell* now.", calls=[call("shell", command=SLOW_ECHO, id="s1")]),
         turn(calls=[WALKTHROUGH]),
         turn("## Done\n\nThe shell printed **console-says-42**."),
     )
@@ -111,7 +114,9 @@ async def test_start_from_the_agents_tab_follow_live_then_find_it_in_the_list(
     # live: the command shows while the run still goes, without reloading the page
     code = page.locator(".step--code_execution_call")
     await expect(code).to_contain_text("console-says", timeout=RUN_LIMIT_MS)
+    await expect(page.locator(".step--model_output").first).to_contain_text("Running the shell now.")
     assert await page.locator("#run-status").get_attribute("data-status") == "in_progress"
+    assert any("stream=true" in url for url in requested), "the steps should come from the SSE stream"
     await expect(page.locator("#run-plan")).to_contain_text("say 42")
     await has_status(page, "completed")
     await expect(page.locator(".step--code_execution_result")).to_contain_text("console-says-42")
@@ -166,10 +171,21 @@ async def test_screenshots_are_inline_and_zoom(
     await page.context.close()
 
 
-async def test_cancel_a_running_run(hangar: HangarServer, browser: Browser, tmp_path: Path) -> None:
-    hangar.script.set(turn(calls=[call("shell", command="sleep 60", id="s1")]))
+async def test_cancel_a_running_run_and_the_list_follows_live(
+    hangar: HangarServer, browser: Browser, tmp_path: Path
+) -> None:
+    sleeper = turn(calls=[call("shell", command="sleep 60", id="s1")])
+    hangar.script.set(sleeper, sleeper)
+    elsewhere = await create(hangar, {"agent": AGENT, "input": "wait here"})
     run_id = await create(hangar, {"agent": AGENT, "input": "wait"})
-    page, _ = await console(browser, hangar.url, hangar.dev_key, f"#/runs/{run_id}")
+    page, _ = await console(browser, hangar.url, hangar.dev_key, "#/runs")
+    row = page.locator(f"#runs tr[data-id='{elsewhere}']")
+    await expect(row).to_contain_text("in progress")
+    async with httpx.AsyncClient(base_url=hangar.url, headers={"x-goog-api-key": hangar.dev_key}) as client:
+        assert (await client.post(f"/v1/interactions/{elsewhere}/cancel")).status_code == 200
+    await expect(row).to_contain_text("cancelled", timeout=RUN_LIMIT_MS)  # refreshed, not reloaded
+
+    await page.get_by_role("link", name=run_id).click()
     await expect(page.locator(".step--code_execution_call")).to_be_visible(timeout=RUN_LIMIT_MS)
     await page.get_by_role("button", name="Cancel run").click()
     await has_status(page, "cancelled")
@@ -221,6 +237,9 @@ async def test_answer_a_pending_call_then_send_a_follow_up(
     assert runs[2]["previous_interaction_id"] == second
     assert len({r["environment_id"] for r in runs}) == 1
     await page.screenshot(path=str(tmp_path / "console-follow-up.png"), full_page=True)
+    await page.get_by_role("link", name="Runs").click()
+    await expect(page.locator(f"#runs tr[data-id='{third}']")).to_contain_text("completed")
+    await page.screenshot(path=str(tmp_path / "console-runs.png"), full_page=True)
     await page.context.close()
 
 
@@ -264,6 +283,7 @@ async def test_file_tree_preview_download_and_upload(
     await tree.get_by_role("button", name="data.csv").click()
     await expect(preview.locator("table.csv th")).to_have_text(["name", "score"])
     await expect(preview.locator("table.csv tbody tr").first.locator("td")).to_have_text(["ada", "1,5"])
+    await page.screenshot(path=str(tmp_path / "console-files-csv.png"), full_page=True)
     await tree.get_by_role("button", name="dot.png").click()
     image = preview.locator("img.preview__image")
     await expect(image).to_have_attribute("src", re.compile(r"^blob:"))
@@ -300,7 +320,7 @@ async def test_file_tree_preview_download_and_upload(
         )
         assert media.text == "dropped bytes"
     await tree.get_by_role("button", name="notes.md").click()
-    await page.screenshot(path=str(tmp_path / "console-files.png"), full_page=True)
+    await page.screenshot(path=str(tmp_path / "console-files-uploaded.png"), full_page=True)
     await not_pwned(page)
     checked(hangar, requested)
     await page.context.close()

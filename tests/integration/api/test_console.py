@@ -407,3 +407,37 @@ async def test_the_triggers_tab_hides_when_not_served_and_shows_the_sdk_shape(
     assert patches == ['{"status":"paused"}']
     await page.screenshot(path=str(tmp_path / "console-triggers.png"), full_page=True)
     await context.close()
+
+
+UNLABELLED = """() => [...document.querySelectorAll('#view :is(input, select, textarea, button)')]
+  .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.textContent.trim())
+  .map((c) => c.outerHTML)"""
+
+
+async def test_start_a_run_with_input_files_from_the_keyboard(
+    hangar: HangarServer, browser: Browser, tmp_path: Path
+) -> None:
+    hangar.script.set(
+        turn(calls=[call("shell", command="cat brief.txt", id="s1")]),
+        turn(calls=[WALKTHROUGH]),
+        turn("Read the brief."),
+    )
+    page, requested = await console(browser, hangar.url, hangar.dev_key, "#/agents")
+    await expect(page.get_by_label("Agent", exact=True)).to_have_value(AGENT)
+    assert await page.evaluate(UNLABELLED) == []
+    await page.get_by_label("Task").focus()
+    await page.keyboard.type("Summarise the brief")
+    await page.get_by_label("Input files (uploaded to the workspace first)").set_input_files(
+        [{"name": "brief.txt", "mimeType": "text/plain", "buffer": b"brief-from-the-console"}]
+    )
+    await page.get_by_role("button", name="Start run").focus()
+    await page.keyboard.press("Enter")
+    await has_status(page, "completed")
+    await expect(page.locator(".step--code_execution_result")).to_contain_text("brief-from-the-console")
+    assert await page.evaluate(UNLABELLED) == []
+    await page.get_by_role("link", name=re.compile("^env_")).click()
+    await expect(page.locator("#file-tree")).to_contain_text("brief.txt")
+    assert await page.evaluate(UNLABELLED) == []
+    await page.screenshot(path=str(tmp_path / "console-input-files.png"), full_page=True)
+    checked(hangar, requested)
+    await page.context.close()

@@ -55,3 +55,20 @@ def test_the_list_is_newest_first_paged_filtered_and_project_scoped(hangar: Hang
 
     with httpx.Client(base_url=hangar.url) as anonymous:
         assert anonymous.get("/v1/interactions").status_code == 401
+
+
+def test_the_console_serves_its_own_files_only_with_a_strict_policy(hangar: HangarServer) -> None:
+    with httpx.Client(base_url=hangar.url) as client:
+        redirect = client.get("/console")
+        assert redirect.status_code == 307 and redirect.headers["location"] == "console/"
+        page = client.get("/console/")
+        assert page.status_code == 200 and 'type="module"' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "default-src 'none'" in policy
+        assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+        module = client.get("/console/main.js")
+        assert module.status_code == 200 and module.headers["content-type"].startswith("text/javascript")
+        for probe in ("__init__.py", "..%2F__init__.py", "%2e%2e%2fconsole%2fmain.js", "index.html.bak",
+                      "..%2F..%2Fconfig.py", "main.js%00.py"):
+            assert client.get(f"/console/{probe}").status_code == 404, probe
+        assert client.get("/console/../api/app.py").status_code == 404

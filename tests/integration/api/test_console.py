@@ -370,6 +370,7 @@ async def test_the_triggers_tab_hides_when_not_served_and_shows_the_sdk_shape(
     await page.get_by_role("button", name="Use key").click()
     await expect(page.locator("#runs")).to_be_visible()
     await expect(page.get_by_role("link", name="Triggers")).to_be_hidden()
+    await page.screenshot(path=str(tmp_path / "console-no-triggers.png"))
     await context.close()
 
     trigger = {"id": "trg_1", "display_name": "nightly <b>report</b>", "status": "active",

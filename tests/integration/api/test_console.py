@@ -86,6 +86,14 @@ async def has_status(page: Page, status: str) -> None:
     await expect(page.locator("#run-status")).to_have_attribute("data-status", status, timeout=RUN_LIMIT_MS)
 
 
+async def next_run(page: Page, previous: str) -> str:
+    """The id of the run the page moved on to from ``previous``, once its view is shown."""
+    await expect(page).not_to_have_url(re.compile(re.escape(previous) + "$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    await expect(page.locator("#run-title")).to_contain_text(run_id)
+    return run_id
+
+
 async def not_pwned(page: Page) -> None:
     assert await page.evaluate("window.__pwned") is None, "a payload's script ran"
     assert await page.locator("#view script, #view [onerror]").count() == 0
@@ -216,8 +224,7 @@ async def test_answer_a_pending_call_then_send_a_follow_up(
     await page.get_by_label("Result for get_weather").fill("sunny")
     await page.screenshot(path=str(tmp_path / "console-requires-action.png"), full_page=True)
     await page.get_by_role("button", name="Send result").click()
-    await expect(page).not_to_have_url(re.compile(re.escape(first) + "$"))
-    second = page.url.rsplit("/", 1)[1]
+    second = await next_run(page, first)
     await has_status(page, "completed")
     await expect(page.locator(".step--code_execution_result")).to_contain_text("Oslo")
     assert "sunny" in str(hangar.script.requests[0]["contents"])
@@ -227,8 +234,7 @@ async def test_answer_a_pending_call_then_send_a_follow_up(
                       turn(calls=[WALKTHROUGH]), turn("Still Oslo."))
     await page.get_by_label("Follow-up message").fill("And tomorrow?")
     await page.get_by_role("button", name="Send follow-up").click()
-    await expect(page).not_to_have_url(re.compile(re.escape(second) + "$"))
-    third = page.url.rsplit("/", 1)[1]
+    third = await next_run(page, second)
     await has_status(page, "completed")
     await expect(page.locator(".step--code_execution_result")).to_contain_text("Oslo")  # same workspace
     await expect(page.locator(".step--model_output")).to_contain_text("Still Oslo.")

@@ -76,6 +76,15 @@ async def get(hangar: HangarServer, interaction_id: str) -> dict[str, object]:
         return found
 
 
+async def let_go(hangar: HangarServer, run_id: str) -> None:
+    """Uploads ``go.txt`` into the run's environment, which ends its ``SLOW_ECHO``."""
+    async with httpx.AsyncClient(base_url=hangar.url, headers={"x-goog-api-key": hangar.dev_key}) as client:
+        environment_id = (await client.get(f"/v1/interactions/{run_id}")).json()["environment_id"]
+        target = f"/upload/v1/environments/{environment_id}/files/go.txt"
+        response = await client.post(target, params={"uploadType": "media"}, content=b"go")
+        assert response.status_code == 200, response.text
+
+
 def checked(hangar: HangarServer, requested: list[str]) -> None:
     assert all(hangar.dev_key not in url for url in requested), "the key must never be in a URL"
     outside = [url for url in requested if not url.startswith(hangar.url) and not url.startswith("blob:")]
@@ -99,7 +108,8 @@ async def not_pwned(page: Page) -> None:
     assert await page.locator("#view script, #view [onerror]").count() == 0
 
 
-SLOW_ECHO = "sleep 3 && echo console-says-$((6*7))"
+SLOW_ECHO = "until [ -f go.txt ]; do sleep 0.2; done; echo console-says-$((6*7))"
+"""Runs until the test uploads ``go.txt``: the run is live for as long as the test looks at it."""
 
 
 async def test_start_from_the_agents_tab_follow_live_then_find_it_in_the_list(
@@ -125,6 +135,7 @@ async def test_start_from_the_agents_tab_follow_live_then_find_it_in_the_list(
     await expect(page.locator(".step--model_output").first).to_contain_text("Running the shell now.")
     assert await page.locator("#run-status").get_attribute("data-status") == "in_progress"
     assert any("stream=true" in url for url in requested), "the steps should come from the SSE stream"
+    await let_go(hangar, run_id)
     await expect(page.locator("#run-plan")).to_contain_text("say 42")
     await has_status(page, "completed")
     await expect(page.locator(".step--code_execution_result")).to_contain_text("console-says-42")

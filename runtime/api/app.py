@@ -59,7 +59,7 @@ def create_app(
         app.include_router(agents.router, prefix=f"/{version}")
         app.include_router(environments.router, prefix=f"/{version}")
         app.include_router(environments.upload_router, prefix=f"/upload/{version}")
-    app.include_router(web.router)  # the run viewer page at /viewer (public API only)
+    app.include_router(web.router)  # the run viewer at /viewer and the console at /console (public API only)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

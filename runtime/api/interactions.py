@@ -43,6 +43,22 @@ async def create_interaction(
     return _json(interaction)
 
 
+@router.get("/interactions")
+async def list_interactions(
+    project: Project,
+    service: Interactions,
+    page_size: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    page_token: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    """A Hangar extension (Google's API has no list): the project's interactions, newest first,
+    paged, optionally filtered by ``status`` and ``agent``; items carry no steps."""
+    page = await service.list(project, page_size, page_token, status=status or None, agent=agent or None)
+    items = [i.model_dump(mode="json", exclude_none=True, exclude={"steps"}) for i in page.items]
+    return JSONResponse({"interactions": items, "next_page_token": page.next_page_token})
+
+
 @router.get("/interactions/{interaction_id}")
 async def get_interaction(
     request: Request,

@@ -20,6 +20,7 @@ from runtime.outbound import OutboundGuard
 from runtime.service.agents import AgentCatalog
 from runtime.service.environments import EnvironmentService
 from runtime.service.outbound_urls import check_tool_urls, check_webhook_uris
+from runtime.service.paging import Page, next_token, page_bounds
 from runtime.service.read_cache import ReadCache
 from runtime.service.webhooks import check_uri
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
@@ -40,6 +41,7 @@ from runtime.worker.timefmt import iso
 from runtime.worker.worker import interaction_ref
 
 RUNNING = InteractionStatus.IN_PROGRESS.value
+_STATUSES = frozenset(s.value for s in InteractionStatus)
 CANCEL_WAIT_SECONDS = 10.0
 
 
@@ -155,6 +157,21 @@ class InteractionService:
         if record.status != RUNNING:
             self._finished.put(key, interaction)
         return interaction
+
+    async def list(
+        self, project_id: str, page_size: int | None, page_token: str | None, *,
+        status: str | None = None, agent: str | None = None,
+    ) -> Page:
+        """``GET /{v}/interactions`` (a Hangar extension): the project's interactions newest first,
+        without their steps (read one with :meth:`get`)."""
+        if status is not None and status not in _STATUSES:
+            raise InputError(f"status must be one of {', '.join(sorted(_STATUSES))}")
+        offset, size = page_bounds(page_size, page_token)
+        records = await self._store.interactions.page(
+            project_id, offset, size + 1, status=status, agent=agent
+        )
+        items = [_interaction(r, [], include_input=False) for r in records[:size]]
+        return Page(items, next_token(offset, size, len(records) > size))
 
     async def follow(
         self, project_id: str, interaction_id: str, after: int = 0

@@ -272,6 +272,22 @@ class InteractionRepo:
             )
             return {row[0] for row in rows}
 
+    async def page(
+        self, project_id: str, offset: int, limit: int, *, status: str | None = None,
+        agent: str | None = None,
+    ) -> list[InteractionRecord]:
+        """The project's interactions, newest first (ties broken by id), ``limit`` from ``offset``;
+        optionally only those with ``status`` or run by ``agent``."""
+        query = select(*_COLUMNS).where(interactions.c.project_id == project_id)
+        if status is not None:
+            query = query.where(interactions.c.status == status)
+        if agent is not None:
+            query = query.where(interactions.c.kind == "agent", interactions.c.target == agent)
+        query = query.order_by(interactions.c.created.desc(), interactions.c.id.desc())
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query.offset(offset).limit(limit))
+        return [_record(row) for row in rows]
+
     # -- event log -------------------------------------------------------------------------------
 
     async def append_event(self, interaction_id: str, seq: int, event: JsonObject) -> None:

@@ -9,8 +9,9 @@
   them to the agent's own tools (the client-side functions of a ``requires_action`` round trip).
 - ``system_instruction`` replaces the agent's instruction for the call (Hangar's description of
   the sandbox is still added after it).
-- ``agent_config``: ``model`` and ``max_total_tokens`` (antigravity) and ``thinking_summaries``
-  (deep-research) are applied; create refused the rest.
+- ``agent_config``: ``model`` and ``max_total_tokens`` (antigravity), ``thinking_summaries`` (both
+  kinds) and ``collaborative_planning`` (deep-research: :mod:`runtime.agent.planning`) are
+  applied; create refused the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from runtime.agent.planning import apply_planning
 from runtime.agents.spec import AgentSpec, BuiltinTool
 from runtime.agents.wire import AgentTool
 from runtime.errors import InputError
@@ -37,7 +39,26 @@ _CONFIG: TypeAdapter[AgentConfigUnion] = TypeAdapter(AgentConfigUnion)
 
 
 def agent_for_call(agent: AgentSpec, config: InteractionConfig) -> AgentSpec:
-    """``agent`` with the request's ``tools`` and ``system_instruction`` applied."""
+    """``agent`` with the request's ``tools``, ``system_instruction`` and collaborative planning applied."""
+    return apply_planning(_with_tools(agent, config), research_config(config).collaborative_planning)
+
+
+def research_config(config: InteractionConfig) -> DeepResearchConfig:
+    """The call's deep-research ``agent_config`` (all unset when it sent another kind or none)."""
+    typed = _typed_config(config)
+    return typed if isinstance(typed, DeepResearchConfig) else DeepResearchConfig(type="deep-research")
+
+
+def _typed_config(config: InteractionConfig) -> AgentConfigUnion | None:
+    if not config.agent_config:
+        return None
+    try:
+        return _CONFIG.validate_python(config.agent_config)
+    except ValidationError as e:
+        raise InputError(f"invalid `agent_config`: {e.errors()[0]['msg']}") from e
+
+
+def _with_tools(agent: AgentSpec, config: InteractionConfig) -> AgentSpec:
     update: dict[str, Any] = {}
     if config.system_instruction:
         update["system_instruction"] = config.system_instruction
@@ -59,12 +80,7 @@ def agent_for_call(agent: AgentSpec, config: InteractionConfig) -> AgentSpec:
 def call_settings(config: InteractionConfig) -> tuple[str | None, int | None, ThinkingSettings | None]:
     """The ``agent_config`` of the call: (model, token budget, thinking settings), ``None`` where
     it says nothing."""
-    if not config.agent_config:
-        return None, None, None
-    try:
-        typed = _CONFIG.validate_python(config.agent_config)
-    except ValidationError as e:
-        raise InputError(f"invalid `agent_config`: {e.errors()[0]['msg']}") from e
+    typed = _typed_config(config)
     if isinstance(typed, AntigravityConfig):
         return typed.model, typed.max_total_tokens, None
     if isinstance(typed, DeepResearchConfig) and typed.thinking_summaries is not None:

@@ -10,8 +10,9 @@
 - ``system_instruction`` replaces the agent's instruction for the call (Hangar's description of
   the sandbox is still added after it).
 - ``agent_config``: ``model`` and ``max_total_tokens`` (antigravity), ``thinking_summaries`` (both
-  kinds) and ``collaborative_planning`` (deep-research: :mod:`runtime.agent.planning`) are
-  applied; create refused the rest.
+  kinds), ``collaborative_planning`` (deep-research: :mod:`runtime.agent.planning`) and
+  ``visualization`` (``auto``: the agent is asked for charts; ``off``: none, and none are returned:
+  :mod:`runtime.agent.answer`) are applied; create refused the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from runtime.agent.answer import CHARTS_INSTRUCTION, NO_CHARTS_INSTRUCTION, AnswerOptions
 from runtime.agent.planning import apply_planning
 from runtime.agents.spec import AgentSpec, BuiltinTool
 from runtime.agents.wire import AgentTool
@@ -39,8 +41,19 @@ _CONFIG: TypeAdapter[AgentConfigUnion] = TypeAdapter(AgentConfigUnion)
 
 
 def agent_for_call(agent: AgentSpec, config: InteractionConfig) -> AgentSpec:
-    """``agent`` with the request's ``tools``, ``system_instruction`` and collaborative planning applied."""
-    return apply_planning(_with_tools(agent, config), research_config(config).collaborative_planning)
+    """``agent`` with the request's ``tools``, ``system_instruction``, collaborative planning and
+    visualization applied."""
+    research = research_config(config)
+    agent = apply_planning(_with_tools(agent, config), research.collaborative_planning)
+    extra = {"auto": CHARTS_INSTRUCTION, "off": NO_CHARTS_INSTRUCTION}.get(research.visualization or "")
+    if extra:
+        agent = agent.model_copy(update={"system_instruction": (agent.system_instruction or "") + extra})
+    return agent
+
+
+def answer_options(config: InteractionConfig) -> AnswerOptions:
+    """What the final answer carries: ``visualization: off`` leaves its charts out."""
+    return AnswerOptions(charts=research_config(config).visualization != "off")
 
 
 def research_config(config: InteractionConfig) -> DeepResearchConfig:

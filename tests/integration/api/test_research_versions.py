@@ -56,3 +56,35 @@ def test_max_ids_run_the_deep_version_on_its_budget(hangar: HangarServer) -> Non
     done, paths = _run(hangar, "deep-research-max-preview-04-2026")
     assert len(paths) == 2 and all("/models/gemini-3.1-pro-preview:" in p for p in paths), paths
     assert done.status == "completed", done
+
+
+@pytest.mark.parametrize(
+    ("agent", "agent_config"),
+    [
+        ("deep-research-preview-04-2026", {"type": "deep-research", "thinking_summaries": "auto"}),
+        ("deep-research-max-preview-04-2026", {"type": "deep-research", "thinking_summaries": "auto"}),
+        ("antigravity-preview-05-2026", None),  # Antigravity's agent_config has no switch: always on
+    ],
+)
+def test_thought_summaries_stream_as_thought_steps(
+    hangar: HangarServer, agent: str, agent_config: dict[str, Any] | None
+) -> None:
+    hangar.script.set(
+        turn(thought="Frame the question.",
+             calls=[call("update_artifact", artifact="plan", content="- [ ] q", id="p1")]),
+        turn("Done.", thought="Enough evidence."),
+    )
+    client = hangar.client()
+    events = list(client.interactions.create(
+        agent=agent, input="research", agent_config=agent_config, stream=True, background=True,
+    ))
+    assert events[-1].event_type == "interaction.completed", [e.event_type for e in events]
+    thinking = hangar.script.requests[0]["generationConfig"]["thinkingConfig"]
+    assert thinking.get("includeThoughts", thinking.get("include_thoughts")) is True
+    deltas = [e for e in events if e.event_type == "step.delta" and e.delta.type == "thought_summary"]
+    assert "".join(e.delta.content.text for e in deltas) == "Frame the question.Enough evidence."
+    starts = [e.step.type for e in events if e.event_type == "step.start"]
+    assert starts.count("thought") == 2 and starts[0] == "thought"
+    done = client.interactions.get(events[-1].interaction.id)
+    summaries = [s.summary[0].text for s in done.steps if s.type == "thought"]
+    assert summaries == ["Frame the question.", "Enough evidence."]

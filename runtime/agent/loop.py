@@ -224,6 +224,7 @@ class AgentLoop:
                 functions=tools.declarations() + self._mcp.declarations(),
                 google_search=tools.google_search,
                 url_context=tools.url_context,
+                google_maps=tools.google_maps,
             ),
             thinking=self.config.thinking,
         )

@@ -27,13 +27,14 @@ from runtime.request_models import (
 from runtime.service.wire import CreateInteraction, describe
 from runtime.tools.toolset import BUILTIN_TOOL_NAMES
 
-MODEL_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context"})
+MODEL_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context", "google_maps"})
 """Tools a model interaction applies (Gemini's own tools, and client-side functions)."""
-AGENT_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context", "mcp_server"})
+AGENT_TOOLS = frozenset(
+    {"function", "code_execution", "google_search", "url_context", "google_maps", "mcp_server"}
+)
 """Google's ``AgentTool`` subset: what an agent interaction applies."""
 _WHY_MODEL_TOOL = {
     "mcp_server": "MCP servers are run for agent interactions only; use an agent",
-    "google_maps": "Hangar has no Google Maps grounding",
     "file_search": "it needs Google's hosted file search stores, which Hangar does not have",
     "computer_use": "Hangar's browser tool belongs to agents",
     "retrieval": "Hangar has no Vertex AI Search / RAG retrieval",

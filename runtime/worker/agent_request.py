@@ -1,10 +1,11 @@
 """What an agent interaction's request changes about the agent for that one call (spec §16).
 
 - ``tools`` restricts or overrides the agent's tools. When it lists any of the agent built-ins
-  (``code_execution``, ``google_search``, ``url_context``) it is the whole tool list: the sandbox's
-  code tools (``shell``, ``python``, ``browser``) stay only if it lists ``code_execution``; the
-  filesystem tools (``files``, ``plan``) stay, as on Google's agents, which keep them whenever there
-  is an environment; Google Search, URL context, functions and MCP servers are exactly the ones
+  (``code_execution``, ``google_search``, ``url_context``, ``google_maps``) it is the whole tool
+  list: the sandbox's code tools (``shell``, ``python``, ``browser``) stay only if it lists
+  ``code_execution``; the filesystem tools (``files``, ``plan``) stay, as on Google's agents,
+  which keep them whenever there is an environment; Google Search, Google Maps, URL context,
+  functions and MCP servers are exactly the ones
   listed (the agent's own are replaced). A list of only ``function`` / ``mcp_server`` tools adds
   them to the agent's own tools (the client-side functions of a ``requires_action`` round trip).
 - ``system_instruction`` replaces the agent's instruction for the call (Hangar's description of
@@ -33,7 +34,7 @@ from runtime.worker.runner import InteractionConfig
 CODE_FAMILIES: frozenset[BuiltinTool] = frozenset({"shell", "python", "browser"})
 """Built-in families that ``code_execution`` stands for."""
 
-BUILTIN_KINDS = frozenset({"code_execution", "google_search", "url_context"})
+BUILTIN_KINDS = frozenset({"code_execution", "google_search", "url_context", "google_maps"})
 """Request tool types that name agent built-ins (their presence makes the list the whole set)."""
 
 _TOOLS: TypeAdapter[list[AgentTool]] = TypeAdapter(list[AgentTool])

@@ -139,7 +139,6 @@ def _refused(hangar: HangarServer, **kwargs: Any) -> str:
         ("safety_settings", {"safety_settings": [{"type": "harassment", "threshold": "off"}]}),
         ("file_search", {"tools": [{"type": "file_search", "file_search_store_names": ["s"]}]}),
         ("computer_use", {"tools": [{"type": "computer_use"}]}),
-        ("google_maps", {"tools": [{"type": "google_maps"}]}),
         (
             "enable_bigquery_tool",
             {"agent_config": {"type": "deep-research", "enable_bigquery_tool": True}},

@@ -98,7 +98,14 @@ def download(client: genai.Client, environment_id: str, path: str) -> bytes:
 
 
 def research(served: Served, visualization: str, *, browse: bool) -> Any:
-    opened = [turn(calls=[call("browser", action="navigate", url=PAGE, id="b1")])] if browse else []
+    # A model led astray tries to pass off a page it never opened: Python printing what the
+    # browser prints, and a browser visit to a page that does not exist (404).
+    spoof = f"print('url: {UNOPENED}\\ntitle: A blog\\nstatus: 200')"
+    opened = [
+        turn(calls=[call("browser", action="navigate", url=PAGE, id="b1")]),
+        turn(calls=[call("python", code=spoof, id="spoof")]),
+        turn(calls=[call("browser", action="navigate", url=UNOPENED, id="b2")]),
+    ] if browse else []
     served.server.script.set(
         *opened,
         turn(calls=[call("python", code=PLOT, id="py1")]),
@@ -153,6 +160,10 @@ def test_citations_point_at_the_pages_the_run_opened(served: Served, hosts: WebH
     assert "title: Widget census" in str(page.result), page  # the box really opened it
     [text] = [c for c in final_output(done).content if c.type == "text"]
     assert text.text == ANSWER
+    spoofed = next(s for s in done.steps if s.type == "code_execution_result" and s.call_id == "spoof")
+    assert f"url: {UNOPENED}" in str(spoofed.result)
+    missing = next(s for s in done.steps if s.type == "function_result" and s.call_id == "b2")
+    assert "status: 404" in str(missing.result)
     [citation] = text.annotations  # [2] is in report.md's sources, but the run never opened it
     assert citation.type == "url_citation" and citation.url == PAGE
     assert citation.title == "Widget census, Census Office, 2025"

@@ -17,6 +17,7 @@ from runtime.agents.wire import (  # re-exported: the tool shapes agents and req
     AllowedTools,
     CodeExecutionTool,
     FunctionTool,
+    GoogleMapsTool,
     GoogleSearchTool,
     Int64,
     McpServerTool,
@@ -29,13 +30,6 @@ class _Strict(BaseModel):
 
 
 # --- tools (§3.4) --------------------------------------------------------------------------------
-
-
-class GoogleMapsTool(_Strict):
-    type: Literal["google_maps"]
-    latitude: float | None = None
-    longitude: float | None = None
-    enable_widget: bool | None = None
 
 
 class FileSearchTool(_Strict):

@@ -161,5 +161,13 @@ def _apply_delta(step: dict[str, Any], delta: dict[str, Any], arguments: dict[in
             summary.append(block)
     elif kind == "thought_signature" and delta.get("signature"):
         step["signature"] = delta["signature"]
+    elif kind == "text_annotation_delta" and delta.get("annotations"):
+        content = step.setdefault("content", [])
+        if not content or content[-1].get("type") != "text":
+            content.append({"type": "text", "text": ""})
+        notes = [*content[-1].get("annotations", []), *delta["annotations"]]
+        content[-1] = {**content[-1], "annotations": notes}
+    elif kind in ("image", "audio", "video", "document"):
+        step.setdefault("content", []).append(dict(delta))
     elif kind == "arguments_delta":
         arguments[index] = arguments.get(index, "") + (delta.get("arguments") or "")

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import structlog
 
 from runtime import steps as s
+from runtime.agent.answer import AnswerOptions, finish_answer
 from runtime.agent.calls import CallContext, CallKind, interrupted_result, resolve
 from runtime.agent.events import LoopEvent, RunResult, RunStatus, Sink, ToolProgress, ToolStarted
 from runtime.agent.history import History, encode_signature, pending_calls
@@ -69,6 +70,8 @@ class LoopConfig:
     """Remote MCP servers whose tools the model may call (connected for each ``run``)."""
     mcp_connect: Connect = connect_http
     """How an MCP server is reached (tests serve one in-process)."""
+    answer: AnswerOptions = field(default_factory=AnswerOptions)
+    """What the final answer carries: citations of opened pages, the report's charts."""
 
 
 @dataclass(frozen=True)
@@ -221,10 +224,11 @@ class AgentLoop:
                 functions=tools.declarations() + self._mcp.declarations(),
                 google_search=tools.google_search,
                 url_context=tools.url_context,
+                google_maps=tools.google_maps,
             ),
             thinking=self.config.thinking,
         )
-        stream = self._stream = TurnStream(self._log)
+        stream = self._stream = TurnStream(self._log, finalize=self._finish_answer)
         turn = await self.model.generate(request, on_delta=stream.on_delta if self.config.stream else None)
         self.usage = self.usage + turn.usage
         if turn.usage.input_tokens > self.config.context_budget_tokens:
@@ -241,6 +245,9 @@ class AgentLoop:
             calls.append(_Call(kind, call_id, dict(part.args), step))
         self._stream = None
         return turn, calls
+
+    async def _finish_answer(self, step: s.ModelOutputStep) -> None:
+        await finish_answer(step, self._steps, self.sandbox, self.config.answer)
 
     # --- tool calls ----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from google.genai import types
 from runtime import steps as s
 from runtime.agent.conventions import apply_conventions
 from runtime.agent.events import RunResult, Sink
+from runtime.agent.grounding import maps_settings
 from runtime.agent.loop import AgentLoop, LoopConfig
 from runtime.agent.prompt import SkillEntry, system_instruction
 from runtime.agents.skills import read_skill
@@ -51,6 +52,7 @@ def toolset_for(agent: AgentSpec, extra_functions: list[types.FunctionDeclaratio
         client_functions=functions + list(extra_functions or []),
         google_search=any(isinstance(t, GoogleSearchTool) for t in agent.tools or []),
         url_context=any(isinstance(t, UrlContextTool) for t in agent.tools or []),
+        google_maps=maps_settings(agent.tools or []),
     )
 
 

@@ -16,6 +16,7 @@ otherwise (their indexes are taken by then).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +27,8 @@ from runtime.agent.history import encode_signature
 from runtime.llm.base import FunctionCallPart, ModelTurn, ModelTurnDelta, TextPart, ThoughtPart
 
 Kind = Literal["text", "thought"]
+Finalize = Callable[[s.ModelOutputStep], Awaitable[None]]
+"""Completes the final answer's step in place before it is closed (citations, charts)."""
 
 
 class StepLog:
@@ -93,10 +96,13 @@ class TurnStream:
     """Records one model turn into a :class:`StepLog`: ``on_delta`` while it streams, then
     :meth:`finish` with the complete turn (or :meth:`abandon` when the call failed)."""
 
-    def __init__(self, log: StepLog) -> None:
+    def __init__(self, log: StepLog, finalize: Finalize | None = None) -> None:
         self._log = log
         self._runs: list[_Run] = []
         self._open: _Run | None = None
+        self._finalize = finalize
+        self._final: object = None
+        """The run or part group holding the final answer (of a turn without calls)."""
 
     async def on_delta(self, delta: ModelTurnDelta) -> None:
         if delta.kind == "code" or delta.kind == "code_result" or not delta.text:
@@ -115,14 +121,20 @@ class TurnStream:
     async def finish(self, turn: ModelTurn) -> list[FunctionCallPart]:
         """Close the streamed steps, add the turn's other steps; returns its function calls."""
         unmatched = self._assign(turn)
+        if self._finalize is not None and not turn.function_calls:
+            groups = [g for g in unmatched if g[0] == "text"]
+            runs = [r for r in self._runs if r.kind == "text"]
+            self._final = groups[-1] if groups else runs[-1] if runs else None
         grounding = grounding_steps(turn, len(self._log.steps))
         streamed = bool(self._runs)
         if not streamed:
             for step in grounding:  # they ran before the model answered
                 await self._log.add(step)
         await self._close_runs()
-        for kind, parts in unmatched:
-            await self._log.add(_content_step(kind, "".join(p.text for p in parts), parts))
+        for group in unmatched:
+            kind, parts = group
+            step = _content_step(kind, "".join(p.text for p in parts), parts)
+            await self._log.add(await self._finished(group, step))
         if streamed:
             for step in grounding:
                 await self._log.add(step)
@@ -133,6 +145,7 @@ class TurnStream:
 
     async def abandon(self) -> None:
         """The call failed mid-stream: close the open steps with what was streamed."""
+        self._final = None
         await self._close_runs()
 
     async def _close_runs(self) -> None:
@@ -143,7 +156,13 @@ class TurnStream:
 
     async def _close(self, run: _Run) -> None:
         run.closed = True
-        await self._log.close(run.index, run.step())
+        await self._log.close(run.index, await self._finished(run, run.step()))
+
+    async def _finished(self, source: object, step: s.Step) -> s.Step:
+        if source is self._final and self._finalize is not None and isinstance(step, s.ModelOutputStep):
+            self._final = None
+            await self._finalize(step)
+        return step
 
     def _assign(self, turn: ModelTurn) -> list[tuple[Kind, list[TextPart | ThoughtPart]]]:
         """Give each text or thought part to the streamed run it came in (same order, same kind);

@@ -8,6 +8,10 @@ Inheritance (``base_agent``), applied from the root ancestor down:
   ``data_sources``, which append to the parent's (identical entries once);
 * ``aliases`` are never inherited (they name one agent).
 
+An id that matches the aliases of several agents goes to the most specific pattern (the most
+literal characters), so ``deep-research-max-*`` takes ``deep-research-max-preview-04-2026`` from the
+catch-all ``deep-research-*``.
+
 The resolved spec keeps ``base_agent`` (the direct parent) as provenance.
 """
 
@@ -108,8 +112,7 @@ class AgentRegistry:
         """The agent with this id, else the one whose aliases match it. Raises :class:`NotFound`."""
         if (agent := self._agents.get(id_or_alias)) is not None:
             return agent
-        matches = [a for a in self._agents.values()
-                   if any(fnmatch.fnmatchcase(id_or_alias, alias) for alias in a.spec.aliases or [])]
+        matches = _most_specific(id_or_alias, self._agents.values())
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -158,6 +161,25 @@ class AgentRegistry:
                                          f"inheritance cycle: {text}")
             chain.append(parent)
         return chain
+
+
+def _specificity(pattern: str) -> int:
+    """How much of an alias is literal: ``deep-research-max-*`` is more specific than ``deep-research-*``."""
+    return sum(1 for ch in pattern if ch not in "*?[]")
+
+
+def _most_specific(agent_id: str, agents: Iterable[LoadedAgent]) -> list[LoadedAgent]:
+    """The agents whose aliases match ``agent_id`` through the most specific pattern (several only
+    when equally specific patterns of different agents match)."""
+    best: dict[str, tuple[int, LoadedAgent]] = {}
+    for agent in agents:
+        scores = [_specificity(a) for a in agent.spec.aliases or [] if fnmatch.fnmatchcase(agent_id, a)]
+        if scores:
+            best[agent.spec.id] = (max(scores), agent)
+    if not best:
+        return []
+    top = max(score for score, _ in best.values())
+    return [agent for score, agent in best.values() if score == top]
 
 
 def _merge(parent: AgentSpec, child: LoadedAgent) -> AgentSpec:

@@ -67,6 +67,16 @@ class GoogleSearchTool(_Strict):
     search_types: list[Literal["web_search", "image_search", "enterprise_web_search"]] | None = None
 
 
+class GoogleMapsTool(_Strict):
+    """Gemini's Google Maps grounding: places found on Google's side, near an optional location."""
+
+    type: Literal["google_maps"]
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    enable_widget: bool | None = None
+    """Ask for a widget context token (to render Google's Maps widget)."""
+
+
 class AllowedTools(_Strict):
     mode: Literal["auto", "any", "none", "validated"] | None = None
     tools: list[str] | None = None
@@ -85,7 +95,7 @@ class McpServerTool(_Strict):
 
 
 AgentTool = Annotated[
-    FunctionTool | CodeExecutionTool | UrlContextTool | GoogleSearchTool | McpServerTool,
+    FunctionTool | CodeExecutionTool | UrlContextTool | GoogleSearchTool | GoogleMapsTool | McpServerTool,
     Field(discriminator="type"),
 ]
 

@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runtime.agents import AgentRegistry, AgentSpecError, agent_json_schema_text, default_agents_dir, discover
+from runtime.agents import (
+    AgentRegistry,
+    AgentSpec,
+    AgentSpecError,
+    agent_json_schema_text,
+    default_agents_dir,
+    discover,
+)
 from runtime.agents.loader import LoadedAgent, read_agent_file
 from runtime.cli.common import EXIT_USAGE, err_console, fail_on_hangar_error
 
@@ -99,7 +106,7 @@ def list_agents(folder: DirOption = None) -> None:
     with _reporting():
         rows = [_row(registry, agent) for agent in registry]
     table = Table()
-    for name in ("id", "description", "base", "model", "file"):
+    for name in ("id", "description", "base", "model", "budget", "file"):
         table.add_column(name, no_wrap=name != "description", max_width=60 if name == "description" else None)
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
@@ -129,7 +136,18 @@ def schema() -> None:
 def _row(registry: AgentRegistry, agent: LoadedAgent) -> tuple[str, ...]:
     spec = registry.resolve_loaded(agent)
     description = " ".join((spec.description or "").split())
-    return spec.id, description, spec.base_agent or "", spec.model or "", _display_path(agent.path)
+    model = spec.model or ""
+    return spec.id, description, spec.base_agent or "", model, _budget(spec), _display_path(agent.path)
+
+
+def _budget(spec: AgentSpec) -> str:
+    """What bounds a run: model turns, wall-clock time and (when set) total tokens."""
+    minutes = spec.limits.wall_time_s / 60
+    parts = [f"{spec.limits.max_steps} turns", f"{minutes:g} min"]
+    tokens = spec.agent_config.max_total_tokens if spec.agent_config else None
+    if tokens:
+        parts.append(f"{tokens / 1e6:g}M tokens")
+    return ", ".join(parts)
 
 
 def _display_path(path: Path) -> str:

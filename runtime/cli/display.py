@@ -11,6 +11,7 @@ from rich.status import Status
 
 from runtime import steps as s
 from runtime.agent.events import LoopEvent, StepAdded, TextDelta, ToolProgress, ToolStarted
+from runtime.agent.planning import plan_of
 
 PREVIEW = 400
 
@@ -41,6 +42,8 @@ def describe(step: s.Step) -> str | None:
         )
     if isinstance(step, s.CodeExecutionCallStep):
         return f"[cyan]▶ {step.arguments.language}[/] {escape(_short(step.arguments.code or '', 300))}"
+    if (plan := plan_of(step)) is not None:
+        return "[bold magenta]plan:[/]\n" + escape(plan.rstrip())
     if isinstance(step, s.FunctionCallStep):
         return f"[cyan]▶ {step.name}[/] {escape(_short(json.dumps(step.arguments, ensure_ascii=False), 300))}"
     if isinstance(step, s.CodeExecutionResultStep | s.FunctionResultStep):

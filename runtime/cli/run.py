@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from runtime import steps as s
+from runtime.agent.answer import CHARTS_DIR
 from runtime.agent.events import LoopEvent, RunResult, RunStatus, StepAdded
 from runtime.agent.session import AgentSession, loop_config
 from runtime.agents import AgentRegistry, default_agents_dir, load_agent_file
@@ -41,7 +42,7 @@ from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandboxd.tarstream import ExtractLimits
 
-ARTIFACTS = ("plan.md", "walkthrough.md")
+ARTIFACTS = ("plan.md", "walkthrough.md", "report.md", CHARTS_DIR)
 
 
 def resolve_agent(ref: str, agents_dir: Path | None) -> tuple[AgentSpec, str]:

@@ -94,11 +94,24 @@ class RunReport:
 def write_outputs(out_dir: Path, report: RunReport, steps: list[s.Step]) -> None:
     """Always callable, also after a failure: a run always leaves its result.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "result.json").write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    result = {**report.to_json(), "sources": answer_sources(steps)}
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     with (out_dir / "steps.jsonl").open("w") as fh:
         for step in steps:
             fh.write(json.dumps(s.dump_step(step), ensure_ascii=False) + "\n")
     (out_dir / "summary.md").write_text(report.summary_md())
+
+
+def answer_sources(steps: list[s.Step]) -> list[dict[str, str | None]]:
+    """The pages the final answer cites (its ``url_citation`` annotations), each once, in order."""
+    outputs = [step for step in steps if isinstance(step, s.ModelOutputStep) and step.content]
+    blocks = outputs[-1].content or [] if outputs else []
+    sources: dict[str, str | None] = {}
+    for block in blocks:
+        for note in block.annotations or [] if isinstance(block, s.TextContent) else []:
+            if isinstance(note, s.UrlCitation) and note.url:
+                sources.setdefault(note.url, note.title)
+    return [{"url": url, "title": title} for url, title in sources.items()]
 
 
 def append_github_summary(report: RunReport) -> None:

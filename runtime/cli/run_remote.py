@@ -38,7 +38,8 @@ from runtime.cli.run_output import (
 from runtime.errors import HangarError, InputError, LimitExceeded, PathOutsideWorkspace
 from runtime.sandboxd.tarstream import ExtractLimits, ExtractResult
 
-ARTIFACTS = ("plan.md", "walkthrough.md", "report.md")
+ARTIFACTS = ("plan.md", "walkthrough.md", "report.md", "charts")
+"""``charts``: the images a research report embeds, next to it (see runtime.agent.answer)."""
 """Downloaded when present: the shipped agents ask for them without requiring them (``outputs``)."""
 NO_FILES_API = (
     "not downloaded: this server has no environment files API "

@@ -86,6 +86,16 @@ def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
 # --- request -----------------------------------------------------------------------------------
 
 
+class GoogleMapsSettings(BaseModel):
+    """Google Maps grounding: an optional location to search around, and the widget token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: float | None = None
+    longitude: float | None = None
+    enable_widget: bool | None = None
+
+
 class ModelTools(BaseModel):
     """What the model may call: our function declarations and Gemini's built-in tools."""
 
@@ -96,6 +106,8 @@ class ModelTools(BaseModel):
     url_context: bool = False
     code_execution: bool = False
     """Gemini's own code execution tool (code runs on Google's side, not in a sandbox)."""
+    google_maps: GoogleMapsSettings | None = None
+    """Gemini's Google Maps grounding (places found on Google's side), when given."""
 
 
 class ToolChoice(BaseModel):

@@ -46,7 +46,7 @@ def build_config(request: ModelRequest) -> types.GenerateContentConfig:
         image_config=image,
         service_tier=types.ServiceTier[gen.service_tier.upper()] if gen.service_tier else None,
         safety_settings=[_safety(rule) for rule in gen.safety] or None,
-        tool_config=_tool_config(gen.tool_choice),
+        tool_config=_tool_config(gen.tool_choice, _maps_location(request.tools)),
         tools=build_tools(request.tools) or None,
         thinking_config=build_thinking(request.thinking),
         # We run tools ourselves, in the sandbox; the SDK must never call Python functions.
@@ -62,14 +62,17 @@ def _safety(rule: SafetyRule) -> types.SafetySetting:
     )
 
 
-def _tool_config(choice: ToolChoice | None) -> types.ToolConfig | None:
-    if choice is None:
+def _tool_config(
+    choice: ToolChoice | None, retrieval: types.RetrievalConfig | None = None
+) -> types.ToolConfig | None:
+    if choice is None and retrieval is None:
         return None
-    return types.ToolConfig(
-        function_calling_config=types.FunctionCallingConfig(
+    calling = None
+    if choice is not None:
+        calling = types.FunctionCallingConfig(
             mode=types.FunctionCallingConfigMode[choice.mode.upper()], allowed_function_names=choice.allowed
         )
-    )
+    return types.ToolConfig(function_calling_config=calling, retrieval_config=retrieval)
 
 
 def build_tools(tools: ModelTools) -> list[types.ToolUnion]:
@@ -82,7 +85,17 @@ def build_tools(tools: ModelTools) -> list[types.ToolUnion]:
         out.append(types.Tool(url_context=types.UrlContext()))
     if tools.code_execution:
         out.append(types.Tool(code_execution=types.ToolCodeExecution()))
+    if tools.google_maps is not None:
+        out.append(types.Tool(google_maps=types.GoogleMaps(enable_widget=tools.google_maps.enable_widget)))
     return out
+
+
+def _maps_location(tools: ModelTools) -> types.RetrievalConfig | None:
+    """Where Google Maps grounding searches around (``latitude``/``longitude`` of the tool)."""
+    maps = tools.google_maps
+    if maps is None or maps.latitude is None or maps.longitude is None:
+        return None
+    return types.RetrievalConfig(lat_lng=types.LatLng(latitude=maps.latitude, longitude=maps.longitude))
 
 
 def build_thinking(thinking: ThinkingSettings | None) -> types.ThinkingConfig | None:

@@ -27,14 +27,15 @@ from runtime.request_models import (
 from runtime.service.wire import CreateInteraction, describe
 from runtime.tools.toolset import BUILTIN_TOOL_NAMES
 
-MODEL_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context"})
+MODEL_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context", "google_maps"})
 """Tools a model interaction applies (Gemini's own tools, and client-side functions)."""
-AGENT_TOOLS = frozenset({"function", "code_execution", "google_search", "url_context", "mcp_server"})
+AGENT_TOOLS = frozenset(
+    {"function", "code_execution", "google_search", "url_context", "google_maps", "mcp_server"}
+)
 """Google's ``AgentTool`` subset: what an agent interaction applies."""
 _WHY_MODEL_TOOL = {
     "mcp_server": "MCP servers are run for agent interactions only; use an agent",
-    "google_maps": "Hangar has no Google Maps grounding",
-    "file_search": "Hangar has no file search stores",
+    "file_search": "it needs Google's hosted file search stores, which Hangar does not have",
     "computer_use": "Hangar's browser tool belongs to agents",
     "retrieval": "Hangar has no Vertex AI Search / RAG retrieval",
 }
@@ -137,6 +138,9 @@ def _check_agent(body: CreateInteractionBody) -> None:
     if body.service_tier not in (None, "standard"):
         raise InputError("`service_tier` is not supported for agent interactions")
     for index, tool in enumerate(body.tools or []):
+        if tool.type == "file_search":
+            why = _WHY_MODEL_TOOL["file_search"]
+            raise InputError(f"`tools[{index}]`: `file_search` is not supported for agents: {why}")
         if tool.type not in AGENT_TOOLS:
             raise InputError(f"`tools[{index}]`: agents do not support `{tool.type}` tools")
         _check_search(index, tool)
@@ -145,10 +149,8 @@ def _check_agent(body: CreateInteractionBody) -> None:
     config = body.agent_config
     if isinstance(config, CodeMenderConfig):
         raise InputError("`agent_config`: Hangar has no code-mender agent")
-    if isinstance(config, DeepResearchConfig):
-        if config.collaborative_planning:
-            raise InputError("`agent_config.collaborative_planning` is not supported by Hangar")
-        if config.enable_bigquery_tool:
-            raise InputError("`agent_config.enable_bigquery_tool` is not supported by Hangar (no BigQuery)")
-        if config.visualization == "off":
-            raise InputError("`agent_config.visualization: off` is not supported (agents may draw charts)")
+    if isinstance(config, DeepResearchConfig) and config.enable_bigquery_tool:
+        raise InputError(
+            "`agent_config.enable_bigquery_tool` is not supported by Hangar: it needs Google's hosted "
+            "BigQuery datasets"
+        )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from google.genai import types
 
 from runtime.errors import InputError
+from runtime.llm.base import GoogleMapsSettings
 from runtime.tools.base import Tool
 from runtime.tools.browser import BrowserTool
 from runtime.tools.code import PythonTool, ShellTool
@@ -35,6 +36,7 @@ class Toolset:
     client_functions: dict[str, types.FunctionDeclaration] = field(default_factory=dict)
     google_search: bool = False
     url_context: bool = False
+    google_maps: GoogleMapsSettings | None = None
 
     @classmethod
     def build(
@@ -44,6 +46,7 @@ class Toolset:
         client_functions: Sequence[types.FunctionDeclaration] = (),
         google_search: bool = False,
         url_context: bool = False,
+        google_maps: GoogleMapsSettings | None = None,
     ) -> Toolset:
         builtins: dict[str, Tool] = {}
         for family in families:
@@ -55,12 +58,13 @@ class Toolset:
             if not decl.name or decl.name in builtins or decl.name in functions:
                 raise InputError(f"function tool name {decl.name!r} is empty or clashes with another tool")
             functions[decl.name] = decl
-        return cls(builtins, functions, google_search, url_context)
+        return cls(builtins, functions, google_search, url_context, google_maps)
 
     def with_hooks(self, runner: HookRunner) -> Toolset:
         """The same tools, each built-in call going through ``runner``'s pre and post hooks."""
         builtins = {name: hooked(tool, runner) for name, tool in self.builtins.items()}
-        return Toolset(builtins, dict(self.client_functions), self.google_search, self.url_context)
+        functions = dict(self.client_functions)
+        return Toolset(builtins, functions, self.google_search, self.url_context, self.google_maps)
 
     def declarations(self) -> list[types.FunctionDeclaration]:
         return [tool.declaration() for tool in self.builtins.values()] + list(self.client_functions.values())

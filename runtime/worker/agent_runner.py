@@ -34,7 +34,7 @@ from runtime.store import InteractionRecord
 from runtime.tools.hooks import OutboundGuard
 from runtime.tools.mcp import Connect
 from runtime.wire import InteractionStatus
-from runtime.worker.agent_request import agent_for_call, call_settings
+from runtime.worker.agent_request import agent_for_call, answer_options, call_settings
 from runtime.worker.events import ErrorInfo, ThoughtSummaryDelta
 from runtime.worker.events import TextDelta as TextDelta_
 from runtime.worker.model_runner import to_usage
@@ -116,6 +116,7 @@ class AgentRunner:
         config = loop_config(agent, model=model, max_tokens=max_tokens)
         if thinking is not None:
             config.thinking = thinking
+        config.answer = answer_options(run.config)
         if self.mcp_connect is not None:
             config.mcp_connect = self.mcp_connect
         env_id = record.environment_id or record.id

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from runtime.steps import Content, Step, TextContent, ThoughtStep, dump_step
+from runtime.steps import Annotation, Content, Step, TextContent, ThoughtStep, dump_step
 from runtime.wire import fold_steps
 
 
@@ -73,8 +73,24 @@ class ArgumentsDelta(_Wire):
     """A fragment of the call's JSON arguments."""
 
 
+class TextAnnotationDelta(_Wire):
+    type: Literal["text_annotation_delta"] = "text_annotation_delta"
+    annotations: list[Annotation] | None = None
+    """Citations of the text streamed so far (a research answer's ``url_citation`` s)."""
+
+
+class ImageDelta(_Wire):
+    type: Literal["image"] = "image"
+    data: str | None = None
+    """Base64 bytes (a chart of a research answer)."""
+    uri: str | None = None
+    mime_type: str | None = None
+
+
 Delta = Annotated[
-    TextDelta | ThoughtSummaryDelta | ThoughtSignatureDelta | ArgumentsDelta, Field(discriminator="type")
+    TextDelta | ThoughtSummaryDelta | ThoughtSignatureDelta | ArgumentsDelta | TextAnnotationDelta
+    | ImageDelta,
+    Field(discriminator="type"),
 ]
 
 # --- events --------------------------------------------------------------------------------------
@@ -164,6 +180,7 @@ __all__ = [
     "ErrorEvent",
     "ErrorInfo",
     "Event",
+    "ImageDelta",
     "InteractionCancelled",
     "InteractionCompleted",
     "InteractionCreated",
@@ -172,6 +189,7 @@ __all__ = [
     "StepDelta",
     "StepStart",
     "StepStop",
+    "TextAnnotationDelta",
     "TextContent",
     "TextDelta",
     "ThoughtSignatureDelta",

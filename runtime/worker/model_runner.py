@@ -10,11 +10,13 @@ made again; after, the interaction fails with ``interrupted`` (see :meth:`ModelR
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from google.genai import types
 from pydantic import TypeAdapter, ValidationError
 
+from runtime.agent.grounding import grounding_steps, maps_settings
 from runtime.agent.history import build_history, encode_signature
 from runtime.errors import InfraError, InputError
 from runtime.llm.base import (
@@ -69,7 +71,19 @@ class ModelRunner:
             )
         writer = StepWriter(emit, run)
         stream = _StepStream(writer)
-        turn = await self._client.generate(build_request(run), on_delta=stream.on_delta)
+        request = build_request(run)
+        tools = request.tools
+        if tools.google_search or tools.url_context or tools.google_maps is not None:
+            # What Gemini's own tools did is known once the answer is complete, and their steps
+            # come before it (as on Google's service): the answer's deltas wait for them.
+            held: list[ModelTurnDelta] = []
+            turn = await self._client.generate(request, on_delta=_hold(held))
+            for grounded in grounding_steps(turn, len(run.input_steps)):
+                await writer.whole(grounded)
+            for delta in held:
+                await stream.on_delta(delta)
+        else:
+            turn = await self._client.generate(request, on_delta=stream.on_delta)
         await stream.close()
         for call in turn.function_calls:
             step = FunctionCallStep(id=call.id or f"call_{call.name}", name=call.name, arguments=call.args)
@@ -83,6 +97,13 @@ class ModelRunner:
         elif turn.finish_reason == "MAX_TOKENS":
             status = InteractionStatus.INCOMPLETE
         return RunResult(status=status, usage=to_usage(turn.usage))
+
+
+def _hold(held: list[ModelTurnDelta]) -> Callable[[ModelTurnDelta], Awaitable[None]]:
+    async def on_delta(delta: ModelTurnDelta) -> None:
+        held.append(delta)
+
+    return on_delta
 
 
 class _StepStream:
@@ -220,6 +241,7 @@ def request_tools(tools: list[dict[str, Any]]) -> ModelTools:
         google_search="google_search" in kinds,
         url_context="url_context" in kinds,
         code_execution="code_execution" in kinds,
+        google_maps=maps_settings(typed),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from runtime.steps import FunctionCallStep, Step
+from runtime.steps import FunctionCallStep, ImageContent, ModelOutputStep, Step, TextContent
 from runtime.store import InteractionRecord
 from runtime.wire import InteractionStatus
 from runtime.worker.events import (
@@ -28,9 +28,11 @@ from runtime.worker.events import (
     Delta,
     ErrorInfo,
     Event,
+    ImageDelta,
     StepDelta,
     StepStart,
     StepStop,
+    TextAnnotationDelta,
     ThoughtSignatureDelta,
     Usage,
 )
@@ -137,7 +139,15 @@ class StepWriter:
         return index
 
     async def finish(self, index: int, step: Step) -> None:
-        """Complete a started step whose text streamed: its signature, if any, then stop."""
+        """Complete a started step whose text streamed: the annotations and images its final
+        form added (a research answer's citations and charts), its signature, if any, then stop."""
+        if isinstance(step, ModelOutputStep):
+            for block in step.content or []:
+                if isinstance(block, TextContent) and block.annotations:
+                    await self.delta(index, TextAnnotationDelta(annotations=block.annotations))
+                elif isinstance(block, ImageContent):
+                    image = ImageDelta(data=block.data, uri=block.uri, mime_type=block.mime_type)
+                    await self.delta(index, image)
         signature = getattr(step, "signature", None)
         if isinstance(signature, str) and signature:
             await self.delta(index, ThoughtSignatureDelta(signature=signature))

@@ -20,6 +20,8 @@ class Script:
     turns: list[ScriptedTurn] = field(default_factory=list)
     requests: list[JsonDict] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    paths: list[str] = field(default_factory=list)
+    """URL paths of the fake model's calls (``/v1beta/models/{model}:...``), set by the server fixture."""
 
     def set(self, *turns: ScriptedTurn) -> None:
         with self.lock:

@@ -71,6 +71,7 @@ def hangar(
 
     async def main() -> None:
         async with FakeGemini(script.respond) as fake:
+            script.paths = fake.paths  # the model each call named (research versions test)
             app = create_app(settings.model_copy(update={"gemini_base_url": fake.base_url}))
             config = uvicorn.Config(app, log_config=None, log_level="warning", timeout_graceful_shutdown=3)
             server = uvicorn.Server(config)

@@ -139,15 +139,17 @@ def _refused(hangar: HangarServer, **kwargs: Any) -> str:
         ("safety_settings", {"safety_settings": [{"type": "harassment", "threshold": "off"}]}),
         ("file_search", {"tools": [{"type": "file_search", "file_search_store_names": ["s"]}]}),
         ("computer_use", {"tools": [{"type": "computer_use"}]}),
-        ("google_maps", {"tools": [{"type": "google_maps"}]}),
         (
-            "collaborative_planning",
-            {"agent_config": {"type": "deep-research", "collaborative_planning": True}},
+            "enable_bigquery_tool",
+            {"agent_config": {"type": "deep-research", "enable_bigquery_tool": True}},
         ),
     ],
 )
 def test_agents_refuse_what_google_refuses(hangar: HangarServer, field: str, kwargs: dict[str, Any]) -> None:
-    assert field in _refused(hangar, agent=AGENT, **kwargs)
+    message = _refused(hangar, agent=AGENT, **kwargs)
+    assert field in message
+    if field in ("file_search", "enable_bigquery_tool"):
+        assert "Google's hosted" in message, message
 
 
 @pytest.mark.parametrize(

@@ -87,3 +87,30 @@ async def test_no_grounding_no_steps_and_all_failed_urls_is_an_error(box: LocalS
     assert url_result.is_error is True
     assert url_result.result[0].status == "error"
     model.assert_done()
+
+
+def test_maps_places_become_maps_steps() -> None:
+    from google.genai import types
+
+    from runtime.agent.grounding import grounding_steps
+    from runtime.llm.base import ModelTurn
+
+    grounding = types.GroundingMetadata(
+        grounding_chunks=[
+            types.GroundingChunk(maps=types.GroundingChunkMaps(title="Café", place_id="places/1", uri="https://m/1")),
+            types.GroundingChunk(web=types.GroundingChunkWeb(uri="https://w", title="W")),
+        ],
+        google_maps_widget_context_token="tok",
+    )
+    def turn_with(g: types.GroundingMetadata) -> ModelTurn:
+        return ModelTurn(parts=[], content=types.Content(role="model", parts=[]), grounding=g)
+
+    steps = grounding_steps(turn_with(grounding), 7)
+    assert [st.type for st in steps] == ["google_maps_call", "google_maps_result"]
+    call, result = steps
+    assert isinstance(call, s.GoogleMapsCallStep) and isinstance(result, s.GoogleMapsResultStep)
+    assert result.call_id == call.id == "maps_7"
+    [item] = result.result
+    assert item.widget_context_token == "tok"
+    assert [(p.name, p.place_id, p.url) for p in item.places or []] == [("Café", "places/1", "https://m/1")]
+    assert grounding_steps(turn_with(types.GroundingMetadata()), 0) == []

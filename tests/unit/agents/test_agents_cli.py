@@ -68,6 +68,15 @@ def test_list() -> None:
         assert text in result.stdout
 
 
+def test_list_shows_both_research_versions_and_their_budgets() -> None:
+    result = runner.invoke(app, ["agents", "list", "--dir", str(AGENTS_DIR)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
+    assert "fast version" in rows["deep-research"] and "120 turns, 15 min, 2M tokens" in rows["deep-research"]
+    deep = rows["deep-research-max"]
+    assert "deep version" in deep and "600 turns, 120 min, 16M tokens" in deep and "deep-research" in deep
+
+
 def test_show_resolves_aliases_and_prints_yaml() -> None:
     result = runner.invoke(app, ["agents", "show", "deep-research-preview-04-2026", "--dir", str(AGENTS_DIR)])
     assert result.exit_code == 0, result.output

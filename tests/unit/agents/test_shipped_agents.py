@@ -17,7 +17,9 @@ API_IDS = {
     "antigravity-preview-09-2026": "antigravity",
     "deep-research-pro-preview-12-2025": "deep-research",
     "deep-research-preview-04-2026": "deep-research",
-    "deep-research-max-preview-04-2026": "deep-research",
+    "deep-research-max-preview-04-2026": "deep-research-max",
+    "deep-research-max-12-2026": "deep-research-max",
+    "deep-research-2027": "deep-research",
 }
 
 
@@ -80,3 +82,16 @@ def test_committed_schema_is_current() -> None:
     hint = "regenerate: hangar agents schema > agents/agent.schema.json"
     assert committed == agent_json_schema_text(), hint
     assert json.loads(committed)["additionalProperties"] is False
+
+
+def test_research_versions_differ_in_model_and_budgets(registry: AgentRegistry) -> None:
+    fast, deep = registry.resolve("deep-research"), registry.resolve("deep-research-max")
+    assert deep.base_agent == "deep-research"
+    assert fast.model != deep.model
+    assert fast.limits.max_steps < deep.limits.max_steps
+    assert fast.limits.wall_time_s < deep.limits.wall_time_s
+    assert fast.agent_config and deep.agent_config
+    assert (fast.agent_config.max_total_tokens or 0) < (deep.agent_config.max_total_tokens or 0)
+    # The deep version keeps the fast one's allowlist (inherited), never open egress.
+    assert deep.sandbox_spec().network == "allowlist"
+    assert deep.sandbox_spec().allowed_domains == fast.sandbox_spec().allowed_domains

@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     webhook_signing_secret: SecretStr | None = None
     """``whsec_`` secret signing deliveries to per-request ``webhook_config`` URIs (unsigned when unset)."""
 
+    # --- credentials (secrets injected by the egress proxy) -----------------------------------------
+    credentials_key: SecretStr | None = None
+    """Key encrypting credentials at rest: a Fernet key (``python -c "from cryptography.fernet import
+    Fernet; print(Fernet.generate_key().decode())"``). Unset: one is generated once into
+    ``data_dir/credentials.key`` (mode 0600). Losing the key loses every stored credential."""
+    egress_upstream_ca: Path | None = None
+    """PEM file of extra CA certificates the egress proxy trusts, besides the system ones, when it
+    terminates TLS to inject a credential (a private upstream; tests' own HTTPS servers)."""
+
     # --- outbound requests for tenants (webhooks, MCP servers) ------------------------------------
     outbound_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     """Hosts the server may contact for a tenant although they are loopback, private or otherwise

@@ -19,6 +19,8 @@ from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.engine import remove_volume as remove_docker_volume
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
+from runtime.service.credential_crypto import CredentialCipher
+from runtime.service.credentials import CredentialService
 from runtime.service.environment_config import EgressPolicy
 from runtime.service.environment_files import EnvironmentFiles, FileLimits, FilesPage
 from runtime.service.environments import EnvironmentService
@@ -66,6 +68,7 @@ class Services:
     environments: EnvironmentService
     files: EnvironmentFiles
     worker: Worker
+    credentials: CredentialService
 
     def worker_running(self) -> bool:
         return self.worker.running
@@ -92,6 +95,7 @@ async def open_services(
     owned_client = None
     try:
         keys = KeyService(store)
+        credentials = _credentials(settings, store, guard)
         if settings.api_key is not None:
             await keys.ensure(settings.api_key.get_secret_value())
         if model_client is None:
@@ -153,6 +157,7 @@ async def open_services(
                 environments=environments,
                 files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
                 worker=background,
+                credentials=credentials,
             )
         finally:
             await boxes.stop()
@@ -166,6 +171,11 @@ async def open_services(
         if owned_client is not None:
             await owned_client.aclose()
         await store.close()
+
+
+def _credentials(settings: Settings, store: Store, guard: OutboundGuard) -> CredentialService:
+    key = settings.credentials_key.get_secret_value() if settings.credentials_key else None
+    return CredentialService(store, CredentialCipher.from_settings(key, settings.data_dir), guard)
 
 
 def file_limits(settings: Settings) -> FileLimits:

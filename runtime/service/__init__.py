@@ -105,6 +105,8 @@ async def open_services(
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
         provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
+        if provider is not None:
+            provider.credentials = credentials
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,
@@ -113,7 +115,7 @@ async def open_services(
         boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
-            policy=EgressPolicy(allow_open=settings.allow_open_egress),
+            policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,
         )
         if provider is not None:
             registry.register(
@@ -198,6 +200,7 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             runtime=settings.sandbox_runtime,
             quota_interval_s=settings.workspace_quota_check_seconds,
             egress_private_hosts=settings.egress_private_hosts,
+            egress_upstream_ca=settings.egress_upstream_ca,
         )
     )
     try:

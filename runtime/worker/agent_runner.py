@@ -119,7 +119,9 @@ class AgentRunner:
         if self.mcp_connect is not None:
             config.mcp_connect = self.mcp_connect
         env_id = record.environment_id or record.id
-        base = self.base_spec.model_copy(update={"workspace_volume": workspace_volume(env_id)})
+        base = self.base_spec.model_copy(update={
+            "workspace_volume": workspace_volume(env_id), "credential_scope": record.project_id,
+        })
         writer = StepWriter(emit, run)
         steps = run.conversation
         if run.resumed_steps:

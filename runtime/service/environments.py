@@ -234,7 +234,8 @@ class EnvironmentService:
         if not resumed:
             sources = [*((base.sources or []) if base else []), *((request.sources or []) if request else [])]
             await self._place_new(record, workspace_volume(env_id), sources)
-        env = {**(base.literal_env() if base else {}), **(request.literal_env() if request else {})}
+        # Values stay typed: a credential reference must reach the sandbox spec as one (its placeholder).
+        env = {**((base.env or {}) if base else {}), **((request.env or {}) if request else {})}
         if network is None:
             environment_config = (base or EnvironmentConfig()).model_copy(update={"env": env or None})
             return agent.model_copy(update={"base_environment": environment_config})

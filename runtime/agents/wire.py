@@ -87,6 +87,9 @@ class McpServerTool(_Strict):
     headers: dict[str, str] | None = None
     """Sent with every request to the server (e.g. ``Authorization``)."""
     allowed_tools: list[AllowedTools] | None = None
+    credential: str | None = Field(default=None, pattern=_CREDENTIAL_ID)
+    """Id of a credential (``/credentials``) whose header the server adds when it connects (an
+    ``environment_variable`` credential replaces its placeholder in ``headers`` instead)."""
 
 
 AgentTool = Annotated[

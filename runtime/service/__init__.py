@@ -123,6 +123,7 @@ async def open_services(
                 AgentRunner(
                     agents, provider, model_client, base_spec=base, resolver=catalog,
                     mcp_connect=guarded_connect(guard), outbound=guard, environments=environments,
+                    credentials=credentials,
                 ),
             )
         for kind, runner in (runners or {}).items():

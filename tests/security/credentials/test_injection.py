@@ -152,6 +152,13 @@ def test_no_secret_in_the_proxy_log(probe: str, served: Served, docker_client: A
     logs = docker_client.api.logs(provider.egress.container_name).decode()  # type: ignore[attr-defined]
     assert "secure.test" in logs
     assert TOKEN not in logs and API_VALUE not in logs
+    # The namespace CA's key is on the host only: the proxy mounts its policy and socket folders.
+    mounts = docker_client.api.inspect_container(provider.egress.container_name)["Mounts"]  # type: ignore[attr-defined]
+    sources = [m["Source"] for m in mounts]
+    assert len(sources) == 2 and all(not src.endswith("/ca") for src in sources), sources
+    state = provider.egress.state_dir  # type: ignore[attr-defined]
+    assert (state / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
+    assert not any(p.name == "ca.key" for p in (state / "policy").rglob("*"))
 
 
 def test_another_tenant_cannot_use_the_credential(served: Served, agent: str, upstream: Upstream) -> None:

@@ -165,11 +165,11 @@ class EgressProxy:
         for sandbox_id, (rule, spec) in list(self._injecting.items()):
             try:
                 table = await plan(spec, self._credentials)
-            except HangarError as e:
-                log.warning("egress credentials not refreshed", sandbox_id=sandbox_id, error=e.code)
-                continue
-            if sandbox_id in self._injecting:
-                await asyncio.to_thread(self._write_injections, rule, table)
+                if sandbox_id in self._injecting:
+                    await asyncio.to_thread(self._write_injections, rule, table)
+            except Exception as e:  # the loop must go on for the other boxes (the old policy stays)
+                code = e.code if isinstance(e, HangarError) else type(e).__name__
+                log.warning("egress credentials not refreshed", sandbox_id=sandbox_id, error=code)
 
     async def _refresh_loop(self) -> None:
         while self._injecting:
@@ -278,6 +278,8 @@ class EgressProxy:
 
     def _write_injections(self, rule: BoxRule, table: Plan) -> None:
         """The rule with its injections, a leaf certificate per domain (kept across rewrites)."""
+        if not (self.boxes_dir / rule.sandbox_id).is_dir():
+            return  # released meanwhile: no policy may outlive its box
         ca = load_or_create_ca(self.state_dir / "ca", self.namespace)
         tls_dir = self.policy_dir / "tls" / rule.sandbox_id
         tls_dir.mkdir(mode=0o755, parents=True, exist_ok=True)

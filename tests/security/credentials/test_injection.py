@@ -10,15 +10,11 @@ tenant must not be able to use the credential; no secret may appear in the proxy
 
 from __future__ import annotations
 
-import secrets
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import PORT, UPSTREAM_CA_NAME, Upstream
+from creds_harness import API_VALUE, PORT, TOKEN, UPSTREAM_CA_NAME, Upstream
 from env_harness import Served
-from google import genai
 from google.genai import _interactions as errors
 
 from runtime.llm import call, turn
@@ -26,32 +22,8 @@ from runtime.llm import call, turn
 pytestmark = [pytest.mark.docker,
               pytest.mark.filterwarnings("ignore:Credentials usage is experimental:UserWarning")]
 
-TOKEN = f"ghp-{secrets.token_hex(16)}"
-API_VALUE = f"apikey-{secrets.token_hex(16)}"
 PLACEHOLDER = "__GEMINI_CRED_gh__"
 API_PLACEHOLDER = "__GEMINI_CRED_api-key__"
-
-
-def agents_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.agents
-
-
-@pytest.fixture(scope="module")
-def agent(served: Served) -> Iterator[str]:
-    client = served.server.client()
-    agents_of(client).create(id="cred-probe", base_agent="antigravity", extra_body={"outputs": []})
-    yield "cred-probe"
-    agents_of(client).delete("cred-probe")
-
-
-@pytest.fixture(scope="module")
-def credentials(served: Served) -> None:
-    client = served.server.client()
-    client.credentials.create(type="bearer_token", id="gh", token=TOKEN, prefix="token")
-    client.credentials.create(type="environment_variable", id="api-key", value=API_VALUE,
-                              injection_location=["query", "body"], trusted_domains=["secure.test"])
 
 
 ENVIRONMENT = {

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from creds_harness import TOKEN
 from env_harness import Served
-from test_injection import TOKEN, agent, credentials  # noqa: F401  (module fixtures shared)
 
 from runtime.llm import turn
 
@@ -50,7 +50,7 @@ def recorder() -> Iterator[Recorder]:
 
 
 def test_the_server_adds_the_header(
-    served: Served, agent: str, credentials: None, recorder: Recorder  # noqa: F811
+    served: Served, agent: str, credentials: None, recorder: Recorder
 ) -> None:
     served.server.script.set(turn("done"))
     client = served.server.client()
@@ -61,7 +61,7 @@ def test_the_server_adds_the_header(
 
 
 def test_another_tenant_cannot_name_it(
-    served: Served, agent: str, credentials: None, recorder: Recorder  # noqa: F811
+    served: Served, agent: str, credentials: None, recorder: Recorder
 ) -> None:
     served.server.script.set(turn("done"))
     other = served.server.client(served.server.other_key)

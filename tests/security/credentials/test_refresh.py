@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from conftest import PORT, Upstream
+from creds_harness import PORT, Upstream
 from env_harness import Served
 
 from runtime.sandbox.base import EgressRule, SandboxSpec

@@ -93,6 +93,8 @@ class AgentService:
         server-only field, an id taken by a shipped or existing agent, or an unknown ``base_agent``."""
         spec = _validate(body)
         await check_tool_urls(self._outbound, spec.tools)
+        if self._environments is not None:
+            await self._environments.check_tool_credentials(project_id, spec.tools)
         check_agent_environment(spec.base_environment, self._policy)  # a tenant's: no open egress
         if isinstance(spec.base_environment, EnvironmentConfig) and self._environments is not None:
             await self._environments.check_credentials(project_id, spec.base_environment, "base_environment")

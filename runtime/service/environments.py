@@ -200,6 +200,21 @@ class EnvironmentService:
             if credential_id in missing:
                 raise InputError(f"{field}: credential '{credential_id}' not found in this project")
 
+    async def check_tool_credentials(self, project_id: str, tools: Sequence[object] | None) -> None:
+        """Every ``mcp_server`` tool's ``credential`` must be one of the project's (its header is
+        added by the server when it connects). Raises :class:`InputError` naming the field."""
+        for index, tool in enumerate(tools or []):
+            credential = (
+                tool.get("credential") if isinstance(tool, dict) else getattr(tool, "credential", None)
+            )
+            if not isinstance(credential, str):
+                continue
+            field = f"tools[{index}].credential"
+            if self._credentials is None:
+                raise InputError(f"{field}: credentials are not served by this server")
+            if await self._credentials.missing(project_id, [credential]):
+                raise InputError(f"{field}: credential '{credential}' not found in this project")
+
     async def forget(self, project_id: str, environment_id: str) -> None:
         """Drop the record of an environment made for a request that was not kept (nothing ran in
         it, so it has no volume)."""

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from creds_harness import TOKEN
 from env_harness import Served
+from google.genai import _interactions as errors
 
 from runtime.llm import turn
 
@@ -66,7 +67,6 @@ def test_another_tenant_cannot_name_it(
     served.server.script.set(turn("done"))
     other = served.server.client(served.server.other_key)
     tool = {"type": "mcp_server", "name": "m", "url": recorder.url, "credential": "gh"}
-    done = other.interactions.create(agent="antigravity", input="x", tools=[tool])
-    assert done.status == "failed"
-    assert "credential 'gh' not found" in str(getattr(done, "errors", None) or done)
+    with pytest.raises(errors.BadRequestError, match=r"tools\[0\]\.credential: credential 'gh' not found"):
+        other.interactions.create(agent="antigravity", input="x", tools=[tool])
     assert recorder.headers == [], "nothing was sent"

@@ -158,3 +158,33 @@ def test_another_tenant_cannot_use_the_credential(served: Served, agent: str, up
     assert "seen" in served.call(attempt())
     (seen,) = requests_to(upstream, "/stolen")
     assert "authorization" not in {k.lower() for k in seen["headers"]}
+
+
+FRONTING = f"""
+import socket, ssl
+s = socket.create_connection(("127.0.0.1", 3128))
+s.sendall(b"CONNECT secure.test:{PORT} HTTP/1.1\\r\\nHost: secure.test:{PORT}\\r\\n\\r\\n")
+print(s.recv(1000).split(b"\\r\\n")[0].decode())
+try:
+    c = ssl.create_default_context()
+    c.check_hostname, c.verify_mode = False, ssl.CERT_NONE  # the box would accept any certificate
+    t = c.wrap_socket(s, server_hostname="other.test")
+    t.sendall(b"GET /fronted HTTP/1.1\\r\\nHost: other.test\\r\\n\\r\\n")
+    print("answered", t.recv(1000)[:40])
+except (OSError, ssl.SSLError) as e:
+    print("refused", type(e).__name__, str(e)[:120])
+"""
+
+
+def test_fronting_another_name_into_an_injection_tunnel_fails(
+    served: Served, agent: str, credentials: None, upstream: Upstream
+) -> None:
+    """A ClientHello naming another host than the CONNECT (domain fronting) gets no handshake."""
+    output = run_shell(served, agent, f"python3 -c '{FRONTING}'", environment=ENVIRONMENT)
+    assert "200 Connection established" in output
+    assert "refused" in output, output
+    assert requests_to(upstream, "/fronted") == []
+    provider = served.services.environments.provider
+    assert provider is not None
+    logs = upstream.docker.api.logs(provider.egress.container_name).decode()  # type: ignore[attr-defined]
+    assert "TLS handshake with the sandbox failed" in logs, "the proxy refused the other server name"

@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     """How often the scheduler looks for due trigger ticks and finished or overdue executions (a
     tick starts at most this late)."""
 
+    # --- credentials (secrets injected by the egress proxy) -----------------------------------------
+    credentials_key: SecretStr | None = None
+    """Key encrypting credentials at rest: a Fernet key (``python -c "from cryptography.fernet import
+    Fernet; print(Fernet.generate_key().decode())"``). Unset: one is generated once into
+    ``data_dir/credentials.key`` (mode 0600). Losing the key loses every stored credential."""
+    egress_upstream_ca: Path | None = None
+    """PEM file of extra CA certificates the egress proxy trusts, besides the system ones, when it
+    terminates TLS to inject a credential (a private upstream; tests' own HTTPS servers)."""
+
     # --- outbound requests for tenants (webhooks, MCP servers) ------------------------------------
     outbound_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     """Hosts the server may contact for a tenant although they are loopback, private or otherwise

@@ -159,6 +159,10 @@ class AgentSpec(_Strict):
         update |= self.sandbox.model_dump(exclude_none=True, exclude={"network"})
         if isinstance(self.base_environment, Environment) and self.base_environment.env:
             update["env"] = base.env + tuple(sorted(self.base_environment.literal_env().items()))
+        if isinstance(self.base_environment, Environment) and self.base_environment.wants_egress():
+            update |= self.base_environment.egress_injections()
+        if not update.get("egress_rules") and not update.get("egress_placeholders"):
+            update["credential_scope"] = None  # (keeps specs without credentials shareable by a pool)
         skills = tuple(Mount(source=str(p), target=f"{SKILLS_MOUNT}/{p.name}") for p in self.skills or [])
         update["mounts"] = base.mounts + skills
         return SandboxSpec.model_validate(base.model_dump() | update)

@@ -7,6 +7,7 @@ tool without a name), it is required here.
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
@@ -24,9 +25,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from runtime.agents.paths import check_workspace
+from runtime.sandbox.egress_credentials import placeholder
 from runtime.sandboxd.egress_policy import validate_pattern
 
 WORKSPACE = "/workspace"
+_CREDENTIAL_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}\Z")
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]{0,8192}\Z")
 
 
 class _Strict(BaseModel):
@@ -92,6 +97,9 @@ class McpServerTool(_Strict):
     headers: dict[str, str] | None = None
     """Sent with every request to the server (e.g. ``Authorization``)."""
     allowed_tools: list[AllowedTools] | None = None
+    credential: str | None = Field(default=None, pattern=_CREDENTIAL_ID)
+    """Id of a credential (``/credentials``) whose header the server adds when it connects (an
+    ``environment_variable`` credential replaces its placeholder in ``headers`` instead)."""
 
 
 AgentTool = Annotated[
@@ -164,8 +172,8 @@ class Source(_Strict):
 class AllowlistEntry(_Strict):
     domain: str
     """Domain the box may reach; wildcards like ``*.googleapis.com``; ``*`` allows all."""
-    credential: str | None = None
-    """Id of a credential the egress proxy injects on matching requests (not served yet: refused)."""
+    credential: str | None = Field(default=None, pattern=_CREDENTIAL_ID)
+    """Id of a credential (``/credentials``) the egress proxy injects on matching requests."""
     transform: (
         Annotated[
             Annotated[dict[str, str], Tag("object")] | Annotated[list[dict[str, str]], Tag("list")],
@@ -173,26 +181,37 @@ class AllowlistEntry(_Strict):
         ]
         | None
     ) = None
-    """Headers the egress proxy sets on matching requests (not applied yet: refused)."""
+    """Headers the egress proxy sets on matching requests (values may hold credential placeholders)."""
 
     @field_validator("domain")
     @classmethod
     def _valid_domain(cls, value: str) -> str:
         return value if value == "*" else validate_pattern(value)
 
-    @field_validator("credential")
-    @classmethod
-    def _no_credential(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError("credentials are not served yet")
-        return value
-
     @field_validator("transform")
     @classmethod
-    def _no_transform(cls, value: object) -> object:
-        if value is not None:
-            raise ValueError("header transforms are not applied by the egress proxy yet")
+    def _valid_headers(cls, value: object) -> object:
+        groups: list[dict[str, str]] = (
+            value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+        )
+        for headers in groups:
+            for name, text in headers.items():
+                if not _HEADER_NAME.match(name) or not _HEADER_VALUE.match(text):
+                    raise ValueError(
+                        f"header {name[:64]!r}: needs a header name and a value without control characters"
+                    )
         return value
+
+    @model_validator(mode="after")
+    def _injection_needs_a_domain(self) -> Self:
+        if self.domain == "*" and (self.credential or self.transform):
+            raise ValueError("credential and transform need a domain, not '*'")
+        return self
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """``transform`` as ``(name, value)`` pairs, in order."""
+        groups = self.transform if isinstance(self.transform, list) else [self.transform or {}]
+        return tuple((name, value) for group in groups for name, value in group.items())
 
 
 class NetworkConfig(_Strict):
@@ -210,24 +229,18 @@ Network = Annotated[
 
 class EnvVar(_Strict):
     value: str | None = None
-    credential: str | None = None
-    """Id of a credential whose secret becomes the value (not served yet: refused)."""
-
-    @field_validator("credential")
-    @classmethod
-    def _no_credential(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError("credentials are not served yet; give a literal value")
-        return value
+    credential: str | None = Field(default=None, pattern=_CREDENTIAL_ID)
+    """Id of a credential: the box sees only its placeholder ``__GEMINI_CRED_<ID>__``, which the
+    egress proxy replaces by the secret on requests to the credential's domains."""
 
     @model_validator(mode="after")
     def _has_value(self) -> Self:
-        if self.value is None:
-            raise ValueError("'value' is required")
+        if (self.value is None) == (self.credential is None):
+            raise ValueError("give either 'value' or 'credential'")
         return self
 
     def literal(self) -> str:
-        return self.value or ""
+        return placeholder(self.credential) if self.credential else self.value or ""
 
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -252,6 +265,24 @@ class Environment(_Strict):
     def literal_env(self) -> dict[str, str]:
         """``env`` as plain values."""
         return {k: v if isinstance(v, str) else v.literal() for k, v in (self.env or {}).items()}
+
+    def egress_injections(self) -> dict[str, Any]:
+        """``SandboxSpec`` fields of the allowlist's credentials and transforms, and of the
+        credentials ``env`` names (their placeholders)."""
+        rules = [
+            {"domain": e.domain, "credential": e.credential, "headers": e.headers()}
+            for e in (self.network.allowlist if isinstance(self.network, NetworkConfig)
+                      and isinstance(self.network.allowlist, list) else [])
+            if e.credential or e.transform
+        ]
+        values = (self.env or {}).values()
+        ids = sorted({v.credential for v in values if isinstance(v, EnvVar) and v.credential})
+        return {"egress_rules": rules, "egress_placeholders": tuple(ids)}
+
+    def credential_ids(self) -> list[str]:
+        found = self.egress_injections()
+        return sorted({r["credential"] for r in found["egress_rules"] if r["credential"]}
+                      | set(found["egress_placeholders"]))
 
     def wants_egress(self) -> bool | None:
         """Whether ``network`` asks for egress; ``None`` when it says nothing."""

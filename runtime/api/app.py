@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime import web
-from runtime.api import agents, environments, interactions, triggers, webhooks
+from runtime.api import agents, credentials, environments, interactions, triggers, webhooks
 from runtime.api.errors import error_response, install_error_handlers
 from runtime.api.middleware import BodyLimit, PathPrefix, RequestMetrics, remember_route
 from runtime.config import Settings
@@ -59,6 +59,7 @@ def create_app(
         app.include_router(agents.router, prefix=f"/{version}")
         app.include_router(environments.router, prefix=f"/{version}")
         app.include_router(environments.upload_router, prefix=f"/upload/{version}")
+        app.include_router(credentials.router, prefix=f"/{version}")
     app.include_router(web.router)  # the run viewer at /viewer and the console at /console (public API only)
 
     @app.get("/healthz", include_in_schema=False)

@@ -38,6 +38,22 @@ class Mount(BaseModel):
     type: Literal["bind", "volume"] = "bind"
 
 
+class EgressRule(BaseModel):
+    """What the egress proxy adds to a box's requests to ``domain``: a credential's header (by
+    credential id; the secret is resolved outside the box) and literal ``headers``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    domain: str
+    credential: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        return validate_pattern(value)
+
+
 class SandboxSpec(BaseModel):
     """Everything a sandbox is made from. Two equal specs share a warm pool."""
 
@@ -73,6 +89,13 @@ class SandboxSpec(BaseModel):
     (see :mod:`runtime.sandbox.quota`); ``None`` for none."""
     disk_quota_entries: int | None = Field(default=None, ge=1)
     """Workspace quota in files, folders and links."""
+    egress_rules: tuple[EgressRule, ...] = ()
+    """Injections by the egress proxy (TLS is terminated for their domains, with a per-namespace CA
+    the box trusts); every other domain stays a blind tunnel."""
+    egress_placeholders: tuple[str, ...] = ()
+    """Ids of credentials whose placeholders the box holds (``env``), substituted by the proxy."""
+    credential_scope: str | None = None
+    """The project whose credentials the ids name."""
 
     @field_validator("allowed_domains")
     @classmethod

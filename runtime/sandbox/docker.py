@@ -26,6 +26,7 @@ from runtime.errors import HangarError, InputError, NotFound, SandboxGone, Sandb
 from runtime.sandbox import engine as eng
 from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec, SandboxState
 from runtime.sandbox.egress import PROXY_ID, EgressProxy, box_environment
+from runtime.sandbox.egress_credentials import CredentialSource
 from runtime.sandbox.guard import GuardedTransport
 from runtime.sandbox.quota import QuotaWatcher
 from runtime.sandbox.reaper import Reaper
@@ -54,6 +55,8 @@ class DockerProviderConfig(BaseModel):
     egress_proxy_image: str | None = None
     """Image of the egress proxy (any image with Hangar's sandboxd); ``None``: the image of the
     first box with egress."""
+    egress_upstream_ca: Path | None = None
+    """Extra CAs the proxy trusts when it terminates TLS to inject a credential (private upstreams)."""
     init: bool | None = None
     """Run docker-init as PID 1 (reaps zombies); ``None``: when the engine host has it."""
     max_workers: int = Field(default=16, ge=1)
@@ -290,6 +293,8 @@ class DockerProvider(Provider):
         self.reaper = Reaper(self.engine, config.namespace, self.sockets_dir, self.tracked)
         self.quota = QuotaWatcher(self.engine, config.namespace, config.quota_interval_s)
         self._egress: EgressProxy | None = None
+        self.credentials: CredentialSource | None = None
+        """Resolves the credentials boxes' egress rules name (set by the composition root)."""
 
     @property
     def egress(self) -> EgressProxy:
@@ -299,6 +304,7 @@ class DockerProvider(Provider):
                 self.engine, namespace=self.config.namespace, state_dir=self.sockets_dir / PROXY_ID,
                 private_hosts=self.config.egress_private_hosts,
                 image=self.config.egress_proxy_image, runtime=self.config.runtime, init=self._init,
+                credentials=self.credentials, upstream_ca=self.config.egress_upstream_ca,
             )
         return self._egress
 
@@ -380,7 +386,7 @@ class DockerProvider(Provider):
             if spec.network != "none":
                 box.egress = True
                 box.where = where = dataclasses.replace(
-                    where, proxy_env=tuple(box_environment().items()),
+                    where, proxy_env=tuple(box_environment(spec).items()),
                     egress_dir=await self.egress.prepare(sandbox_id, spec),
                 )
             await asyncio.to_thread(_make_socket_dir, where.socket_dir, where.token)

@@ -13,13 +13,21 @@ Several processes of one namespace (two ``hangar sandbox run``) share the proxy:
 next to the state directory, the first one starts it and the others adopt it; each writes and
 removes only its own boxes' rules; a process that stops removes the proxy only when no rule is
 left. A proxy left behind by a killed process exits by itself once it has had no box for a while.
+
+Credentials (:mod:`runtime.sandbox.egress_inject`): a box whose rules inject something gets them in
+its policy file (readable by the proxy's user only), a leaf certificate per injection domain from
+the namespace's CA (:mod:`runtime.sandbox.egress_tls`), and ``ca-bundle.pem`` (system CAs plus that
+CA) in its socket directory, which its TLS clients are pointed at. Its secrets are resolved again
+every :data:`REFRESH_S` (rotations, OAuth2 tokens before they expire).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import os
 import shutil
 import time
@@ -31,7 +39,10 @@ import structlog
 from runtime.errors import HangarError, InfraError, NotFound
 from runtime.sandbox import engine as eng
 from runtime.sandbox.base import SandboxSpec
-from runtime.sandboxd.egress_policy import POLICY_SUFFIX, BoxRule, write_rule
+from runtime.sandbox.egress_credentials import CredentialSource
+from runtime.sandbox.egress_inject import Plan, needs_injection, plan
+from runtime.sandbox.egress_tls import issue_leaf, load_or_create_ca, write_bundle
+from runtime.sandboxd.egress_policy import POLICY_SUFFIX, BoxRule, Injection, write_rule
 from runtime.sandboxd.egress_proxy import SOCKET_NAME
 from runtime.sandboxd.egress_relay import ENV_SOCKET, HOST, PORT
 
@@ -49,14 +60,25 @@ RELAY_URL = f"http://{HOST}:{PORT}"
 NO_PROXY = "localhost,127.0.0.1,::1"
 IDLE_EXIT_S = 300.0
 _START_TIMEOUT_S = 15.0
+REFRESH_S = 30.0
+"""How often the secrets of boxes with injections are resolved again (and an OAuth2 token that
+expires sooner is refreshed before it does)."""
+BUNDLE_NAME = "ca-bundle.pem"
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS",
+                "CURL_CA_BUNDLE")
+"""Where curl, Python (ssl, requests), pip, git and node look for the CAs they trust."""
 
 
-def box_environment() -> dict[str, str]:
-    """The variables of a box with egress: its proxy is the in-box relay."""
-    return {
+def box_environment(spec: SandboxSpec | None = None) -> dict[str, str]:
+    """The variables of a box with egress: its proxy is the in-box relay; a box with injections
+    trusts the namespace's CA too."""
+    env = {
         "HTTP_PROXY": RELAY_URL, "HTTPS_PROXY": RELAY_URL, "http_proxy": RELAY_URL, "https_proxy": RELAY_URL,
         "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY, ENV_SOCKET: f"{BOX_MOUNT}/{SOCKET_NAME}",
     }
+    if spec is not None and needs_injection(spec):
+        env |= dict.fromkeys(CA_VARIABLES, f"{BOX_MOUNT}/{BUNDLE_NAME}")
+    return env
 
 
 class EgressProxy:
@@ -64,7 +86,8 @@ class EgressProxy:
 
     def __init__(
         self, engine: eng.Engine, *, namespace: str, state_dir: Path, private_hosts: tuple[str, ...],
-        image: str | None, runtime: str | None, init: bool,
+        image: str | None, runtime: str | None, init: bool, credentials: CredentialSource | None = None,
+        upstream_ca: Path | None = None,
     ) -> None:
         self._engine = engine
         self.namespace = namespace
@@ -82,6 +105,10 @@ class EgressProxy:
         self._container_id: str | None = None
         self._mine: set[str] = set()
         self._last_image = image or ""
+        self._credentials = credentials
+        self._upstream_ca = upstream_ca
+        self._injecting: dict[str, tuple[BoxRule, SandboxSpec]] = {}
+        self._refresher: asyncio.Task[None] | None = None
 
     def tracked(self) -> set[str]:
         """What the reaper must leave alone: the proxy while this process uses or starts it."""
@@ -91,12 +118,18 @@ class EgressProxy:
         """Make sure the proxy runs and register the box's rule; returns the host directory to
         mount read-only at :data:`BOX_MOUNT` (its socket appears there: :meth:`wait_socket`)."""
         rule = BoxRule(sandbox_id, spec.allowed_domains, spec.network == "egress", self._private_hosts)
+        table = await plan(spec, self._credentials) if needs_injection(spec) else None
         async with self._lock:
             self._mine.add(sandbox_id)
             self._last_image = self._image or spec.image
             # One locked step: a process that stops meanwhile sees this rule and keeps the proxy.
-            box_dir: Path = await self._locked(self._ensure_and_register, rule)
-        log.info("egress registered", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains))
+            box_dir: Path = await self._locked(self._ensure_and_register, rule, table)
+        if table is not None:
+            self._injecting[sandbox_id] = (rule, spec)
+            if self._refresher is None or self._refresher.done():
+                self._refresher = asyncio.create_task(self._refresh_loop())
+        log.info("egress registered", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains),
+                 injecting=table.domains if table is not None else [])
         return box_dir
 
     async def wait_socket(self, sandbox_id: str, deadline: float) -> None:
@@ -124,10 +157,29 @@ class EgressProxy:
     async def release(self, sandbox_id: str) -> None:
         """Remove the box's rule and socket directory (idempotent)."""
         self._mine.discard(sandbox_id)
+        self._injecting.pop(sandbox_id, None)
         await asyncio.to_thread(self._unregister, sandbox_id)
+
+    async def refresh(self) -> None:
+        """Resolve the secrets of this process's injecting boxes again; rewrite changed policies."""
+        for sandbox_id, (rule, spec) in list(self._injecting.items()):
+            try:
+                table = await plan(spec, self._credentials)
+                if sandbox_id in self._injecting:
+                    await asyncio.to_thread(self._write_injections, rule, table)
+            except Exception as e:  # the loop must go on for the other boxes (the old policy stays)
+                code = e.code if isinstance(e, HangarError) else type(e).__name__
+                log.warning("egress credentials not refreshed", sandbox_id=sandbox_id, error=code)
+
+    async def _refresh_loop(self) -> None:
+        while self._injecting:
+            await asyncio.sleep(REFRESH_S)
+            await self.refresh()
 
     async def stop(self) -> None:
         """Remove the proxy, its network and state when no process has a box on it any more."""
+        if self._refresher is not None:
+            self._refresher.cancel()
         async with self._lock:
             if self._container_id is None and not self.state_dir.exists():
                 return
@@ -149,9 +201,9 @@ class EgressProxy:
         finally:
             await asyncio.to_thread(_release, lock)
 
-    async def _ensure_and_register(self, rule: BoxRule) -> Path:
+    async def _ensure_and_register(self, rule: BoxRule, table: Plan | None) -> Path:
         await self._ensure(self._last_image)
-        return await asyncio.to_thread(self._register, rule)
+        return await asyncio.to_thread(self._register, rule, table)
 
     async def _ensure(self, image: str) -> None:
         attrs = await self._inspect()
@@ -211,19 +263,46 @@ class EgressProxy:
             # Root's and read-only to everyone else: the proxy cannot swap a box's directory for a link.
             path.mkdir(mode=0o755, exist_ok=True)
 
-    def _register(self, rule: BoxRule) -> Path:
+    def _register(self, rule: BoxRule, table: Plan | None) -> Path:
         self._prepare_dirs()
         box_dir = self.boxes_dir / rule.sandbox_id
         shutil.rmtree(box_dir, ignore_errors=True)
         box_dir.mkdir(mode=0o755)
         _chown(box_dir, PROXY_UID)
-        write_rule(self.policy_dir, rule)
+        if table is None:
+            write_rule(self.policy_dir, rule)
+            return box_dir
+        write_bundle(box_dir / BUNDLE_NAME, load_or_create_ca(self.state_dir / "ca", self.namespace))
+        self._write_injections(rule, table)
         return box_dir
+
+    def _write_injections(self, rule: BoxRule, table: Plan) -> None:
+        """The rule with its injections, a leaf certificate per domain (kept across rewrites)."""
+        if not (self.boxes_dir / rule.sandbox_id).is_dir():
+            return  # released meanwhile: no policy may outlive its box
+        ca = load_or_create_ca(self.state_dir / "ca", self.namespace)
+        tls_dir = self.policy_dir / "tls" / rule.sandbox_id
+        tls_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        injections = []
+        for domain in table.domains:
+            name = f"tls/{rule.sandbox_id}/{hashlib.sha256(domain.encode()).hexdigest()[:16]}.pem"
+            if not (self.policy_dir / name).exists():
+                _write_private(self.policy_dir / name, issue_leaf(ca, domain))
+            injections.append(Injection(
+                domain, tuple(table.headers.get(domain, ())), tuple(table.substitute.get(domain, ())), name,
+            ))
+        upstream_ca = ""
+        if self._upstream_ca is not None:
+            upstream_ca = "upstream-ca.pem"
+            _write_public(self.policy_dir / upstream_ca, self._upstream_ca.read_bytes())
+        full = dataclasses.replace(rule, inject=tuple(injections), upstream_ca=upstream_ca)
+        write_rule(self.policy_dir, full, owner=PROXY_UID)
 
     def _unregister(self, sandbox_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.policy_dir / f"{sandbox_id}{POLICY_SUFFIX}").unlink()
         shutil.rmtree(self.boxes_dir / sandbox_id, ignore_errors=True)
+        shutil.rmtree(self.policy_dir / "tls" / sandbox_id, ignore_errors=True)
 
     def _rule_ids(self) -> set[str]:
         if not self.policy_dir.is_dir():
@@ -309,6 +388,26 @@ def _chown(path: Path, uid: int) -> None:
         os.chown(path, uid, uid)
     except PermissionError:
         path.chmod(0o777)  # not root: let the proxy in (the box still mounts it read-only)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A file only the proxy's user reads (a leaf key); readable by all when not root."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    try:
+        os.chown(tmp, PROXY_UID, PROXY_UID)
+    except PermissionError:
+        tmp.chmod(0o644)
+    os.replace(tmp, path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
 
 
 def _acquire(path: Path) -> int:

@@ -11,6 +11,13 @@ directory mounted read-only into the proxy:
 ``open`` boxes (``network="egress"``) may name any host, allowlist boxes only ``domains``; either
 way the address a name resolves to is checked (:func:`address_problem`). ``private_hosts`` is the
 operator's list of hosts that may resolve to private addresses; a box's rule alone never reaches one.
+
+``inject`` (optional) lists what the proxy adds to the box's requests to some domains:
+``[{"domain": pattern, "headers": [[name, value]], "substitute": [[placeholder, value, [locations]]],
+"cert": file}]``; for those domains the proxy terminates TLS with ``cert`` (a leaf certificate and
+key of the namespace's CA, a file below the policy directory) and verifies the upstream itself
+(system CAs, plus ``upstream_ca``, a file the operator adds). A file with ``inject`` holds secrets:
+the host writes it readable by the proxy's user only.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import json
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 POLICY_SUFFIX = ".json"
@@ -112,21 +119,63 @@ def address_problem(address: str, private_ok: bool) -> str | None:
 
 
 @dataclass(frozen=True)
+class Injection:
+    domain: str
+    headers: tuple[tuple[str, str], ...] = ()
+    """Set on every request to ``domain`` (replacing the box's header of that name)."""
+    substitute: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False)
+    """``(placeholder, secret, locations)``: replaced in the request's ``header``, ``query``, ``body``."""
+    cert: str = ""
+    """The leaf certificate + key file, relative to the policy directory."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"domain": self.domain, "headers": [list(h) for h in self.headers],
+                "substitute": [[p, v, list(locs)] for p, v, locs in self.substitute], "cert": self.cert}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Injection:
+        headers = data.get("headers") or []
+        substitute = data.get("substitute") or []
+        assert isinstance(headers, list) and isinstance(substitute, list)
+        cert = str(data.get("cert") or "")
+        if cert.startswith("/") or ".." in cert.split("/"):
+            raise ValueError(f"invalid certificate path {cert!r}")
+        return cls(
+            validate_pattern(str(data["domain"])),
+            tuple((str(n), str(v)) for n, v in headers),
+            tuple((str(p), str(v), tuple(str(x) for x in locs)) for p, v, locs in substitute),
+            cert,
+        )
+
+
+@dataclass(frozen=True)
 class BoxRule:
     sandbox_id: str
     domains: tuple[str, ...] = ()
     open: bool = False
     """Any host name (``network="egress"``); addresses are checked all the same."""
     private_hosts: tuple[str, ...] = ()
+    inject: tuple[Injection, ...] = field(default=(), repr=False)
+    upstream_ca: str = ""
+    """Extra CAs (a file relative to the policy directory) for upstreams the proxy verifies."""
 
     def allows(self, host: str) -> bool:
         return self.open or matches(host, self.domains)
 
+    def injections(self, host: str) -> list[Injection]:
+        """What applies to requests to ``host`` (the proxy terminates TLS when any does)."""
+        return [i for i in self.inject if matches(host, (i.domain,))]
+
     def to_json(self) -> str:
-        return json.dumps({
+        data: dict[str, object] = {
             "sandbox_id": self.sandbox_id, "open": self.open, "domains": list(self.domains),
             "private_hosts": list(self.private_hosts),
-        }, sort_keys=True)
+        }
+        if self.inject:
+            data["inject"] = [i.to_dict() for i in self.inject]
+        if self.upstream_ca:
+            data["upstream_ca"] = self.upstream_ca
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> BoxRule:
@@ -134,18 +183,31 @@ class BoxRule:
         sandbox_id = str(data["sandbox_id"])
         if not BOX_ID.match(sandbox_id):
             raise ValueError(f"invalid sandbox id {sandbox_id!r}")
+        upstream_ca = str(data.get("upstream_ca") or "")
+        if upstream_ca.startswith("/") or ".." in upstream_ca.split("/"):
+            raise ValueError(f"invalid upstream CA path {upstream_ca!r}")
         return cls(
             sandbox_id, tuple(validate_pattern(d) for d in data.get("domains", [])), bool(data.get("open")),
             tuple(validate_pattern(p) for p in data.get("private_hosts", [])),
+            tuple(Injection.from_dict(i) for i in data.get("inject", [])), upstream_ca,
         )
 
 
-def write_rule(directory: Path, rule: BoxRule) -> Path:
-    """Write the box's policy file atomically (the proxy sees the old or the new one, never a mix)."""
+def write_rule(directory: Path, rule: BoxRule, owner: int | None = None) -> Path:
+    """Write the box's policy file atomically (the proxy sees the old or the new one, never a mix).
+    A rule with injections holds secrets: mode 0600, owned by ``owner`` (the proxy's user)."""
     path = directory / f"{rule.sandbox_id}{POLICY_SUFFIX}"
     tmp = directory / f".{rule.sandbox_id}.tmp"
-    tmp.write_text(rule.to_json())
-    tmp.chmod(0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(rule.to_json())
+    secret = bool(rule.inject)
+    if secret and owner is not None:
+        try:
+            os.chown(tmp, owner, owner)
+        except PermissionError:
+            secret = False  # not root: the proxy (another uid) could not read a 0600 file
+    tmp.chmod(0o600 if secret else 0o644)
     os.replace(tmp, path)
     return path
 

@@ -16,6 +16,8 @@ boxes), and names or literals that resolve to a loopback, link-local, reserved o
 operator allowed the host) private address get ``403`` with a body naming the host and the rule.
 The proxy connects to the address it checked (no second lookup) and never forwards the client's
 ``Host`` (see :mod:`runtime.sandboxd.egress_wire`). Each decision is one JSON line on stderr.
+A tunnel to a domain where the box's rule injects a credential is terminated and rewritten
+(:mod:`runtime.sandboxd.egress_intercept`); every other tunnel stays blind.
 
 Environment: ``EGRESS_POLICY_DIR`` (default ``/run/egress/policy``), ``EGRESS_BOXES_DIR`` (default
 ``/run/egress/boxes``), ``EGRESS_IDLE_EXIT_S`` (exit after this long without any box; default 300),
@@ -35,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+from runtime.sandboxd.egress_intercept import intercept
 from runtime.sandboxd.egress_policy import (
     BoxRule,
     PolicyDir,
@@ -186,6 +189,10 @@ class EgressProxy:
                 upstream.write(forwarded_head(request, host))
                 await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
                 return
+            injections = rule.injections(host)
+            if injections:  # a credential for this domain: TLS terminated here (egress_intercept)
+                await intercept(self.policy.path, rule, host, request.port, injections, client, server)
+                return
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             back = asyncio.ensure_future(_pipe(up_reader, writer))  # server-speaks-first protocols
             if not rule.open:
@@ -194,7 +201,7 @@ class EgressProxy:
             await asyncio.gather(_pipe(reader, upstream), back)
         except Denied as e:
             _decision("deny", box_id, request, e.reason, time.monotonic())
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
             _decision("closed", box_id, request, f"{type(e).__name__}: {e}", time.monotonic())
         finally:
             if back is not None:

@@ -19,6 +19,8 @@ from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.engine import remove_volume as remove_docker_volume
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
+from runtime.service.credential_crypto import CredentialCipher
+from runtime.service.credentials import CredentialService
 from runtime.service.environment_config import EgressPolicy
 from runtime.service.environment_files import EnvironmentFiles, FileLimits, FilesPage
 from runtime.service.environments import EnvironmentService
@@ -71,6 +73,7 @@ class Services:
     worker: Worker
     signer: DeliverySigner
     triggers: TriggerService
+    credentials: CredentialService
 
     def worker_running(self) -> bool:
         return self.worker.running
@@ -97,6 +100,7 @@ async def open_services(
     owned_client = None
     try:
         keys = KeyService(store)
+        credentials = _credentials(settings, store, guard)
         if settings.api_key is not None:
             await keys.ensure(settings.api_key.get_secret_value())
         if model_client is None:
@@ -106,6 +110,8 @@ async def open_services(
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
         provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
+        if provider is not None:
+            provider.credentials = credentials
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,
@@ -114,7 +120,7 @@ async def open_services(
         boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
-            policy=EgressPolicy(allow_open=settings.allow_open_egress),
+            policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,
         )
         if provider is not None:
             registry.register(
@@ -122,6 +128,7 @@ async def open_services(
                 AgentRunner(
                     agents, provider, model_client, base_spec=base, resolver=catalog,
                     mcp_connect=guarded_connect(guard), outbound=guard, environments=environments,
+                    credentials=credentials,
                 ),
             )
         for kind, runner in (runners or {}).items():
@@ -165,6 +172,7 @@ async def open_services(
                 worker=background,
                 signer=signer,
                 triggers=triggers,
+                credentials=credentials,
             )
         finally:
             await scheduler.stop()
@@ -179,6 +187,11 @@ async def open_services(
         if owned_client is not None:
             await owned_client.aclose()
         await store.close()
+
+
+def _credentials(settings: Settings, store: Store, guard: OutboundGuard) -> CredentialService:
+    key = settings.credentials_key.get_secret_value() if settings.credentials_key else None
+    return CredentialService(store, CredentialCipher.from_settings(key, settings.data_dir), guard)
 
 
 def file_limits(settings: Settings) -> FileLimits:
@@ -201,6 +214,7 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             runtime=settings.sandbox_runtime,
             quota_interval_s=settings.workspace_quota_check_seconds,
             egress_private_hosts=settings.egress_private_hosts,
+            egress_upstream_ca=settings.egress_upstream_ca,
         )
     )
     try:

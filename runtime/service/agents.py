@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from runtime.agents import AgentRegistry, AgentSpec, LoadedAgent
 from runtime.agents.spec import AGENT_ID_PATTERN
+from runtime.agents.wire import Environment as EnvironmentConfig
 from runtime.errors import InputError, NotFound
 from runtime.outbound import OutboundGuard
 from runtime.service.environment_config import EgressPolicy, check_agent_environment
@@ -92,7 +93,11 @@ class AgentService:
         server-only field, an id taken by a shipped or existing agent, or an unknown ``base_agent``."""
         spec = _validate(body)
         await check_tool_urls(self._outbound, spec.tools)
+        if self._environments is not None:
+            await self._environments.check_tool_credentials(project_id, spec.tools)
         check_agent_environment(spec.base_environment, self._policy)  # a tenant's: no open egress
+        if isinstance(spec.base_environment, EnvironmentConfig) and self._environments is not None:
+            await self._environments.check_credentials(project_id, spec.base_environment, "base_environment")
         if isinstance(spec.base_environment, str) and self._environments is not None:
             try:  # forked for every run: it must be one of the project's environments
                 await self._environments.usable(project_id, spec.base_environment)

@@ -7,10 +7,11 @@ and never a failed run later:
 * ``sources``: ``inline`` (≤1 MB a file, 2 MB in all) and ``repository`` (an ``http(s)`` git URL of a
   named host, optionally ``#ref``) are placed in the workspace; ``gcs`` and ``skill_registry`` cannot
   be fetched by this server and are refused.
-* ``env``: literal values; credential references are refused until credentials are served. Names the
-  sandbox itself depends on (the proxy variables, ``PATH``, ``PYTHON*``, ``LD_*``, ...) are refused.
-  (Credential references, and a rule's ``credential`` and ``transform``, are refused by the wire
-  models themselves, for agent files too.)
+* ``env``: literal values, or ``{"credential": ID}`` (the box sees the placeholder
+  ``__GEMINI_CRED_<ID>__``; the egress proxy substitutes it for the credential's domains). Names the
+  sandbox itself depends on (the proxy and CA-bundle variables, ``PATH``, ``PYTHON*``, ``LD_*``, ...)
+  are refused. A rule's ``credential`` and ``transform`` are applied by the egress proxy; the
+  credentials named must be the project's (checked by the environment service).
 * ``network``: ``disabled`` or an allowlist. Open egress (``*``) is the operator's decision
   (``HANGAR_ALLOW_OPEN_EGRESS``), never a tenant's. No ``network`` at all means what the operator
   allows: open egress when it is allowed (Google's default), else disabled.
@@ -38,7 +39,8 @@ OPEN_EGRESS_SETTING = "HANGAR_ALLOW_OPEN_EGRESS"
 DISABLED = "disabled"
 OPEN: dict[str, Any] = {"allowlist": [{"domain": "*"}]}
 _RESERVED_ENV = re.compile(
-    r"^(PATH|HOME|USER|SHELL|HOSTNAME|(HTTPS?|NO|ALL|FTP)_PROXY|PYTHON.*|LD_.*|HANGAR_.*|SANDBOXD_.*)$",
+    r"^(PATH|HOME|USER|SHELL|HOSTNAME|(HTTPS?|NO|ALL|FTP)_PROXY|PYTHON.*|LD_.*|HANGAR_.*|SANDBOXD_.*"
+    r"|SSL_CERT_FILE|REQUESTS_CA_BUNDLE|PIP_CERT|GIT_SSL_CAINFO|NODE_EXTRA_CA_CERTS|CURL_CA_BUNDLE)$",
     re.IGNORECASE,
 )
 

@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runtime.agents import AgentSpec
 from runtime.agents.wire import Environment as EnvironmentConfig
-from runtime.agents.wire import InteractionEnvironment, Network, Source
+from runtime.agents.wire import InteractionEnvironment, Network, NetworkConfig, Source
 from runtime.errors import InputError, NotFound
 from runtime.sandbox.base import Provider
+from runtime.service.credentials import CredentialService
 from runtime.service.environment_config import (
     EgressPolicy,
     check_environment,
@@ -85,12 +86,14 @@ class EnvironmentService:
         *,
         provisioner: Provisioner,
         policy: EgressPolicy | None = None,
+        credentials: CredentialService | None = None,
     ) -> None:
         self._store = store
         self._boxes = boxes
         self.provider = provider
         self._provisioner = provisioner
         self.policy = policy or EgressPolicy()
+        self._credentials = credentials
 
     async def create(self, project_id: str, body: dict[str, Any]) -> Environment:
         """Create an environment with its sources in place. Raises :class:`InputError` for an
@@ -102,6 +105,7 @@ class EnvironmentService:
         check_sources(request.sources or [], "sources")
         if request.network is not None:
             check_network(request.network, "network", self.policy)
+            await self.check_credentials(project_id, EnvironmentConfig(network=request.network), "")
         if request.from_environment:
             return await self._fork(project_id, request)
         config = request.model_dump(mode="json", exclude_none=True, exclude={"from_environment"})
@@ -175,6 +179,7 @@ class EnvironmentService:
             return (await self.usable(project_id, environment)).id, False
         request = parse_environment(environment, "environment")
         check_environment(request, "environment", self.policy)
+        await self.check_credentials(project_id, request, "environment")
         if request.environment_id is None:
             return (await self.register(project_id, _new_id(), _echoed(request, {}))).id, True
         record = await self.usable(project_id, request.environment_id)
@@ -182,6 +187,33 @@ class EnvironmentService:
         if config != record.config:
             await self._store.environments.set_config(record.id, config, time.time())
         return record.id, False
+
+    async def check_credentials(self, project_id: str, env: EnvironmentConfig, where: str) -> None:
+        """Every credential ``env`` names must be one of the project's. Raises :class:`InputError`."""
+        named = _credential_fields(env, where)
+        if not named:
+            return
+        if self._credentials is None:
+            raise InputError(f"{named[0][0]}: credentials are not served by this server")
+        missing = set(await self._credentials.missing(project_id, [i for _, i in named]))
+        for field, credential_id in named:
+            if credential_id in missing:
+                raise InputError(f"{field}: credential '{credential_id}' not found in this project")
+
+    async def check_tool_credentials(self, project_id: str, tools: Sequence[object] | None) -> None:
+        """Every ``mcp_server`` tool's ``credential`` must be one of the project's (its header is
+        added by the server when it connects). Raises :class:`InputError` naming the field."""
+        for index, tool in enumerate(tools or []):
+            credential = (
+                tool.get("credential") if isinstance(tool, dict) else getattr(tool, "credential", None)
+            )
+            if not isinstance(credential, str):
+                continue
+            field = f"tools[{index}].credential"
+            if self._credentials is None:
+                raise InputError(f"{field}: credentials are not served by this server")
+            if await self._credentials.missing(project_id, [credential]):
+                raise InputError(f"{field}: credential '{credential}' not found in this project")
 
     async def forget(self, project_id: str, environment_id: str) -> None:
         """Drop the record of an environment made for a request that was not kept (nothing ran in
@@ -217,7 +249,8 @@ class EnvironmentService:
         if not resumed:
             sources = [*((base.sources or []) if base else []), *((request.sources or []) if request else [])]
             await self._place_new(record, workspace_volume(env_id), sources)
-        env = {**(base.literal_env() if base else {}), **(request.literal_env() if request else {})}
+        # Values stay typed: a credential reference must reach the sandbox spec as one (its placeholder).
+        env = {**((base.env or {}) if base else {}), **((request.env or {}) if request else {})}
         if network is None:
             environment_config = (base or EnvironmentConfig()).model_copy(update={"env": env or None})
             return agent.model_copy(update={"base_environment": environment_config})
@@ -319,6 +352,17 @@ class EnvironmentService:
         if self.provider is not None:
             await self.provider.remove_volume(record.volume)
         await self._store.environments.delete(record.id, record.project_id)
+
+
+def _credential_fields(env: EnvironmentConfig, where: str) -> list[tuple[str, str]]:
+    """``(field, credential id)`` of every credential ``env`` names."""
+    at = f"{where}." if where else ""
+    named = [(f"{at}env.{name}.credential", value.credential) for name, value in (env.env or {}).items()
+             if not isinstance(value, str) and value.credential]
+    if isinstance(env.network, NetworkConfig) and isinstance(env.network.allowlist, list):
+        named += [(f"{at}network.allowlist[{i}].credential", e.credential)
+                  for i, e in enumerate(env.network.allowlist) if e.credential]
+    return named
 
 
 def _echoed(request: InteractionEnvironment, config: dict[str, Any]) -> dict[str, Any]:

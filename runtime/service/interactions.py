@@ -87,6 +87,8 @@ class InteractionService:
         _check_webhook_config(request.webhook_config)
         await check_webhook_uris(self._outbound, request.webhook_config)
         await check_tool_urls(self._outbound, request.tools)
+        if self._environments is not None:
+            await self._environments.check_tool_credentials(project_id, request.tools)
         # NotFound (404) for an unknown agent or environment, before anything is stored
         if kind == "agent" and self._catalog is not None:
             await self._catalog.resolve(project_id, target)

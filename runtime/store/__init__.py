@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.errors import InfraError
 from runtime.store.agents import AgentRecord, AgentRepo
+from runtime.store.credentials import CredentialRecord, CredentialRepo
 from runtime.store.db import create_engine, migrate
 from runtime.store.environments import EnvironmentRecord, EnvironmentRepo
 from runtime.store.interactions import InteractionRepo
@@ -15,7 +16,8 @@ from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, S
 from runtime.store.webhooks import WebhookRepo
 
 __all__ = [
-    "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "EnvironmentRecord", "InteractionRecord", "JsonObject",
+    "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "CredentialRecord",
+    "EnvironmentRecord", "InteractionRecord", "JsonObject",
     "Store", "StoredEvent",
 ]
 
@@ -67,3 +69,7 @@ class Store:
     @property
     def webhooks(self) -> WebhookRepo:
         return WebhookRepo(self.engine)
+
+    @property
+    def credentials(self) -> CredentialRepo:
+        return CredentialRepo(self.engine)

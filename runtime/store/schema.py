@@ -137,3 +137,18 @@ webhook_deliveries = Table(
     Column("updated", Float, nullable=False),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
+
+# Credentials (secrets the egress proxy injects): the id is the tenant's, unique within its project.
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("type", String(32), nullable=False),  # bearer_token | oauth2 | environment_variable
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("config", JSON, nullable=False),  # the non-secret fields (header name, token URL, domains, ...)
+    Column("secret", String, nullable=False),  # Fernet token of the secret fields (never plaintext)
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_credentials_project", "project_id", "created"),
+)

@@ -33,13 +33,15 @@ import structlog
 from google.genai import types
 
 from runtime import steps as s
-from runtime.errors import HangarError, InfraError
+from runtime.errors import HangarError, InfraError, InputError
 from runtime.outbound import OutboundGuard, literal_address
 
 if TYPE_CHECKING:
     import httpx2
     import mcp_types
     from mcp import Client
+
+    from runtime.sandbox.egress_credentials import CredentialSource
 
 log = structlog.get_logger(__name__)
 
@@ -414,3 +416,31 @@ def _is_connect_error(e: BaseException) -> bool:
     import httpx2  # imported here, see connect_http
 
     return isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
+
+
+async def with_credentials(
+    tools: Sequence[Any], source: CredentialSource | None, scope: str
+) -> list[Any]:
+    """``tools`` with each ``mcp_server`` entry's ``credential`` resolved into its headers (the
+    server adds them when it connects, through the outbound guard; the secret never enters a box
+    or a step). Raises :class:`InputError` for a credential the project ``scope`` does not have."""
+    from runtime.agents.wire import McpServerTool
+    from runtime.sandbox.egress_credentials import placeholder
+
+    out: list[Any] = []
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, McpServerTool) or tool.credential is None:
+            out.append(tool)
+            continue
+        found = await source.resolve(scope, [tool.credential]) if source is not None else {}
+        credential = found.get(tool.credential)
+        if credential is None:
+            raise InputError(
+                f"tools[{index}].credential: credential '{tool.credential}' not found in this project"
+            )
+        marker = placeholder(credential.id)
+        headers = {k: v.replace(marker, credential.value) for k, v in (tool.headers or {}).items()}
+        if credential.header is not None:
+            headers[credential.header[0]] = credential.header[1]
+        out.append(tool.model_copy(update={"headers": headers, "credential": None}))
+    return out

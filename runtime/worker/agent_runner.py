@@ -29,10 +29,11 @@ from runtime.errors import HangarError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.sandbox.base import Provider, SandboxSpec
+from runtime.sandbox.egress_credentials import CredentialSource
 from runtime.steps import FunctionCallStep, Step, TextContent, unanswered_calls
 from runtime.store import InteractionRecord
 from runtime.tools.hooks import OutboundGuard
-from runtime.tools.mcp import Connect
+from runtime.tools.mcp import Connect, with_credentials
 from runtime.wire import InteractionStatus
 from runtime.worker.agent_request import agent_for_call, answer_options, call_settings
 from runtime.worker.events import ErrorInfo, ThoughtSummaryDelta
@@ -85,6 +86,7 @@ class AgentRunner:
         outbound: OutboundGuard | None = None,
         mcp_connect: Connect | None = None,
         environments: EnvironmentPreparer | None = None,
+        credentials: CredentialSource | None = None,
     ) -> None:
         """``mcp_connect`` reaches the agents' MCP servers (the server passes one through its
         outbound guard)."""
@@ -97,6 +99,8 @@ class AgentRunner:
         self.outbound = outbound
         """Lets workspace hooks (``.agents/hooks.json``) call HTTP handlers; ``None``: refused."""
         self.environments = environments
+        self.credentials = credentials
+        """Resolves the ``credential`` of MCP server tools (their headers are added by the server)."""
 
     async def run(self, run: RunInput, emit: Emit, cancel: asyncio.Event) -> RunResult:
         record = run.interaction
@@ -112,6 +116,9 @@ class AgentRunner:
                 record, agent, run.config.environment, resumed=bool(run.resumed_steps)
             )
         agent = agent_for_call(agent, run.config)
+        if any(getattr(t, "credential", None) for t in agent.tools or []):
+            tools = await with_credentials(agent.tools or [], self.credentials, record.project_id)
+            agent = agent.model_copy(update={"tools": tools})
         model, max_tokens, thinking = call_settings(run.config)
         config = loop_config(agent, model=model, max_tokens=max_tokens)
         if thinking is not None:
@@ -120,7 +127,9 @@ class AgentRunner:
         if self.mcp_connect is not None:
             config.mcp_connect = self.mcp_connect
         env_id = record.environment_id or record.id
-        base = self.base_spec.model_copy(update={"workspace_volume": workspace_volume(env_id)})
+        base = self.base_spec.model_copy(update={
+            "workspace_volume": workspace_volume(env_id), "credential_scope": record.project_id,
+        })
         writer = StepWriter(emit, run)
         steps = run.conversation
         if run.resumed_steps:

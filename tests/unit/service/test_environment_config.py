@@ -106,8 +106,10 @@ def test_bad_repository_urls(source: str, why: str) -> None:
 def test_env_literals_and_refusals() -> None:
     env = parse_environment({"env": {"A": "1", "B": {"value": "2"}}}, "environment")
     assert env.literal_env() == {"A": "1", "B": "2"}
-    with pytest.raises(InputError, match=r"environment\.env\.T\.credential: credentials are not served yet"):
-        parse_environment({"env": {"T": {"credential": "c"}}}, "environment")
+    placeholder = parse_environment({"env": {"T": {"credential": "c"}}}, "environment")
+    assert placeholder.literal_env() == {"T": "__GEMINI_CRED_c__"}
+    with pytest.raises(InputError, match=r"environment\.env\.T: .*either 'value' or 'credential'"):
+        parse_environment({"env": {"T": {"credential": "c", "value": "v"}}}, "environment")
     for name in ("HTTPS_PROXY", "no_proxy", "PATH", "PYTHONPATH", "LD_PRELOAD", "SANDBOXD_TOKEN"):
         with pytest.raises(InputError, match=rf"environment\.env\.{name}: {name} is set by the sandbox"):
             checked({"env": {name: "x"}})
@@ -124,9 +126,21 @@ def test_open_egress_is_the_operators_decision() -> None:
 
 
 def test_rule_fields_that_cannot_be_applied_are_refused() -> None:
-    for field, value in (("credential", "c"), ("transform", {"X": "y"})):
+    bad = (("credential", "no spaces allowed"), ("transform", {"X": "y\r\nX-Evil: 1"}),
+           ("transform", {"Bad Name": "y"}))
+    for field, value in bad:
         with pytest.raises(InputError, match=rf"network\.allowlist\[0\]\.{field}"):
             parse_environment({"network": {"allowlist": [{"domain": "a.test", field: value}]}}, "environment")
+    with pytest.raises(InputError, match=r"allowlist\[0\]: .*need a domain"):
+        parse_environment({"network": {"allowlist": [{"domain": "*", "credential": "c"}]}}, "environment")
+    rule = {"domain": "a.test", "credential": "c", "transform": [{"X": "1"}, {"Y": "2"}]}
+    body = {"network": {"allowlist": [rule]}, "env": {"T": {"credential": "d"}}}
+    env = parse_environment(body, "environment")
+    assert env.credential_ids() == ["c", "d"]
+    assert env.egress_injections() == {
+        "egress_rules": [{"domain": "a.test", "credential": "c", "headers": (("X", "1"), ("Y", "2"))}],
+        "egress_placeholders": ("d",),
+    }
 
 
 def test_unknown_fields_are_refused() -> None:

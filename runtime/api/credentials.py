@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from runtime.api.body import json_object
 from runtime.api.deps import Project, services
-from runtime.service.credentials import CredentialService
+from runtime.api.openapi import request_body
+from runtime.service.credentials import CREATE_BODY, UPDATE_BODY, CredentialService
 
 router = APIRouter()
 
@@ -26,7 +27,7 @@ def _json(model: BaseModel) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json", exclude_none=True))
 
 
-@router.post("/credentials")
+@router.post("/credentials", openapi_extra=request_body(CREATE_BODY))
 async def create_credential(request: Request, project: Project, service: Credentials) -> JSONResponse:
     return _json(await service.create(project, await json_object(request)))
 
@@ -46,7 +47,7 @@ async def get_credential(credential_id: str, project: Project, service: Credenti
     return _json(await service.get(project, credential_id))
 
 
-@router.patch("/credentials/{credential_id}")
+@router.patch("/credentials/{credential_id}", openapi_extra=request_body(UPDATE_BODY))
 async def update_credential(
     request: Request,
     credential_id: str,

@@ -6,16 +6,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 
 def request_body(
-    model: type[BaseModel], *, only: Collection[str] | None = None, required: bool = True
+    model: type[BaseModel] | TypeAdapter[Any], *, only: Collection[str] | None = None, required: bool = True
 ) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose JSON body is validated with ``model``; ``only``: the
-    fields of it the route accepts (any other is refused); ``required=False``: an empty body is
-    read as ``{}``."""
-    schema = model.model_json_schema(by_alias=True)
+    """``openapi_extra`` for a route whose JSON body is validated with ``model`` (a model, or the
+    ``TypeAdapter`` of a discriminated union); ``only``: the fields of it the route accepts (any
+    other is refused); ``required=False``: an empty body is read as ``{}``."""
+    if isinstance(model, TypeAdapter):
+        schema = model.json_schema(by_alias=True)
+    else:
+        schema = model.model_json_schema(by_alias=True)
     defs = schema.pop("$defs", {})
     schema.pop("$schema", None)
     if only is not None:

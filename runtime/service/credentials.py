@@ -107,8 +107,8 @@ class EnvVarUpdate(_Body):
 
 CreateBody = Annotated[BearerCreate | OAuth2Create | EnvVarCreate, Field(discriminator="type")]
 UpdateBody = Annotated[BearerUpdate | OAuth2Update | EnvVarUpdate, Field(discriminator="type")]
-_CREATE: TypeAdapter[BearerCreate | OAuth2Create | EnvVarCreate] = TypeAdapter(CreateBody)
-_UPDATE: TypeAdapter[BearerUpdate | OAuth2Update | EnvVarUpdate] = TypeAdapter(UpdateBody)
+CREATE_BODY: TypeAdapter[BearerCreate | OAuth2Create | EnvVarCreate] = TypeAdapter(CreateBody)
+UPDATE_BODY: TypeAdapter[BearerUpdate | OAuth2Update | EnvVarUpdate] = TypeAdapter(UpdateBody)
 SECRET_FIELDS = {"token", "client_secret", "refresh_token", "value"}
 GRANT_FIELDS = {"client_id", "client_secret", "refresh_token", "token_url", "scopes"}
 
@@ -148,7 +148,7 @@ class CredentialService:
         """Raises :class:`InputError` (a bad body; an OAuth2 grant that does not yield a token),
         :class:`~runtime.errors.AlreadyExists` (the id is taken in the project)."""
         try:
-            request = _CREATE.validate_python(body)
+            request = CREATE_BODY.validate_python(body)
         except ValidationError as e:
             raise InputError(f"invalid credential: {describe(e)}") from e
         if await self._store.credentials.get(project_id, request.id) is not None:
@@ -185,7 +185,7 @@ class CredentialService:
         mask names that the type lacks)."""
         record = await self._record(project_id, credential_id)
         try:
-            request = _UPDATE.validate_python(body)
+            request = UPDATE_BODY.validate_python(body)
         except ValidationError as e:
             raise InputError(f"invalid credential update: {describe(e)}") from e
         if request.type != record.type:

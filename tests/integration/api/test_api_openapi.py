@@ -21,6 +21,7 @@ from runtime.api.openapi import request_body
 from runtime.llm.script import turn
 from runtime.request_models import CreateInteractionBody
 from runtime.service.agents import AGENT_BODY_FIELDS
+from runtime.service.credentials import CREATE_BODY, UPDATE_BODY
 from runtime.service.environments import CreateEnvironment
 from runtime.service.triggers import TriggerCreate, TriggerUpdate
 from runtime.service.webhooks import RotateSigningSecretRequest, WebhookInput, WebhookUpdate
@@ -35,6 +36,8 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         RotateSigningSecretRequest, required=False
     ),
     ("post", "/triggers"): request_body(TriggerCreate),
+    ("post", "/credentials"): request_body(CREATE_BODY),
+    ("patch", "/credentials/{credential_id}"): request_body(UPDATE_BODY),
     ("patch", "/triggers/{trigger_id}"): request_body(TriggerUpdate),
 }
 """Operation (method, path after the version) → the ``requestBody`` of the model its route validates with."""

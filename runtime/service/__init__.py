@@ -122,6 +122,7 @@ async def open_services(
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
+        await broker.listen(store)  # live events of the other processes (PostgreSQL)
         dispatcher = _dispatcher(settings, store, guard)
         background = Worker(
             store,
@@ -160,6 +161,7 @@ async def open_services(
                 await retention.stop()
             await background.stop()
             await dispatcher.stop()
+            await broker.close()
             if provider is not None:
                 await provider.stop()
     finally:

@@ -58,6 +58,8 @@ interactions = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", Float, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    # Bumped by every claim; writes of the log and status name the epoch they hold (fencing).
+    Column("lease_epoch", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_interactions_status_lease", "status", "lease_until"),
 )
 

@@ -7,10 +7,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 from rich.console import Console
 
@@ -22,6 +24,21 @@ app = typer.Typer(help="Run the Hangar API server.")
 console = Console()
 
 DEV_KEY_FILE = "dev-api-key"
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, whose worker stops claiming the moment SIGTERM (or Ctrl-C) arrives, before uvicorn
+    closes its connections; the lifespan's shutdown then drains what runs (``Worker.stop``)."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        services = getattr(self._app.state, "services", None)
+        if services is not None:
+            services.worker.stop_claiming()
+        super().handle_exit(sig, frame)
 
 
 def dev_api_key(settings: Settings) -> str:
@@ -68,7 +85,9 @@ def serve(
             console.print(f"Model calls go to {settings.gemini_base_url}")
         elif settings.gemini_api_key is None:
             console.print("[yellow]Model calls need GEMINI_API_KEY (or GOOGLE_API_KEY) in the env.[/]")
-        uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level="info",
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="info",
             log_config=uvicorn_log_config(), timeout_graceful_shutdown=5,
         )
+        DrainingServer(config, app).run()

@@ -13,7 +13,8 @@ take the next indexes. An interaction started more than ``max_attempts`` times (
 its process), or whose runner cannot resume it, fails with the code ``interrupted``; so nothing
 stays ``in_progress`` forever.
 
-Shutdown (:meth:`Worker.stop`): stop claiming, give running interactions ``grace_seconds`` to
+Shutdown (:meth:`Worker.stop`; :meth:`Worker.stop_claiming` first, as soon as the process is
+told to stop, while it still answers requests): stop claiming, give running interactions ``grace_seconds`` to
 finish, then cancel them (their sandboxes are stopped by the runners' ``finally`` blocks) and
 *release* their leases, expired: the next start (or another process) resumes them. Nothing is
 failed because the server stopped.
@@ -145,6 +146,7 @@ class Worker:
         self._grace = grace_seconds
         self._max_attempts = max_attempts
         self._stopping = False
+        self._claiming = True
         self._on_finished = on_finished
 
     # -- lifetime ----------------------------------------------------------------------------------
@@ -174,6 +176,12 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop_claiming(self) -> None:
+        """Take no new work (the process is about to stop: SIGTERM); running runs go on."""
+        if self._claiming:
+            self._claiming = False
+            log.info("worker.stop_claiming", running=len(self._tasks))
 
     def submit(self) -> None:
         """Tell the worker new work is waiting (it also polls, for work queued by other processes)."""
@@ -211,7 +219,7 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     async def _claim_available(self) -> None:
-        while True:
+        while self._claiming:
             self._wake.clear()
             await self._slots.acquire()
             try:

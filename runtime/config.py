@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     workspace_quota_check_seconds: float | None = Field(default=15.0, gt=0)
     """How often the host measures a running box's workspace against the quota; ``None``: never
     (uploads are still checked)."""
+    project_max_running_interactions: int | None = Field(default=None, ge=1)
+    """Interactions one project may have ``in_progress`` (queued or running) at once; a create past
+    it is refused with 429 and ``Retry-After``. ``None`` (the default): no limit."""
+    project_max_live_boxes: int | None = Field(default=None, ge=1)
+    """Agent interactions one project may have ``in_progress`` at once (each holds a live box);
+    past it, 429 with ``Retry-After``. ``None`` (the default): no limit."""
 
     # --- webhooks ----------------------------------------------------------------------------------
     webhook_max_attempts: int = Field(default=6, ge=1)

@@ -28,6 +28,7 @@ from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
+from runtime.store.quotas import RunLimits
 from runtime.tools.mcp import guarded_connect
 from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
@@ -145,6 +146,10 @@ async def open_services(
             service = InteractionService(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
                 catalog=catalog, environments=environments, outbound=guard,
+                limits=RunLimits(
+                    max_running=settings.project_max_running_interactions,
+                    max_agent_runs=settings.project_max_live_boxes,
+                ),
             )
             await boxes.start()
             yield Services(

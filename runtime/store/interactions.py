@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runtime.errors import InfraError
+from runtime.store.quotas import RunLimits, check_run_limits, lock_project
 from runtime.store.records import InteractionRecord, JsonObject, Lease, StoredEvent
 from runtime.store.schema import idempotency_keys, interaction_events, interactions
 
@@ -82,17 +83,28 @@ class InteractionRepo:
     # -- create / read / delete ------------------------------------------------------------------
 
     async def insert(
-        self, record: InteractionRecord, first_event: JsonObject, idempotency_key: str | None = None
+        self,
+        record: InteractionRecord,
+        first_event: JsonObject,
+        idempotency_key: str | None = None,
+        *,
+        limits: RunLimits | None = None,
     ) -> InteractionRecord:
         """Insert ``record`` with event 1. With an idempotency key already used in the project,
-        insert nothing and return the interaction that key created."""
+        insert nothing and return the interaction that key created. With ``limits``, raises
+        :class:`~runtime.errors.QuotaExceeded` when the project is at one (checked in the same
+        transaction, serialised per project on PostgreSQL)."""
         if idempotency_key is not None:
             existing = await self._by_idempotency_key(record.project_id, idempotency_key)
             if existing is not None:
                 return existing
         try:
             async with self._engine.begin() as conn:
+                if limits is not None:
+                    await lock_project(conn, record, limits)
                 await conn.execute(interactions.insert().values(_values(record)))
+                if limits is not None:
+                    await check_run_limits(conn, record, limits)
                 await conn.execute(
                     interaction_events.insert().values(
                         interaction_id=record.id, seq=1, event=first_event, created=record.created
@@ -166,9 +178,11 @@ class InteractionRepo:
     async def claim(self, owner: str, lease_seconds: float, interaction_id: str | None = None) -> (
         InteractionRecord | None
     ):
-        """Take the lease of ``interaction_id`` (or of the oldest claimable running interaction).
+        """Take the lease of ``interaction_id`` (or of the next claimable running interaction).
 
-        Claimable: running, and never leased or its lease ran out (a resumable interrupted run)."""
+        Claimable: running, and never leased or its lease ran out (a resumable interrupted run).
+        Fair: the next one is the oldest of the projects with the fewest runs being run right now
+        (live leases, in every process), so one project's long queue does not starve another's."""
         now = time.time()
         claimable = (
             interactions.c.status == RUNNING,
@@ -176,7 +190,7 @@ class InteractionRepo:
         )
         target = select(interactions.c.id).where(*claimable)
         if interaction_id is None:
-            target = target.order_by(interactions.c.created)
+            target = target.order_by(_running_in_project(now), interactions.c.created)
         else:
             target = target.where(interactions.c.id == interaction_id)
         candidate = target.limit(1).with_for_update(skip_locked=True).scalar_subquery()
@@ -359,6 +373,20 @@ class InteractionRepo:
                 )
             )
         return int(value or 0)
+
+
+def _running_in_project(now: float) -> Any:
+    """How many runs of the candidate's project hold a live lease (a correlated count)."""
+    running = interactions.alias("running")
+    return (
+        select(func.count())
+        .where(
+            running.c.project_id == interactions.c.project_id,
+            running.c.status == RUNNING,
+            running.c.lease_until >= now,
+        )
+        .scalar_subquery()
+    )
 
 
 def _held(interaction_id: str, owner: str, epoch: int | None) -> list[Any]:

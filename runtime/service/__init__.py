@@ -157,7 +157,9 @@ async def open_services(
                 webhooks=WebhookService(store, dispatcher, guard),
                 agents=AgentService(catalog, guard, environments.policy, environments),
                 environments=environments,
-                files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
+                files=EnvironmentFiles(
+                    environments, boxes, limits=file_limits(settings), sessions=store.uploads
+                ),
                 worker=background,
             )
         finally:

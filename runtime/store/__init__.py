@@ -13,11 +13,13 @@ from runtime.store.interactions import InteractionRepo, LeaseLost
 from runtime.store.keys import DEFAULT_PROJECT, KeyRepo
 from runtime.store.listen import EventListener, OnEvent, Wanted
 from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, Lease, StoredEvent
+from runtime.store.uploads import UploadRecord, UploadRepo
 from runtime.store.webhooks import WebhookRepo
 
 __all__ = [
     "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "EnvironmentRecord", "EventListener",
     "InteractionRecord", "JsonObject", "Lease", "LeaseLost", "Store", "StoredEvent",
+    "UploadRecord",
 ]
 
 
@@ -77,3 +79,7 @@ class Store:
     @property
     def webhooks(self) -> WebhookRepo:
         return WebhookRepo(self.engine)
+
+    @property
+    def uploads(self) -> UploadRepo:
+        return UploadRepo(self.engine)

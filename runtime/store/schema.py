@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -138,4 +139,25 @@ webhook_deliveries = Table(
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+# Resumable upload sessions of environment files: the state here, the bytes received so far in a
+# hidden file of the workspace volume, so any server (or a restart) goes on with a session.
+upload_sessions = Table(
+    "upload_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the session id (a credential)
+    Column("project_id", String(64), nullable=False),
+    Column("environment_id", String(64), nullable=False),
+    Column("volume", String(200), nullable=False),
+    Column("path", String(4096), nullable=False),
+    Column("overwrite", Boolean, nullable=False),
+    Column("extract", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("temp", String(200), nullable=False),
+    Column("used_bytes", BigInteger, nullable=False),
+    Column("used_entries", Integer, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("created", Float, nullable=False),
+    Index("ix_upload_sessions_created", "created"),
 )

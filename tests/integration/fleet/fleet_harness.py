@@ -54,6 +54,10 @@ class Fleet:
     def events(self, interaction_id: str) -> list[StoredEvent]:
         return asyncio.run(_events(self.database_url, interaction_id))
 
+    def project_key(self, project_id: str) -> str:
+        """A new API key of ``project_id`` (created), straight in the shared database."""
+        return asyncio.run(_project_key(self.database_url, project_id))
+
     def event_times(self, interaction_id: str) -> dict[int, float]:
         """When each event of the interaction was written (seq → epoch seconds)."""
         return asyncio.run(_event_times(self.database_url, interaction_id))
@@ -83,5 +87,15 @@ async def _event_times(url: str, interaction_id: str) -> dict[int, float]:
                 )
             )
             return {int(row[0]): float(row[1]) for row in rows}
+    finally:
+        await store.close()
+
+
+async def _project_key(url: str, project_id: str) -> str:
+    store = Store(url)
+    await store.open()
+    try:
+        _, plaintext = await store.keys.create(project_id, "fleet test")
+        return plaintext
     finally:
         await store.close()

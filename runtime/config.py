@@ -57,8 +57,10 @@ class Settings(BaseSettings):
     """Point the model client somewhere else than Google (a fake Gemini server in tests)."""
     worker_concurrency: int = Field(default=8, ge=1)
     """How many interactions one process runs at the same time."""
-    lease_seconds: float = Field(default=30.0, gt=0)
-    """A claimed interaction whose lease is not renewed for this long is considered abandoned."""
+    lease_seconds: float = Field(default=6.0, gt=0)
+    """A claimed interaction whose lease is not renewed for this long is considered abandoned and
+    any process takes it over (its worker renews it four times per lease, at most every
+    ``poll_seconds``); the old owner's later writes are refused (fenced by the lease epoch)."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often the worker looks for work queued elsewhere (and for expired leases to resume),
     and quiet streams re-read the log."""
@@ -103,6 +105,12 @@ class Settings(BaseSettings):
     workspace_quota_check_seconds: float | None = Field(default=15.0, gt=0)
     """How often the host measures a running box's workspace against the quota; ``None``: never
     (uploads are still checked)."""
+    project_max_running_interactions: int | None = Field(default=None, ge=1)
+    """Interactions one project may have ``in_progress`` (queued or running) at once; a create past
+    it is refused with 429 and ``Retry-After``. ``None`` (the default): no limit."""
+    project_max_live_boxes: int | None = Field(default=None, ge=1)
+    """Agent interactions one project may have ``in_progress`` at once (each holds a live box);
+    past it, 429 with ``Retry-After``. ``None`` (the default): no limit."""
 
     # --- webhooks ----------------------------------------------------------------------------------
     webhook_max_attempts: int = Field(default=6, ge=1)

@@ -54,6 +54,19 @@ class LimitExceeded(InputError):
     http_status = 413
 
 
+class QuotaExceeded(HangarError):
+    """A per-project limit is reached (Google's ``resource_exhausted`` as HTTP 429); the message
+    names the limit and its setting; ``retry_after`` (seconds) goes to the ``Retry-After`` header."""
+
+    code = "resource_exhausted"
+    http_status = 429
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AlreadyExists(InputError):
     """The target exists and the caller asked not to replace it (Google's ``aborted``)."""
 

@@ -159,7 +159,7 @@ async def _range_chunk(
             "Content-Range must be 'bytes FIRST-LAST/TOTAL' (TOTAL may be '*') or 'bytes */TOTAL'"
         )
     first, last, total = match.groups()
-    received = files.received(session, environment_id)
+    received = await files.received(session, environment_id)
     if first is None:  # a status query
         return _incomplete(received)
     if int(first) != received:
@@ -171,7 +171,7 @@ async def _range_chunk(
         session, environment_id, int(first), request.stream(), finalize=finalize, expect_end=int(last) + 1
     )
     if page is None:
-        return _incomplete(files.received(session, environment_id))
+        return _incomplete(await files.received(session, environment_id))
     return _page(page)
 
 

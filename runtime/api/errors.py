@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from runtime.errors import HangarError
+from runtime.errors import HangarError, QuotaExceeded
 from runtime.wire import describe_errors
 
 log = structlog.get_logger(__name__)
@@ -22,7 +22,10 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 async def _hangar_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HangarError)
-    return error_response(exc.http_status, exc.code, exc.message)
+    response = error_response(exc.http_status, exc.code, exc.message)
+    if isinstance(exc, QuotaExceeded):
+        response.headers["retry-after"] = str(max(1, round(exc.retry_after)))
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

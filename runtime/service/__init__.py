@@ -31,6 +31,7 @@ from runtime.service.retention import Retention
 from runtime.service.triggers import TriggerService
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
+from runtime.store.quotas import RunLimits
 from runtime.tools.mcp import guarded_connect
 from runtime.worker import Broker, Runner, RunnerRegistry, Worker
 from runtime.worker.agent_runner import AgentRunner
@@ -134,6 +135,7 @@ async def open_services(
         for kind, runner in (runners or {}).items():
             registry.register(kind, runner)
         broker = Broker()
+        await broker.listen(store)  # live events of the other processes (PostgreSQL)
         signer = _signer(settings)
         dispatcher = _dispatcher(settings, store, guard, signer)
         background = Worker(
@@ -157,6 +159,10 @@ async def open_services(
             service = InteractionService(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
                 catalog=catalog, environments=environments, outbound=guard,
+                limits=RunLimits(
+                    max_running=settings.project_max_running_interactions,
+                    max_agent_runs=settings.project_max_live_boxes,
+                ),
             )
             triggers = TriggerService(store, service, background, catalog, environments, guard)
             scheduler = Scheduler(triggers, settings.trigger_poll_seconds)
@@ -168,7 +174,9 @@ async def open_services(
                 webhooks=WebhookService(store, dispatcher, guard),
                 agents=AgentService(catalog, guard, environments.policy, environments),
                 environments=environments,
-                files=EnvironmentFiles(environments, boxes, limits=file_limits(settings)),
+                files=EnvironmentFiles(
+                    environments, boxes, limits=file_limits(settings), sessions=store.uploads
+                ),
                 worker=background,
                 signer=signer,
                 triggers=triggers,
@@ -181,6 +189,7 @@ async def open_services(
                 await retention.stop()
             await background.stop()
             await dispatcher.stop()
+            await broker.close()
             if provider is not None:
                 await provider.stop()
     finally:

@@ -5,7 +5,8 @@ dropped (the API shows files as ``workspace/<path>``). sandboxd confines every p
 workspace. An upload session is started by one request and fed by the next ones (the Google
 resumable protocol): its bytes are appended to a hidden file in the workspace as they arrive,
 never held whole in memory, and moved into place (or extracted, for ``extract``) on ``finalize``.
-Sessions live in this process's memory: an upload must finish on the server that started it.
+A session's state is in the store and its bytes in the workspace volume, so the next chunk may
+reach another server sharing the database, or this one after a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from runtime.sandboxd.usage import Usage
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.paging import page_of
+from runtime.store.uploads import UploadRecord, UploadRepo
 
 CHUNK = 1024 * 1024
 """Bytes read from sandboxd, or written to it, per call."""
@@ -71,20 +73,9 @@ class FilesPage(BaseModel):
     next_page_token: str = ""
 
 
-@dataclass
-class _Upload:
-    project_id: str
-    environment_id: str
-    volume: str
-    path: str
-    overwrite: bool
-    extract: bool
-    size: int | None
-    temp: str
-    created: float
-    used: Usage
+def _used(upload: UploadRecord) -> Usage:
     """The workspace's usage when the session started (the quota's baseline)."""
-    received: int = 0
+    return Usage(bytes=upload.used_bytes, entries=upload.used_entries)
 
 
 def workspace_path(path: str) -> str:
@@ -111,12 +102,14 @@ def to_api(info: FileInfo) -> EnvironmentFile:
 
 
 class EnvironmentFiles:
-    def __init__(self, environments: EnvironmentService, boxes: FileBoxes, *, limits: FileLimits) -> None:
+    def __init__(
+        self, environments: EnvironmentService, boxes: FileBoxes, *, limits: FileLimits, sessions: UploadRepo
+    ) -> None:
         self._environments = environments
         self._boxes = boxes
         self._limits = limits
         self._max = limits.max_upload_bytes
-        self._uploads: dict[str, _Upload] = {}
+        self._sessions = sessions
 
     async def list(
         self, project_id: str, environment_id: str, path: str, *, recursive: bool = False,
@@ -169,7 +162,7 @@ class EnvironmentFiles:
         """Open an upload session and return its id. Raises :class:`NotFound` for an unknown
         environment, :class:`InputError` for a bad path, an existing file without ``overwrite``, or
         a size over the limit."""
-        self._expire()
+        await self._expire()
         record = await self._environments.record(project_id, environment_id)
         rel = workspace_path(path)
         if size is not None and size > self._max:
@@ -184,11 +177,11 @@ class EnvironmentFiles:
             )
         self._check_quota(used, size or 0)
         session = secrets.token_urlsafe(24)
-        self._uploads[session] = _Upload(
+        await self._sessions.insert(session, UploadRecord(
             project_id=project_id, environment_id=record.id, volume=record.volume, path=rel,
             overwrite=overwrite, extract=extract, size=size, temp=f"{TEMP_PREFIX}{session[:16]}",
-            created=time.time(), used=used,
-        )
+            created=time.time(), used_bytes=used.bytes, used_entries=used.entries,
+        ))
         return session
 
     def _check_quota(self, used: Usage, incoming: int) -> None:
@@ -205,14 +198,14 @@ class EnvironmentFiles:
                 f"{quota.quota_bytes} bytes (HANGAR_WORKSPACE_QUOTA_BYTES)"
             )
 
-    def received(self, session: str, environment_id: str) -> int:
+    async def received(self, session: str, environment_id: str) -> int:
         """Bytes an open session holds. Raises :class:`NotFound` for an unknown session."""
-        return self._session(session, environment_id).received
+        return (await self._session(session, environment_id)).received
 
-    def _session(self, session: str, environment_id: str) -> _Upload:
-        upload = self._uploads.get(session)
+    async def _session(self, session: str, environment_id: str) -> UploadRecord:
+        upload = await self._sessions.get(session, newer_than=time.time() - SESSION_TTL_S)
         if upload is None or upload.environment_id != environment_id.removeprefix("environments/"):
-            raise NotFound("upload session not found (expired, finished, or started on another server)")
+            raise NotFound("upload session not found (expired or finished)")
         return upload
 
     async def upload_chunk(
@@ -223,12 +216,12 @@ class EnvironmentFiles:
         (for ``extract``, the entries of the destination folder). Raises :class:`NotFound` for an
         unknown or expired session, :class:`InputError` for a wrong offset, a chunk that does not end
         at ``expect_end`` or a size other than announced, :class:`LimitExceeded` past a limit."""
-        upload = self._session(session, environment_id)
+        upload = await self._session(session, environment_id)
         if offset != upload.received:
             raise InputError(f"X-Goog-Upload-Offset is {offset}, expected {upload.received}")
         try:
             async with self._boxes.open(upload.volume) as box:
-                await self._append(box.client, upload, body)
+                await self._append(box.client, session, upload, body)
                 if expect_end is not None and upload.received != expect_end:
                     raise InputError(
                         f"the chunk ended at byte {upload.received}, Content-Range said {expect_end}"
@@ -244,17 +237,17 @@ class EnvironmentFiles:
             return page
         except Exception as e:
             if finalize or isinstance(e, LimitExceeded):
-                await self._abort(session)
+                await self._abort(session, upload)
             raise
         finally:
             if finalize:
-                self._uploads.pop(session, None)
+                await self._sessions.delete(session)
 
-    def _extract_limits(self, upload: _Upload) -> ExtractLimits:
+    def _extract_limits(self, upload: UploadRecord) -> ExtractLimits:
         """The archive's bounds: the extraction caps, or what is left of the quota when less."""
         lim = self._limits
-        room_bytes = max(0, lim.quota_bytes - upload.used.bytes - upload.received)
-        room_entries = max(0, lim.quota_entries - upload.used.entries - 1)
+        room_bytes = max(0, lim.quota_bytes - upload.used_bytes - upload.received)
+        room_entries = max(0, lim.quota_entries - upload.used_entries - 1)
         by_quota = room_bytes < lim.max_extract_bytes
         entries_by_quota = room_entries < lim.max_extract_entries
         return ExtractLimits(
@@ -266,7 +259,9 @@ class EnvironmentFiles:
             ),
         )
 
-    async def _append(self, client: SandboxdClient, upload: _Upload, body: AsyncIterator[bytes]) -> None:
+    async def _append(
+        self, client: SandboxdClient, session: str, upload: UploadRecord, body: AsyncIterator[bytes]
+    ) -> None:
         buffer = bytearray()
         async for data in body:
             buffer += data
@@ -274,28 +269,35 @@ class EnvironmentFiles:
                 raise LimitExceeded(
                     f"upload is larger than the limit of {self._max} bytes (HANGAR_MAX_UPLOAD_BYTES)"
                 )
-            self._check_quota(upload.used, upload.received + len(buffer))
+            self._check_quota(_used(upload), upload.received + len(buffer))
             if len(buffer) >= CHUNK:
-                await client.write_file(upload.temp, bytes(buffer), append=upload.received > 0)
-                upload.received += len(buffer)
+                await self._write(client, session, upload, bytes(buffer))
                 buffer.clear()
         if buffer or upload.received == 0:
-            await client.write_file(upload.temp, bytes(buffer), append=upload.received > 0)
-            upload.received += len(buffer)
+            await self._write(client, session, upload, bytes(buffer))
 
-    async def _abort(self, session: str) -> None:
-        upload = self._uploads.pop(session, None)
-        if upload is None:
-            return
+    async def _write(self, client: SandboxdClient, session: str, upload: UploadRecord, data: bytes) -> None:
+        """Append ``data`` to the session's file, then record it (a chunk cut off midway resumes
+        from the last recorded byte)."""
+        if not await self._sessions.advance(session, upload.received, upload.received):
+            raise InputError("the upload session moved on meanwhile (a chunk sent twice at once?)")
+        await client.write_file(upload.temp, data, append=upload.received > 0)
+        if not await self._sessions.advance(session, upload.received, upload.received + len(data)):
+            raise InputError("the upload session moved on meanwhile (a chunk sent twice at once?)")
+        upload.received += len(data)
+
+    async def _abort(self, session: str, upload: UploadRecord) -> None:
+        await self._sessions.delete(session)
         async with self._boxes.open(upload.volume) as box:
             with contextlib.suppress(NotFound):
                 await box.client.delete(upload.temp)
 
-    def _expire(self) -> None:
-        cutoff = time.time() - SESSION_TTL_S
-        for session, upload in list(self._uploads.items()):
-            if upload.created < cutoff:
-                self._uploads.pop(session, None)
+    async def _expire(self) -> None:
+        """Forget sessions past their lifetime and delete what they received."""
+        for upload in await self._sessions.purge(older_than=time.time() - SESSION_TTL_S):
+            with contextlib.suppress(HangarError):
+                async with self._boxes.open(upload.volume) as box:
+                    await box.client.delete(upload.temp)
 
 
 async def _check_target(
@@ -315,7 +317,7 @@ async def _check_target(
         raise AlreadyExists(f"'{shown}' exists: pass overwrite=true to replace it")
 
 
-async def _finish(client: SandboxdClient, upload: _Upload, limits: ExtractLimits) -> FilesPage:
+async def _finish(client: SandboxdClient, upload: UploadRecord, limits: ExtractLimits) -> FilesPage:
     if not upload.extract:
         if not upload.overwrite:  # created meanwhile (by another upload, or by the box)
             await _check_target(client, upload.path, upload.path, overwrite=False, extract=False)

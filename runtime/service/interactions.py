@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from runtime.agents import AgentRegistry
-from runtime.errors import InputError, NotFound
+from runtime.errors import InputError, NotFound, QuotaExceeded
 from runtime.outbound import OutboundGuard
 from runtime.service.agents import AgentCatalog
 from runtime.service.environments import EnvironmentService
@@ -25,7 +25,8 @@ from runtime.service.read_cache import ReadCache
 from runtime.service.webhooks import check_uri
 from runtime.service.wire import CreateInteraction, Interaction, normalise_input
 from runtime.steps import dump_steps, parse_steps
-from runtime.store import InteractionRecord, Store, StoredEvent
+from runtime.store import InteractionRecord, JsonObject, Store, StoredEvent
+from runtime.store.quotas import RunLimits
 from runtime.wire import InteractionStatus
 from runtime.worker import Broker, Worker
 from runtime.worker.events import (
@@ -58,7 +59,9 @@ class InteractionService:
         environments: EnvironmentService | None = None,
         read_cache_seconds: float = 2.0,
         outbound: OutboundGuard | None = None,
+        limits: RunLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._outbound = outbound or OutboundGuard()
         self._finished: ReadCache[Interaction] = ReadCache(ttl_seconds=read_cache_seconds)
         self._agents = agents
@@ -125,11 +128,27 @@ class InteractionService:
             updated=now,
         )
         created = InteractionCreated(interaction=interaction_ref(record, RUNNING))
-        inserted = await self._store.interactions.insert(record, dump_event(created), idempotency_key)
+        inserted = await self._insert(record, dump_event(created), idempotency_key, fresh, environment_id)
         if inserted.id != record.id and fresh and self._environments is not None and environment_id:
             await self._environments.forget(project_id, environment_id)  # a replay made it for nothing
         self._worker.submit()
         return inserted
+
+    async def _insert(
+        self,
+        record: InteractionRecord,
+        first: JsonObject,
+        key: str | None,
+        fresh: bool,
+        environment_id: str | None,
+    ) -> InteractionRecord:
+        """Insert within the project's limits; an environment made for a refused run is forgotten."""
+        try:
+            return await self._store.interactions.insert(record, first, key, limits=self._limits)
+        except QuotaExceeded:
+            if fresh and self._environments is not None and environment_id:
+                await self._environments.forget(record.project_id, environment_id)
+            raise
 
     async def _environment_of(
         self, project_id: str, kind: str, request: CreateInteraction

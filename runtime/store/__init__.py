@@ -10,15 +10,17 @@ from runtime.store.agents import AgentRecord, AgentRepo
 from runtime.store.credentials import CredentialRecord, CredentialRepo
 from runtime.store.db import create_engine, migrate
 from runtime.store.environments import EnvironmentRecord, EnvironmentRepo
-from runtime.store.interactions import InteractionRepo
+from runtime.store.interactions import InteractionRepo, LeaseLost
 from runtime.store.keys import DEFAULT_PROJECT, KeyRepo
-from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, StoredEvent
+from runtime.store.listen import EventListener, OnEvent, Wanted
+from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, Lease, StoredEvent
+from runtime.store.uploads import UploadRecord, UploadRepo
 from runtime.store.webhooks import WebhookRepo
 
 __all__ = [
-    "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "CredentialRecord",
-    "EnvironmentRecord", "InteractionRecord", "JsonObject",
-    "Store", "StoredEvent",
+    "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "CredentialRecord", "EnvironmentRecord",
+    "EventListener", "InteractionRecord", "JsonObject", "Lease", "LeaseLost", "Store", "StoredEvent",
+    "UploadRecord",
 ]
 
 
@@ -43,6 +45,15 @@ class Store:
         """Raise when the database does not answer (readiness)."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def listen(self, on_event: OnEvent, wanted: Wanted) -> EventListener | None:
+        """Receive the events other processes append (PostgreSQL ``LISTEN``; see
+        :mod:`runtime.store.listen`); ``None`` on a backend without notifications (SQLite)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        listener = EventListener(self._url, self.interactions, on_event, wanted)
+        await listener.start()
+        return listener
 
     @property
     def engine(self) -> AsyncEngine:
@@ -73,3 +84,7 @@ class Store:
     @property
     def credentials(self) -> CredentialRepo:
         return CredentialRepo(self.engine)
+
+    @property
+    def uploads(self) -> UploadRepo:
+        return UploadRepo(self.engine)

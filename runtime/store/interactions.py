@@ -9,30 +9,67 @@ rows instead of queueing on the same one (SQLite ignores the clause: it serialis
 
 A lease that ran out (its process died, or shut down without finishing the run) is claimable
 again, exactly like an unclaimed interaction: the new owner resumes the run from its log.
+
+Fencing: each claim bumps ``lease_epoch``; the owner's writes (events, renewals, the terminal
+status) name the :class:`Lease` they hold and are refused once the epoch moved on, so a worker that
+was taken over (it stalled past its lease, or lost the database for a while) cannot write a step
+twice or out of order. The fence is a conditional UPDATE of the interaction's row in the same
+transaction as the event insert: it row-locks against a concurrent claim (PostgreSQL) or is
+serialised with it (SQLite), so either the write lands before the takeover (and the new owner sees
+it in the log) or it is refused.
+
+On PostgreSQL every appended event is also announced with ``NOTIFY`` on :data:`EVENTS_CHANNEL`
+(sent at commit), so readers in other processes see it at once (:mod:`runtime.store.listen`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from runtime.store.records import InteractionRecord, JsonObject, StoredEvent
+from runtime.errors import InfraError
+from runtime.store.quotas import RunLimits, check_run_limits, lock_project
+from runtime.store.records import InteractionRecord, JsonObject, Lease, StoredEvent
 from runtime.store.schema import idempotency_keys, interaction_events, interactions
 from runtime.wire import InteractionStatus
 
 RUNNING = InteractionStatus.IN_PROGRESS.value
+EVENTS_CHANNEL = "hangar_events"
+"""The PostgreSQL ``NOTIFY`` channel of appended events (payload: :func:`notify_payload`)."""
+NOTIFY_EVENT_BYTES = 7000
+"""Events up to this size travel inside the notification (PostgreSQL's limit is 8000 bytes);
+larger ones are announced by sequence number only and read from the log."""
+
+
+class LeaseLost(InfraError):
+    """A write by a worker whose lease of the interaction was taken over (or ended)."""
+
+    def __init__(self, interaction_id: str) -> None:
+        super().__init__(
+            f"lost the lease of interaction {interaction_id}: another worker took it over",
+            code="lease_lost", retryable=False,
+        )
+
+
+def notify_payload(interaction_id: str, seq: int, event: JsonObject) -> str:
+    """``{"i": id, "s": seq, "e": event}``; without ``e`` when the event is too large."""
+    payload = json.dumps({"i": interaction_id, "s": seq, "e": event}, separators=(",", ":"))
+    if len(payload.encode()) <= NOTIFY_EVENT_BYTES:
+        return payload
+    return json.dumps({"i": interaction_id, "s": seq}, separators=(",", ":"))
 
 _COLUMNS = [
     interactions.c.id, interactions.c.project_id, interactions.c.kind, interactions.c.target,
     interactions.c.status, interactions.c.input, interactions.c.config,
     interactions.c.previous_interaction_id, interactions.c.environment_id, interactions.c.usage,
     interactions.c.errors, interactions.c.background, interactions.c.store, interactions.c.created,
-    interactions.c.updated, interactions.c.cancel_requested,
+    interactions.c.updated, interactions.c.cancel_requested, interactions.c.lease_epoch,
 ]
 
 
@@ -47,17 +84,28 @@ class InteractionRepo:
     # -- create / read / delete ------------------------------------------------------------------
 
     async def insert(
-        self, record: InteractionRecord, first_event: JsonObject, idempotency_key: str | None = None
+        self,
+        record: InteractionRecord,
+        first_event: JsonObject,
+        idempotency_key: str | None = None,
+        *,
+        limits: RunLimits | None = None,
     ) -> InteractionRecord:
         """Insert ``record`` with event 1. With an idempotency key already used in the project,
-        insert nothing and return the interaction that key created."""
+        insert nothing and return the interaction that key created. With ``limits``, raises
+        :class:`~runtime.errors.QuotaExceeded` when the project is at one (checked in the same
+        transaction, serialised per project on PostgreSQL)."""
         if idempotency_key is not None:
             existing = await self._by_idempotency_key(record.project_id, idempotency_key)
             if existing is not None:
                 return existing
         try:
             async with self._engine.begin() as conn:
+                if limits is not None:
+                    await lock_project(conn, record, limits)
                 await conn.execute(interactions.insert().values(_values(record)))
+                if limits is not None:
+                    await check_run_limits(conn, record, limits)
                 await conn.execute(
                     interaction_events.insert().values(
                         interaction_id=record.id, seq=1, event=first_event, created=record.created
@@ -131,9 +179,11 @@ class InteractionRepo:
     async def claim(self, owner: str, lease_seconds: float, interaction_id: str | None = None) -> (
         InteractionRecord | None
     ):
-        """Take the lease of ``interaction_id`` (or of the oldest claimable running interaction).
+        """Take the lease of ``interaction_id`` (or of the next claimable running interaction).
 
-        Claimable: running, and never leased or its lease ran out (a resumable interrupted run)."""
+        Claimable: running, and never leased or its lease ran out (a resumable interrupted run).
+        Fair: the next one is the oldest of the projects with the fewest runs being run right now
+        (live leases, in every process), so one project's long queue does not starve another's."""
         now = time.time()
         claimable = (
             interactions.c.status == RUNNING,
@@ -141,46 +191,43 @@ class InteractionRepo:
         )
         target = select(interactions.c.id).where(*claimable)
         if interaction_id is None:
-            target = target.order_by(interactions.c.created)
+            target = target.order_by(_running_in_project(now), interactions.c.created)
         else:
             target = target.where(interactions.c.id == interaction_id)
         candidate = target.limit(1).with_for_update(skip_locked=True).scalar_subquery()
         statement = (
             update(interactions)
             .where(interactions.c.id == candidate, *claimable)
-            .values(lease_owner=owner, lease_until=now + lease_seconds, updated=now)
+            .values(
+                lease_owner=owner, lease_until=now + lease_seconds, updated=now,
+                lease_epoch=interactions.c.lease_epoch + 1,
+            )
             .returning(*_COLUMNS)
         )
         async with self._engine.begin() as conn:
             row = (await conn.execute(statement)).first()
         return None if row is None else _record(row)
 
-    async def release(self, interaction_id: str, owner: str) -> bool:
+    async def release(self, interaction_id: str, owner: str, *, epoch: int | None = None) -> bool:
         """Give up the lease of a running interaction without finishing it (graceful shutdown):
         the lease is left expired, so the next claim resumes the run from its log."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(interactions)
-                .where(
-                    interactions.c.id == interaction_id,
-                    interactions.c.lease_owner == owner,
-                    interactions.c.status == RUNNING,
-                )
+                .where(*_held(interaction_id, owner, epoch))
                 .values(lease_owner=None, lease_until=0.0)
             )
         return result.rowcount > 0
 
-    async def renew(self, interaction_id: str, owner: str, lease_seconds: float) -> bool | None:
+    async def renew(
+        self, interaction_id: str, owner: str, lease_seconds: float, *, epoch: int | None = None
+    ) -> bool | None:
         """Extend the lease. Returns ``cancel_requested``, or None when the lease was lost."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
                     update(interactions)
-                    .where(
-                        interactions.c.id == interaction_id,
-                        interactions.c.lease_owner == owner,
-                        interactions.c.status == RUNNING,
-                    )
+                    .where(*_held(interaction_id, owner, epoch))
                     .values(lease_until=time.time() + lease_seconds)
                     .returning(interactions.c.cancel_requested)
                 )
@@ -193,18 +240,24 @@ class InteractionRepo:
         status: str,
         *,
         owner: str | None,
+        epoch: int | None = None,
         usage: JsonObject | None = None,
         errors: Sequence[JsonObject] | None = None,
     ) -> bool:
-        """Move a running interaction to ``status``. With ``owner``, only while holding its lease;
-        without, only while nobody holds a live one. Returns whether this call made the transition."""
-        conditions = [interactions.c.id == interaction_id, interactions.c.status == RUNNING]
+        """Move a running interaction to ``status``. With ``owner`` (and ``epoch``), only while
+        holding that lease; without, only while nobody holds a live one. Returns whether this call
+        made the transition."""
+        values: dict[str, Any] = {"status": status, "updated": time.time(), "lease_until": None}
         if owner is None:
             expired = interactions.c.lease_until < time.time()
-            conditions.append(or_(interactions.c.lease_until.is_(None), expired))
+            conditions = [
+                interactions.c.id == interaction_id, interactions.c.status == RUNNING,
+                or_(interactions.c.lease_until.is_(None), expired),
+            ]
+            # The caller owns the log now: a stale owner of the expired lease is fenced off.
+            values.update(lease_owner=None, lease_epoch=interactions.c.lease_epoch + 1)
         else:
-            conditions.append(interactions.c.lease_owner == owner)
-        values: dict[str, Any] = {"status": status, "updated": time.time(), "lease_until": None}
+            conditions = _held(interaction_id, owner, epoch)
         if usage is not None:
             values["usage"] = usage
         if errors:
@@ -230,7 +283,10 @@ class InteractionRepo:
             rows = await conn.execute(
                 update(interactions)
                 .where(interactions.c.status == RUNNING, interactions.c.lease_until < now)
-                .values(status="failed", updated=now, lease_until=None, errors=[error])
+                .values(
+                    status="failed", updated=now, lease_until=None, errors=[error], lease_owner=None,
+                    lease_epoch=interactions.c.lease_epoch + 1,
+                )
                 .returning(interactions.c.id)
             )
             return [row[0] for row in rows]
@@ -290,13 +346,37 @@ class InteractionRepo:
 
     # -- event log -------------------------------------------------------------------------------
 
-    async def append_event(self, interaction_id: str, seq: int, event: JsonObject) -> None:
+    async def append_event(
+        self, interaction_id: str, seq: int, event: JsonObject, *, lease: Lease | None = None
+    ) -> None:
+        """Log ``event`` as number ``seq``. With ``lease``, only while that lease is held: raises
+        :class:`LeaseLost` otherwise (nothing is written). Without, the caller owns the log by
+        other means (it moved the interaction out of ``in_progress`` itself)."""
         async with self._engine.begin() as conn:
+            if lease is not None:
+                # Not conditioned on the status: the owner logs ``interaction.completed`` after it
+                # moved the run to its terminal status (nobody can claim it any more then).
+                fenced = await conn.execute(
+                    update(interactions)
+                    .where(
+                        interactions.c.id == interaction_id,
+                        interactions.c.lease_owner == lease.owner,
+                        interactions.c.lease_epoch == lease.epoch,
+                    )
+                    .values(lease_epoch=interactions.c.lease_epoch)
+                )
+                if fenced.rowcount == 0:
+                    raise LeaseLost(interaction_id)
             await conn.execute(
                 interaction_events.insert().values(
                     interaction_id=interaction_id, seq=seq, event=event, created=time.time()
                 )
             )
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": EVENTS_CHANNEL, "payload": notify_payload(interaction_id, seq, event)},
+                )
 
     async def events_after(self, interaction_id: str, after: int = 0) -> list[StoredEvent]:
         async with self._engine.connect() as conn:
@@ -310,6 +390,32 @@ class InteractionRepo:
                 )
             )
         return int(value or 0)
+
+
+def _running_in_project(now: float) -> Any:
+    """How many runs of the candidate's project hold a live lease (a correlated count)."""
+    running = interactions.alias("running")
+    return (
+        select(func.count())
+        .where(
+            running.c.project_id == interactions.c.project_id,
+            running.c.status == RUNNING,
+            running.c.lease_until >= now,
+        )
+        .scalar_subquery()
+    )
+
+
+def _held(interaction_id: str, owner: str, epoch: int | None) -> list[Any]:
+    """The conditions of a running interaction whose lease ``owner`` holds (of ``epoch``)."""
+    conditions = [
+        interactions.c.id == interaction_id,
+        interactions.c.lease_owner == owner,
+        interactions.c.status == RUNNING,
+    ]
+    if epoch is not None:
+        conditions.append(interactions.c.lease_epoch == epoch)
+    return conditions
 
 
 async def _events_after(conn: AsyncConnection, interaction_id: str, after: int) -> list[StoredEvent]:

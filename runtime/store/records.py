@@ -41,9 +41,19 @@ class InteractionRecord:
     created: float
     updated: float
     cancel_requested: bool = False
+    lease_epoch: int = 0
+    """How many times the interaction was claimed; the claim's epoch fences its writes."""
 
 
 @dataclass(frozen=True)
 class StoredEvent:
     seq: int
     event: JsonObject
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who may write an interaction's log and status: the owner of the claim of this epoch."""
+
+    owner: str
+    epoch: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -58,6 +59,8 @@ interactions = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", Float, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    # Bumped by every claim; writes of the log and status name the epoch they hold (fencing).
+    Column("lease_epoch", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_interactions_status_lease", "status", "lease_until"),
 )
 
@@ -151,4 +154,25 @@ credentials = Table(
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
     Index("ix_credentials_project", "project_id", "created"),
+)
+
+# Resumable upload sessions of environment files: the state here, the bytes received so far in a
+# hidden file of the workspace volume, so any server (or a restart) goes on with a session.
+upload_sessions = Table(
+    "upload_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the session id (a credential)
+    Column("project_id", String(64), nullable=False),
+    Column("environment_id", String(64), nullable=False),
+    Column("volume", String(200), nullable=False),
+    Column("path", String(4096), nullable=False),
+    Column("overwrite", Boolean, nullable=False),
+    Column("extract", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("temp", String(200), nullable=False),
+    Column("used_bytes", BigInteger, nullable=False),
+    Column("used_entries", Integer, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("created", Float, nullable=False),
+    Index("ix_upload_sessions_created", "created"),
 )

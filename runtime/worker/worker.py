@@ -13,7 +13,8 @@ take the next indexes. An interaction started more than ``max_attempts`` times (
 its process), or whose runner cannot resume it, fails with the code ``interrupted``; so nothing
 stays ``in_progress`` forever.
 
-Shutdown (:meth:`Worker.stop`): stop claiming, give running interactions ``grace_seconds`` to
+Shutdown (:meth:`Worker.stop`; :meth:`Worker.stop_claiming` first, as soon as the process is
+told to stop, while it still answers requests): stop claiming, give running interactions ``grace_seconds`` to
 finish, then cancel them (their sandboxes are stopped by the runners' ``finally`` blocks) and
 *release* their leases, expired: the next start (or another process) resumes them. Nothing is
 failed because the server stopped.
@@ -33,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from runtime import metrics
 from runtime.errors import HangarError, InfraError
 from runtime.steps import parse_steps
-from runtime.store import InteractionRecord, Store, StoredEvent
+from runtime.store import InteractionRecord, Lease, LeaseLost, Store, StoredEvent
 from runtime.wire import InteractionStatus
 from runtime.worker.broker import Broker
 from runtime.worker.events import (
@@ -74,26 +75,47 @@ def interaction_ref(record: InteractionRecord, status: str, usage: Usage | None 
 
 
 class LogWriter:
-    """Appends events to one interaction's log, then publishes them. Only the owner uses it."""
+    """Appends events to one interaction's log, then publishes them. Only the owner uses it: with
+    ``lease``, each write is fenced by it, and a refused one sets ``lost`` and raises."""
 
-    def __init__(self, store: Store, broker: Broker, interaction_id: str, last_seq: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        interaction_id: str,
+        last_seq: int,
+        lease: Lease | None = None,
+        lost: asyncio.Event | None = None,
+    ) -> None:
         self._store = store
         self._broker = broker
         self._id = interaction_id
         self._seq = last_seq
+        self._lease = lease
+        self._lost = lost
 
     async def __call__(self, event: Event) -> None:
         data = dump_event(event)
         try:
-            await self._store.interactions.append_event(self._id, self._seq + 1, data)
-        except IntegrityError as e:
+            await self._store.interactions.append_event(self._id, self._seq + 1, data, lease=self._lease)
+        except (IntegrityError, LeaseLost) as e:
+            if self._lost is not None:
+                self._lost.set()
             raise InfraError(f"lost ownership of interaction {self._id}'s log", retryable=False) from e
         self._seq += 1
         self._broker.publish(self._id, StoredEvent(seq=self._seq, event=data))
 
     @classmethod
-    async def open(cls, store: Store, broker: Broker, interaction_id: str) -> LogWriter:
-        return cls(store, broker, interaction_id, await store.interactions.last_seq(interaction_id))
+    async def open(
+        cls,
+        store: Store,
+        broker: Broker,
+        interaction_id: str,
+        lease: Lease | None = None,
+        lost: asyncio.Event | None = None,
+    ) -> LogWriter:
+        last = await store.interactions.last_seq(interaction_id)
+        return cls(store, broker, interaction_id, last, lease, lost)
 
 
 class Worker:
@@ -103,7 +125,7 @@ class Worker:
         broker: Broker,
         runners: RunnerRegistry,
         *,
-        lease_seconds: float = 30.0,
+        lease_seconds: float = 6.0,
         poll_seconds: float = 1.0,
         concurrency: int = 8,
         grace_seconds: float = 10.0,
@@ -124,6 +146,7 @@ class Worker:
         self._grace = grace_seconds
         self._max_attempts = max_attempts
         self._stopping = False
+        self._claiming = True
         self._on_finished = on_finished
 
     # -- lifetime ----------------------------------------------------------------------------------
@@ -153,6 +176,12 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop_claiming(self) -> None:
+        """Take no new work (the process is about to stop: SIGTERM); running runs go on."""
+        if self._claiming:
+            self._claiming = False
+            log.info("worker.stop_claiming", running=len(self._tasks))
 
     def submit(self) -> None:
         """Tell the worker new work is waiting (it also polls, for work queued by other processes)."""
@@ -190,7 +219,7 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     async def _claim_available(self) -> None:
-        while True:
+        while self._claiming:
             self._wake.clear()
             await self._slots.acquire()
             try:
@@ -220,9 +249,10 @@ class Worker:
     async def _execute(self, record: InteractionRecord, cancel: asyncio.Event) -> None:
         bound = log.bind(interaction_id=record.id, kind=record.kind, target=record.target)
         lost = asyncio.Event()
-        heartbeat = asyncio.create_task(self._heartbeat(record.id, cancel, lost))
+        lease = Lease(self.owner, record.lease_epoch)
+        heartbeat = asyncio.create_task(self._heartbeat(record.id, lease.epoch, cancel, lost))
         try:
-            writer = await LogWriter.open(self._store, self._broker, record.id)
+            writer = await LogWriter.open(self._store, self._broker, record.id, lease, lost)
             resumed = resumption(record, await self._store.interactions.events_after(record.id))
             await writer(StatusUpdate(interaction_id=record.id, status=InteractionStatus.IN_PROGRESS))
             if resumed.attempts:
@@ -232,16 +262,19 @@ class Worker:
             except asyncio.CancelledError:
                 if not self._stopping:
                     raise
-                await self._store.interactions.release(record.id, self.owner)
+                await self._store.interactions.release(record.id, self.owner, epoch=lease.epoch)
                 bound.info("interaction.released")
                 return
             if lost.is_set():
                 bound.warning("interaction.lease_lost")
                 return
-            await self._finish(record, writer, result)
+            await self._finish(record, writer, result, lease)
             bound.info("interaction.finished", status=result.status)
         except Exception:
-            bound.exception("interaction.finish_failed")
+            if lost.is_set():
+                bound.warning("interaction.lease_lost")
+            else:
+                bound.exception("interaction.finish_failed")
         finally:
             heartbeat.cancel()
             self._cancels.pop(record.id, None)
@@ -304,13 +337,15 @@ class Worker:
             log.exception("interaction.runner_crashed", interaction_id=record.id)
             return _failed("internal", f"internal error: {type(e).__name__}: {e}")
 
-    async def _finish(self, record: InteractionRecord, writer: LogWriter, result: RunResult) -> None:
+    async def _finish(
+        self, record: InteractionRecord, writer: LogWriter, result: RunResult, lease: Lease
+    ) -> None:
         errors = [result.error.model_dump()] if result.error is not None else None
         if result.error is not None:
             await writer(ErrorEvent(error=result.error))
         usage = result.usage.model_dump() if result.usage is not None else None
         if await self._store.interactions.finish(
-            record.id, result.status, owner=self.owner, usage=usage, errors=errors
+            record.id, result.status, owner=lease.owner, epoch=lease.epoch, usage=usage, errors=errors
         ):
             metrics.INTERACTIONS_FINISHED.labels(record.kind, result.status).inc()
             metrics.INTERACTION_SECONDS.labels(record.kind).observe(max(0.0, time.time() - record.created))
@@ -329,13 +364,16 @@ class Worker:
         except Exception:
             log.exception("interaction.on_finished_failed", interaction_id=record.id)
 
-    async def _heartbeat(self, interaction_id: str, cancel: asyncio.Event, lost: asyncio.Event) -> None:
-        interval = min(self._lease / 3, self._poll)
+    async def _heartbeat(
+        self, interaction_id: str, epoch: int, cancel: asyncio.Event, lost: asyncio.Event
+    ) -> None:
+        # Four renewals per lease: one or two late heartbeats (a busy machine) do not lose it.
+        interval = min(self._lease / 4, self._poll)
         while True:
             await asyncio.sleep(interval)
             try:
                 repo = self._store.interactions
-                cancel_requested = await repo.renew(interaction_id, self.owner, self._lease)
+                cancel_requested = await repo.renew(interaction_id, self.owner, self._lease, epoch=epoch)
             except Exception:
                 log.exception("worker.heartbeat_failed", interaction_id=interaction_id)
                 continue

@@ -1,0 +1,65 @@
+"""Per-project limits on runs, checked where a run is inserted.
+
+``max_running``: interactions ``in_progress`` (queued or running) of the project; ``max_agent_runs``:
+agent interactions ``in_progress`` (each holds a live box while it runs). The count runs in the
+inserting transaction, after the insert, so that it includes every concurrent create that got
+there first: on SQLite the insert takes the database's write lock; on PostgreSQL creates of one
+project are serialised with a transaction-scoped advisory lock. Over a limit, the transaction
+rolls back (nothing was created).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime.errors import QuotaExceeded
+from runtime.store.records import InteractionRecord
+from runtime.store.schema import interactions
+
+RUNNING = "in_progress"
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    max_running: int | None = None
+    """``HANGAR_PROJECT_MAX_RUNNING_INTERACTIONS``."""
+    max_agent_runs: int | None = None
+    """``HANGAR_PROJECT_MAX_LIVE_BOXES``."""
+    retry_after: float = 5.0
+
+
+async def lock_project(conn: AsyncConnection, record: InteractionRecord, limits: RunLimits) -> None:
+    """Serialise the limited creates of ``record``'s project (PostgreSQL; before the insert)."""
+    if conn.dialect.name == "postgresql" and (limits.max_running or limits.max_agent_runs):
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"runs:{record.project_id}"}
+        )
+
+
+async def check_run_limits(conn: AsyncConnection, record: InteractionRecord, limits: RunLimits) -> None:
+    """Raise :class:`QuotaExceeded` when inserting ``record`` (done, in ``conn``'s transaction)
+    took its project past a limit."""
+    mine = (interactions.c.project_id == record.project_id, interactions.c.status == RUNNING)
+    if limits.max_running is not None:
+        running = int(await conn.scalar(select(func.count()).where(*mine)) or 0) - 1
+        if running >= limits.max_running:
+            raise QuotaExceeded(
+                f"project limit reached: {running} interactions in progress, the most "
+                f"HANGAR_PROJECT_MAX_RUNNING_INTERACTIONS allows ({limits.max_running}); "
+                "retry once some finished",
+                retry_after=limits.retry_after,
+            )
+    if limits.max_agent_runs is not None and record.kind == "agent":
+        agents = int(
+            await conn.scalar(select(func.count()).where(*mine, interactions.c.kind == "agent")) or 0
+        ) - 1
+        if agents >= limits.max_agent_runs:
+            raise QuotaExceeded(
+                f"project limit reached: {agents} agent runs in progress (each holds a live box), "
+                f"the most HANGAR_PROJECT_MAX_LIVE_BOXES allows ({limits.max_agent_runs}); "
+                "retry once some finished",
+                retry_after=limits.retry_after,
+            )

@@ -64,6 +64,9 @@ class DockerProviderConfig(BaseModel):
     reap_on_start: bool = True
     reap_interval_s: float | None = Field(default=300.0, gt=0)
     """Period of the orphan reaper; ``None`` to reap only on start."""
+    owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """The ``hangar.owner`` label of every box and volume (a server's node id); with one, the reaper
+    leaves live owners' boxes alone (see :mod:`runtime.sandbox.reaper`)."""
 
     @field_validator("egress_private_hosts")
     @classmethod
@@ -82,7 +85,7 @@ class DockerSandbox(Sandbox):
 
         # As root the box's uid is known; otherwise (rootless engines map uids) the first one is pinned.
         owner = eng.SANDBOX_UID if os.geteuid() == 0 else None
-        self.socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=owner)
+        self.socket: httpx.AsyncBaseTransport = self._open_transport(where, owner)
         """Dials only the box's checked socket, pinned to the listener of the first connection."""
         self._transport = GuardedTransport(self.socket)
         super().__init__(sandbox_id, spec, SandboxdClient(self._transport, where.token))
@@ -105,6 +108,9 @@ class DockerSandbox(Sandbox):
         self._stopped = asyncio.Event()
         self._oom = asyncio.Event()
         self.log = log.bind(sandbox_id=sandbox_id)
+
+    def _open_transport(self, where: eng.Placement, owner_uid: int | None) -> httpx.AsyncBaseTransport:
+        return SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=owner_uid)
 
     # --- guard hooks (called by the transport) -----------------------------------------------
 
@@ -287,7 +293,9 @@ class DockerProvider(Provider):
         self._init = False
         self._tasks: list[asyncio.Task[None]] = []
         self._events: eng.EventWatcher | None = None
-        self.reaper = Reaper(self.engine, config.namespace, self.sockets_dir, self.tracked)
+        self.reaper = Reaper(
+            self.engine, config.namespace, self.sockets_dir, self.tracked, owner=config.owner
+        )
         self.quota = QuotaWatcher(self.engine, config.namespace, config.quota_interval_s)
         self._egress: EgressProxy | None = None
 
@@ -299,6 +307,7 @@ class DockerProvider(Provider):
                 self.engine, namespace=self.config.namespace, state_dir=self.sockets_dir / PROXY_ID,
                 private_hosts=self.config.egress_private_hosts,
                 image=self.config.egress_proxy_image, runtime=self.config.runtime, init=self._init,
+                owner=self.config.owner,
             )
         return self._egress
 
@@ -371,7 +380,7 @@ class DockerProvider(Provider):
             socket_dir=self.sockets_dir / sandbox_id,
             workspace_volume=spec.workspace_volume or eng.volume_name(sandbox_id),
             network="none", runtime=spec.runtime or self.config.runtime,
-            init=self._init, entrypoint=entrypoint,
+            init=self._init, entrypoint=entrypoint, owner=self.config.owner,
         )
         fresh = not spec.workspace_volume
         box = DockerSandbox(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
@@ -388,6 +397,10 @@ class DockerProvider(Provider):
             if not spec.workspace_volume:
                 labels = eng.hangar_labels(spec, where)
                 await self.engine.run(client.api.create_volume, where.workspace_volume, labels=labels)
+            else:
+                await self.engine.run(
+                    eng.ensure_workspace_volume, client, where.workspace_volume, where.namespace, where.owner
+                )
             kwargs = eng.container_kwargs(spec, where)
             box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
             await self.engine.run(client.api.start, box.container_id)

@@ -24,6 +24,7 @@ from runtime.service.environment_files import EnvironmentFiles, FileLimits, File
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
+from runtime.service.nodes import NodeHeartbeat, new_node_id
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
@@ -90,7 +91,12 @@ async def open_services(
     store = Store(settings.resolved_database_url)
     await store.open()
     owned_client = None
+    node = NodeHeartbeat(
+        store, settings.node_id or new_node_id(), settings.sandbox_namespace,
+        every=settings.node_heartbeat_seconds, dead_after=settings.node_dead_after_seconds,
+    )
     try:
+        await node.start()
         keys = KeyService(store)
         if settings.api_key is not None:
             await keys.ensure(settings.api_key.get_secret_value())
@@ -100,7 +106,7 @@ async def open_services(
         registry.register("model", ModelRunner(model_client))
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
-        provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
+        provider = await _start_provider(settings, node) if "agent" not in (runners or {}) else None
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,
@@ -134,7 +140,7 @@ async def open_services(
             grace_seconds=settings.shutdown_grace_seconds,
             max_attempts=settings.max_attempts,
         )
-        retention = _retention(settings, store, provider)
+        retention = _retention(settings, store, provider, boxes)
         if worker:
             await dispatcher.start()
             await background.start()
@@ -165,6 +171,7 @@ async def open_services(
     finally:
         if owned_client is not None:
             await owned_client.aclose()
+        await node.stop()
         await store.close()
 
 
@@ -176,9 +183,10 @@ def file_limits(settings: Settings) -> FileLimits:
     )
 
 
-async def _start_provider(settings: Settings) -> DockerProvider | None:
+async def _start_provider(settings: Settings, node: NodeHeartbeat) -> DockerProvider | None:
     """The server's sandbox provider; ``None`` (agent runs then fail with the reason) when
-    sandboxes are off or the Docker engine does not answer."""
+    sandboxes are off or the Docker engine does not answer. Its boxes carry the node's id, and its
+    reaper leaves live nodes' boxes alone."""
     if not settings.sandboxes:
         return None
     provider = DockerProvider(
@@ -188,8 +196,10 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             runtime=settings.sandbox_runtime,
             quota_interval_s=settings.workspace_quota_check_seconds,
             egress_private_hosts=settings.egress_private_hosts,
+            owner=node.node_id,
         )
     )
+    provider.reaper.live_owners = node.live_owners
     try:
         await provider.start()
     except HangarError as e:
@@ -210,8 +220,10 @@ def _dispatcher(settings: Settings, store: Store, guard: OutboundGuard) -> Webho
     return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard)
 
 
-def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:
-    if settings.retention_seconds is None:
+def _retention(
+    settings: Settings, store: Store, provider: DockerProvider | None, boxes: FileBoxes
+) -> Retention | None:
+    if settings.retention_seconds is None and settings.environment_retention_seconds is None:
         return None
     remove_volume = None
     if provider is not None:
@@ -222,7 +234,8 @@ def _retention(settings: Settings, store: Store, provider: DockerProvider | None
 
     return Retention(
         store, keep_seconds=settings.retention_seconds, every=settings.retention_sweep_seconds,
-        remove_volume=remove_volume,
+        remove_volume=remove_volume, environment_keep_seconds=settings.environment_retention_seconds,
+        release_volume=boxes.release,
     )
 
 

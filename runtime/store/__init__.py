@@ -11,12 +11,13 @@ from runtime.store.db import create_engine, migrate
 from runtime.store.environments import EnvironmentRecord, EnvironmentRepo
 from runtime.store.interactions import InteractionRepo
 from runtime.store.keys import DEFAULT_PROJECT, KeyRepo
+from runtime.store.nodes import NodeRecord, NodeRepo
 from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, StoredEvent
 from runtime.store.webhooks import WebhookRepo
 
 __all__ = [
     "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "EnvironmentRecord", "InteractionRecord", "JsonObject",
-    "Store", "StoredEvent",
+    "NodeRecord", "Store", "StoredEvent",
 ]
 
 
@@ -67,3 +68,7 @@ class Store:
     @property
     def webhooks(self) -> WebhookRepo:
         return WebhookRepo(self.engine)
+
+    @property
+    def nodes(self) -> NodeRepo:
+        return NodeRepo(self.engine)

@@ -8,6 +8,7 @@ import typer
 
 from runtime.cli import agents, demo, images, interactions, keys, sandbox, serve
 from runtime.cli.agents_push import push
+from runtime.cli.gc import gc
 from runtime.cli.run import run
 from runtime.logs import configure_logging
 
@@ -34,6 +35,7 @@ app.add_typer(keys.app, name="keys")
 app.command("run")(run)
 app.add_typer(interactions.app, name="interactions")
 app.command("demo")(demo.demo)
+app.command("gc")(gc)
 agents.app.command("push")(push)
 
 

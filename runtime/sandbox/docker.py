@@ -283,6 +283,7 @@ class DockerSandbox(Sandbox):
 
 class DockerProvider(Provider):
     name = "docker"
+    sandbox_class: type[DockerSandbox] = DockerSandbox
 
     def __init__(self, config: DockerProviderConfig) -> None:
         self.config = config
@@ -375,15 +376,9 @@ class DockerProvider(Provider):
         self, spec: SandboxSpec, sandbox_id: str, entrypoint: list[str] | None
     ) -> DockerSandbox:
         started = time.monotonic()
-        where = eng.Placement(
-            sandbox_id=sandbox_id, namespace=self.config.namespace, token=secrets.token_urlsafe(32),
-            socket_dir=self.sockets_dir / sandbox_id,
-            workspace_volume=spec.workspace_volume or eng.volume_name(sandbox_id),
-            network="none", runtime=spec.runtime or self.config.runtime,
-            init=self._init, entrypoint=entrypoint, owner=self.config.owner,
-        )
+        where = self._placement(spec, sandbox_id, entrypoint)
         fresh = not spec.workspace_volume
-        box = DockerSandbox(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
+        box = self.sandbox_class(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
         self._boxes[sandbox_id] = box
         try:
             if spec.network != "none":
@@ -392,7 +387,7 @@ class DockerProvider(Provider):
                     where, proxy_env=tuple(box_environment().items()),
                     egress_dir=await self.egress.prepare(sandbox_id, spec),
                 )
-            await asyncio.to_thread(_make_socket_dir, where.socket_dir, where.token)
+            await self._prepare_socket_dir(where)
             client = self.engine.client
             if not spec.workspace_volume:
                 labels = eng.hangar_labels(spec, where)
@@ -414,6 +409,18 @@ class DockerProvider(Provider):
             raise
         box.log.info("sandbox ready", ms=round((time.monotonic() - started) * 1000), image=spec.image)
         return box
+
+    def _placement(self, spec: SandboxSpec, sandbox_id: str, entrypoint: list[str] | None) -> eng.Placement:
+        return eng.Placement(
+            sandbox_id=sandbox_id, namespace=self.config.namespace, token=secrets.token_urlsafe(32),
+            socket_dir=self.sockets_dir / sandbox_id,
+            workspace_volume=spec.workspace_volume or eng.volume_name(sandbox_id),
+            network="none", runtime=spec.runtime or self.config.runtime,
+            init=self._init, entrypoint=entrypoint, owner=self.config.owner,
+        )
+
+    async def _prepare_socket_dir(self, where: eng.Placement) -> None:
+        await asyncio.to_thread(_make_socket_dir, where.socket_dir, where.token)
 
     async def remove_volume(self, name: str) -> None:
         await self.engine.run(eng.remove_volume, self.engine.client, name)

@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     ``None`` keeps environments until they are deleted."""
     node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     """This server process's id: the ``hangar.owner`` label of its boxes and volumes, recorded with
-    a heartbeat in the store. Default: a new random id per start (a restarted process is a new
-    node, and reaps what its previous life left)."""
+    a heartbeat in the store. Default: one id per host, data directory and namespace, held by a
+    file lock (a server restarted after a crash is the same node and reaps its previous life's
+    boxes at start-up); a second process on the same data directory gets a random id."""
     node_heartbeat_seconds: float = Field(default=5.0, gt=0)
     """How often a server records that it is alive."""
     node_dead_after_seconds: float = Field(default=30.0, gt=0)

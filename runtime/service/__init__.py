@@ -24,7 +24,7 @@ from runtime.service.environment_files import EnvironmentFiles, FileLimits, File
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
-from runtime.service.nodes import NodeHeartbeat, new_node_id
+from runtime.service.nodes import NodeHeartbeat, claim_node_id
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
 from runtime.service.webhooks import WebhookService
@@ -91,9 +91,13 @@ async def open_services(
     store = Store(settings.resolved_database_url)
     await store.open()
     owned_client = None
+    node_id, lock = (
+        (settings.node_id, None) if settings.node_id
+        else claim_node_id(settings.data_dir, settings.sandbox_namespace)
+    )
     node = NodeHeartbeat(
-        store, settings.node_id or new_node_id(), settings.sandbox_namespace,
-        every=settings.node_heartbeat_seconds, dead_after=settings.node_dead_after_seconds,
+        store, node_id, settings.sandbox_namespace, every=settings.node_heartbeat_seconds,
+        dead_after=settings.node_dead_after_seconds, lock_fd=lock,
     )
     try:
         await node.start()
@@ -197,6 +201,8 @@ async def _start_provider(settings: Settings, node: NodeHeartbeat) -> DockerProv
             quota_interval_s=settings.workspace_quota_check_seconds,
             egress_private_hosts=settings.egress_private_hosts,
             owner=node.node_id,
+            # Often enough that a dead node's boxes go soon after its heartbeat ages.
+            reap_interval_s=max(2 * settings.node_dead_after_seconds, 30.0),
         )
     )
     provider.reaper.live_owners = node.live_owners

@@ -33,7 +33,9 @@ class NodeRepo:
         self._engine = engine
 
     async def register(self, record: NodeRecord) -> None:
+        """Record the node's start (a restarted node replaces the row of its previous life)."""
         async with self._engine.begin() as conn:
+            await conn.execute(delete(nodes).where(nodes.c.id == record.id))
             await conn.execute(nodes.insert().values(**record.__dict__))
 
     async def beat(self, node_id: str, when: float) -> bool:

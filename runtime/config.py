@@ -72,7 +72,21 @@ class Settings(BaseSettings):
     """Finished interactions (and their events) not updated for this long are deleted, with the
     environments only they used; ``None`` (the default) keeps everything."""
     retention_sweep_seconds: float = Field(default=300.0, gt=0)
-    """How often expired interactions are looked for (when ``retention_seconds`` is set)."""
+    """How often expired interactions (and idle environments) are looked for."""
+    environment_retention_seconds: float | None = Field(default=7 * 24 * 3600.0, gt=0)
+    """An environment neither used nor changed for this long expires: its workspace volume is
+    removed and its id answers 404 (Google keeps an offline environment 7 days, the default);
+    ``None`` keeps environments until they are deleted."""
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """This server process's id: the ``hangar.owner`` label of its boxes and volumes, recorded with
+    a heartbeat in the store. Default: one id per host, data directory and namespace, held by a
+    file lock (a server restarted after a crash is the same node and reaps its previous life's
+    boxes at start-up); a second process on the same data directory gets a random id."""
+    node_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    """How often a server records that it is alive."""
+    node_dead_after_seconds: float = Field(default=30.0, gt=0)
+    """A node whose heartbeat is older than this is dead: a live node of the same namespace removes
+    the boxes it left on a shared engine (the periodic reaper, and `hangar gc`)."""
     keepalive_seconds: float = Field(default=15.0, gt=0)
     """Interval of SSE keep-alive comments on an idle stream."""
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

@@ -8,6 +8,7 @@ import typer
 
 from runtime.cli import agents, demo, images, interactions, keys, sandbox, serve, triggers
 from runtime.cli.agents_push import push
+from runtime.cli.gc import gc
 from runtime.cli.run import run
 from runtime.logs import configure_logging
 
@@ -35,6 +36,7 @@ app.command("run")(run)
 app.add_typer(interactions.app, name="interactions")
 app.add_typer(triggers.app, name="triggers")
 app.command("demo")(demo.demo)
+app.command("gc")(gc)
 agents.app.command("push")(push)
 
 

@@ -67,6 +67,9 @@ class DockerProviderConfig(BaseModel):
     reap_on_start: bool = True
     reap_interval_s: float | None = Field(default=300.0, gt=0)
     """Period of the orphan reaper; ``None`` to reap only on start."""
+    owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """The ``hangar.owner`` label of every box and volume (a server's node id); with one, the reaper
+    leaves live owners' boxes alone (see :mod:`runtime.sandbox.reaper`)."""
 
     @field_validator("egress_private_hosts")
     @classmethod
@@ -85,7 +88,7 @@ class DockerSandbox(Sandbox):
 
         # As root the box's uid is known; otherwise (rootless engines map uids) the first one is pinned.
         owner = eng.SANDBOX_UID if os.geteuid() == 0 else None
-        self.socket = SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=owner)
+        self.socket: httpx.AsyncBaseTransport = self._open_transport(where, owner)
         """Dials only the box's checked socket, pinned to the listener of the first connection."""
         self._transport = GuardedTransport(self.socket)
         super().__init__(sandbox_id, spec, SandboxdClient(self._transport, where.token))
@@ -108,6 +111,9 @@ class DockerSandbox(Sandbox):
         self._stopped = asyncio.Event()
         self._oom = asyncio.Event()
         self.log = log.bind(sandbox_id=sandbox_id)
+
+    def _open_transport(self, where: eng.Placement, owner_uid: int | None) -> httpx.AsyncBaseTransport:
+        return SandboxdTransport(where.socket_dir / SOCKET_NAME, owner_uid=owner_uid)
 
     # --- guard hooks (called by the transport) -----------------------------------------------
 
@@ -280,6 +286,7 @@ class DockerSandbox(Sandbox):
 
 class DockerProvider(Provider):
     name = "docker"
+    sandbox_class: type[DockerSandbox] = DockerSandbox
 
     def __init__(self, config: DockerProviderConfig) -> None:
         self.config = config
@@ -290,7 +297,9 @@ class DockerProvider(Provider):
         self._init = False
         self._tasks: list[asyncio.Task[None]] = []
         self._events: eng.EventWatcher | None = None
-        self.reaper = Reaper(self.engine, config.namespace, self.sockets_dir, self.tracked)
+        self.reaper = Reaper(
+            self.engine, config.namespace, self.sockets_dir, self.tracked, owner=config.owner
+        )
         self.quota = QuotaWatcher(self.engine, config.namespace, config.quota_interval_s)
         self._egress: EgressProxy | None = None
         self.credentials: CredentialSource | None = None
@@ -305,6 +314,7 @@ class DockerProvider(Provider):
                 private_hosts=self.config.egress_private_hosts,
                 image=self.config.egress_proxy_image, runtime=self.config.runtime, init=self._init,
                 credentials=self.credentials, upstream_ca=self.config.egress_upstream_ca,
+                owner=self.config.owner,
             )
         return self._egress
 
@@ -372,15 +382,9 @@ class DockerProvider(Provider):
         self, spec: SandboxSpec, sandbox_id: str, entrypoint: list[str] | None
     ) -> DockerSandbox:
         started = time.monotonic()
-        where = eng.Placement(
-            sandbox_id=sandbox_id, namespace=self.config.namespace, token=secrets.token_urlsafe(32),
-            socket_dir=self.sockets_dir / sandbox_id,
-            workspace_volume=spec.workspace_volume or eng.volume_name(sandbox_id),
-            network="none", runtime=spec.runtime or self.config.runtime,
-            init=self._init, entrypoint=entrypoint,
-        )
+        where = self._placement(spec, sandbox_id, entrypoint)
         fresh = not spec.workspace_volume
-        box = DockerSandbox(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
+        box = self.sandbox_class(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
         self._boxes[sandbox_id] = box
         try:
             if spec.network != "none":
@@ -389,11 +393,15 @@ class DockerProvider(Provider):
                     where, proxy_env=tuple(box_environment(spec).items()),
                     egress_dir=await self.egress.prepare(sandbox_id, spec),
                 )
-            await asyncio.to_thread(_make_socket_dir, where.socket_dir, where.token)
+            await self._prepare_socket_dir(where)
             client = self.engine.client
             if not spec.workspace_volume:
                 labels = eng.hangar_labels(spec, where)
                 await self.engine.run(client.api.create_volume, where.workspace_volume, labels=labels)
+            else:
+                await self.engine.run(
+                    eng.ensure_workspace_volume, client, where.workspace_volume, where.namespace, where.owner
+                )
             kwargs = eng.container_kwargs(spec, where)
             box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
             await self.engine.run(client.api.start, box.container_id)
@@ -407,6 +415,18 @@ class DockerProvider(Provider):
             raise
         box.log.info("sandbox ready", ms=round((time.monotonic() - started) * 1000), image=spec.image)
         return box
+
+    def _placement(self, spec: SandboxSpec, sandbox_id: str, entrypoint: list[str] | None) -> eng.Placement:
+        return eng.Placement(
+            sandbox_id=sandbox_id, namespace=self.config.namespace, token=secrets.token_urlsafe(32),
+            socket_dir=self.sockets_dir / sandbox_id,
+            workspace_volume=spec.workspace_volume or eng.volume_name(sandbox_id),
+            network="none", runtime=spec.runtime or self.config.runtime,
+            init=self._init, entrypoint=entrypoint, owner=self.config.owner,
+        )
+
+    async def _prepare_socket_dir(self, where: eng.Placement) -> None:
+        await asyncio.to_thread(_make_socket_dir, where.socket_dir, where.token)
 
     async def remove_volume(self, name: str) -> None:
         await self.engine.run(eng.remove_volume, self.engine.client, name)

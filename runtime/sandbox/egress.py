@@ -87,9 +87,10 @@ class EgressProxy:
     def __init__(
         self, engine: eng.Engine, *, namespace: str, state_dir: Path, private_hosts: tuple[str, ...],
         image: str | None, runtime: str | None, init: bool, credentials: CredentialSource | None = None,
-        upstream_ca: Path | None = None,
+        upstream_ca: Path | None = None, owner: str | None = None,
     ) -> None:
         self._engine = engine
+        self._owner = owner
         self.namespace = namespace
         self.state_dir = state_dir
         self.policy_dir = state_dir / "policy"
@@ -214,7 +215,7 @@ class EgressProxy:
         started = time.monotonic()
         if attrs is not None:
             await self._engine.run(eng.remove_container, self._engine.client, attrs["Id"])
-        await self._engine.run(ensure_network, self._engine.client, self.network, self.namespace)
+        await self._engine.run(ensure_network, self._engine.client, self.network, self.namespace, self._owner)
         await asyncio.to_thread(self._prepare_dirs)
         self._container_id = await self._engine.run(self._create, image)
         log.info("egress proxy started", namespace=self.namespace,
@@ -313,7 +314,7 @@ class EgressProxy:
         client = self._engine.client
         kwargs = proxy_container_kwargs(
             image, namespace=self.namespace, name=self.container_name, state_dir=self.state_dir,
-            network=self.network, runtime=self._runtime, init=self._init,
+            network=self.network, runtime=self._runtime, init=self._init, owner=self._owner,
         )
         container_id: str = client.containers.create(**kwargs).id
         try:
@@ -325,7 +326,8 @@ class EgressProxy:
 
 
 def proxy_container_kwargs(
-    image: str, *, namespace: str, name: str, state_dir: Path, network: str, runtime: str | None, init: bool
+    image: str, *, namespace: str, name: str, state_dir: Path, network: str, runtime: str | None, init: bool,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """``containers.create`` arguments of the proxy: hardened like a box, small limits, its policy
     read-only."""
@@ -354,7 +356,7 @@ def proxy_container_kwargs(
         "init": init,
         "labels": {
             eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID,
-            eng.LABEL_ROLE: PROXY_ID,
+            eng.LABEL_ROLE: PROXY_ID, **eng.owner_label(owner),
         },
         "environment": {
             "EGRESS_POLICY_DIR": POLICY_MOUNT, "EGRESS_BOXES_DIR": BOXES_MOUNT,
@@ -366,14 +368,17 @@ def proxy_container_kwargs(
     return kwargs
 
 
-def ensure_network(client: Any, name: str, namespace: str) -> None:
+def ensure_network(client: Any, name: str, namespace: str, owner: str | None = None) -> None:
     """The namespace's egress bridge (only the proxy joins it), created on first use."""
     import docker.errors
 
     try:
         attrs = client.api.inspect_network(name)
     except docker.errors.NotFound:
-        labels = {eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID}
+        labels = {
+            eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID,
+            **eng.owner_label(owner),
+        }
         client.api.create_network(
             name, driver="bridge", check_duplicate=True, labels=labels,
             options={"com.docker.network.bridge.enable_icc": "false"},

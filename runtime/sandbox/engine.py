@@ -30,7 +30,11 @@ LABEL_NAMESPACE = "hangar.namespace"
 LABEL_ID = "hangar.sandbox_id"
 LABEL_SPEC = "hangar.spec_key"
 LABEL_ROLE = "hangar.role"
-"""``egress-proxy`` on the namespace's egress proxy; absent on sandboxes."""
+"""``egress-proxy`` on the namespace's egress proxy, ``workspace`` on an environment's named
+workspace volume (kept data: the reaper never takes it); absent on sandboxes."""
+LABEL_OWNER = "hangar.owner"
+"""The node (server process) that created the object; a live node reaps a dead owner's boxes."""
+ROLE_WORKSPACE = "workspace"
 
 SANDBOX_UID = 1000
 HOME_DIR = "/home/agent"
@@ -141,6 +145,10 @@ class Placement:
     """``HTTP_PROXY`` and friends of a box with egress (empty otherwise)."""
     egress_dir: Path | None = None
     """Host directory of the box's egress proxy socket, mounted read-only (boxes with egress)."""
+    owner: str | None = None
+    """The ``hangar.owner`` label (the node id of the server process)."""
+    daemon_env: tuple[tuple[str, str], ...] = ()
+    """More variables for sandboxd (its TCP listener: :mod:`runtime.sandbox.tcp`)."""
 
     @property
     def container_name(self) -> str:
@@ -156,14 +164,30 @@ def volume_name(sandbox_id: str) -> str:
 
 
 def hangar_labels(spec: SandboxSpec, where: Placement) -> dict[str, str]:
-    # Hangar's labels win over the spec's: a spec cannot move a box to another namespace.
-    return {
-        **dict(spec.labels),
+    # Hangar's labels win over the spec's: a spec cannot move a box to another namespace or owner.
+    labels = {
+        **{k: v for k, v in spec.labels if k != LABEL_OWNER},
         LABEL_MANAGED: "1",
         LABEL_NAMESPACE: where.namespace,
         LABEL_ID: where.sandbox_id,
         LABEL_SPEC: spec.key(),
     }
+    return {**labels, **owner_label(where.owner)}
+
+
+def owner_label(owner: str | None) -> dict[str, str]:
+    return {LABEL_OWNER: owner} if owner else {}
+
+
+def workspace_labels(namespace: str, owner: str | None) -> dict[str, str]:
+    """Labels of an environment's named workspace volume: no sandbox id (it outlives its boxes)."""
+    return {LABEL_MANAGED: "1", LABEL_NAMESPACE: namespace, LABEL_ROLE: ROLE_WORKSPACE, **owner_label(owner)}
+
+
+def ensure_workspace_volume(client: Any, name: str, namespace: str, owner: str | None) -> None:
+    """Create the named volume with Hangar's labels unless it exists (the engine's create is
+    idempotent and keeps the first labels), so no workspace is ever made unlabelled on mount."""
+    client.api.create_volume(name, labels=workspace_labels(namespace, owner))
 
 
 def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
@@ -202,7 +226,8 @@ def container_kwargs(spec: SandboxSpec, where: Placement) -> dict[str, Any]:
         "init": where.init,
         "labels": hangar_labels(spec, where),
         "environment": {
-            **dict(spec.env), **dict(where.proxy_env), "SANDBOXD_TOKEN_FILE": f"{SOCKET_MOUNT}/{TOKEN_FILE}",
+            **dict(spec.env), **dict(where.proxy_env), **dict(where.daemon_env),
+            "SANDBOXD_TOKEN_FILE": f"{SOCKET_MOUNT}/{TOKEN_FILE}",
         },
     }
     if where.runtime:

@@ -8,9 +8,12 @@ from pydantic import Field, TypeAdapter
 
 from runtime.sandbox.base import Provider
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+from runtime.sandbox.docker_tcp import DockerTcpProvider, DockerTcpProviderConfig
 from runtime.sandbox.local import LocalProvider, LocalProviderConfig
 
-ProviderConfig = Annotated[DockerProviderConfig | LocalProviderConfig, Field(discriminator="type")]
+ProviderConfig = Annotated[
+    DockerProviderConfig | DockerTcpProviderConfig | LocalProviderConfig, Field(discriminator="type")
+]
 """Discriminated on ``type``; each backend's config forbids unknown fields."""
 
 provider_config_adapter: TypeAdapter[ProviderConfig] = TypeAdapter(ProviderConfig)
@@ -18,6 +21,8 @@ provider_config_adapter: TypeAdapter[ProviderConfig] = TypeAdapter(ProviderConfi
 
 def get_provider(config: ProviderConfig) -> Provider:
     """A provider for ``config`` (not started: use ``async with`` or ``start()``)."""
+    if isinstance(config, DockerTcpProviderConfig):
+        return DockerTcpProvider(config)
     if isinstance(config, DockerProviderConfig):
         return DockerProvider(config)
     return LocalProvider(config)

@@ -5,6 +5,9 @@ Environment: ``SANDBOXD_TOKEN_FILE`` (a file holding the token, read and deleted
 listens, so no process of the box ever has the token in its environment) or else ``SANDBOXD_TOKEN``
 (removed from the environment once read so commands never inherit it), ``SANDBOXD_SOCKET_DIR``
 (default ``/run/sandboxd``), ``SANDBOXD_WORKSPACE`` (default ``/workspace``).
+``SANDBOXD_TCP_PORT`` (a box the host reaches over a network): listen there with mutual TLS instead
+of on the unix socket; the box's certificate and key and the host's certificate are files in
+``SANDBOXD_TLS_DIR`` (default: the socket directory), the key deleted once loaded.
 Logs go to stderr, which the host reads with ``docker logs``.
 SIGTERM, SIGINT or ``POST /shutdown`` stop it cleanly (sessions killed, browser closed).
 """
@@ -22,12 +25,14 @@ import time
 
 from runtime.sandboxd import egress_relay
 from runtime.sandboxd.app import Config, create_app
-from runtime.sandboxd.server import serve_unix
+from runtime.sandboxd.server import serve_tcp_tls, serve_unix, server_tls_context
 
 log = logging.getLogger("sandboxd")
 
 SOCKET_NAME = "sandboxd.sock"
 """``protocol.SOCKET_NAME``, repeated so start-up does not import pydantic (a test keeps them equal)."""
+TLS_FILES = ("tls-server.crt", "tls-server.key", "tls-client.crt")
+"""``runtime.sandbox.tcp``'s file names, repeated for the same reason."""
 
 
 def _warm() -> None:
@@ -71,6 +76,21 @@ def _take_token() -> str:
     return token
 
 
+async def _listen(app: object, socket_dir: str, path: str) -> tuple[asyncio.AbstractServer, str]:
+    """The unix socket, or with ``SANDBOXD_TCP_PORT`` the TLS listener (never both)."""
+    port = os.environ.pop("SANDBOXD_TCP_PORT", "")
+    if not port:
+        return await serve_unix(app, path), path
+    tls_dir = os.environ.pop("SANDBOXD_TLS_DIR", socket_dir)
+    cert, key, client = (os.path.join(tls_dir, name) for name in TLS_FILES)
+    try:
+        context = server_tls_context(cert, key, client)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(key)  # in memory now; no process of the box reads it again
+    return await serve_tcp_tls(app, "0.0.0.0", int(port), context), f"0.0.0.0:{port} (TLS)"
+
+
 async def main() -> int:
     t0 = time.monotonic()
     _undumpable()
@@ -86,9 +106,13 @@ async def main() -> int:
     app.daemon.get_children()  # reap orphans from the start: we are usually PID 1
     path = os.path.join(socket_dir, SOCKET_NAME)
     relay = await egress_relay.start_from_env()  # only boxes with egress; see egress_relay
-    server = await serve_unix(app, path)
+    try:
+        server, where = await _listen(app, socket_dir, path)
+    except (OSError, ValueError) as e:
+        log.error("cannot listen: %s", e)
+        return 2
     ready_ms = (time.monotonic() - t0) * 1000
-    log.info("sandboxd listening on %s (pid %d, ready in %.0f ms)", path, os.getpid(), ready_ms)
+    log.info("sandboxd listening on %s (pid %d, ready in %.0f ms)", where, os.getpid(), ready_ms)
     threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
     stop = app.daemon.shutdown_requested
     loop = asyncio.get_running_loop()

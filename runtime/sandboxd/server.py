@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 server for one ASGI app on an asyncio unix socket, built on h11.
+"""A small HTTP/1.1 server for one ASGI app on an asyncio unix socket (or, for boxes the host
+reaches over a network, a TCP port with mutual TLS: :func:`serve_tcp_tls`), built on h11.
 
 Keep-alive; request bodies are streamed to the app's ``receive`` as they arrive; a response the
 app sends in one piece gets a ``content-length``, a streamed one (``more_body``) is sent chunked
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from typing import Any
 
 import h11
@@ -157,3 +159,27 @@ async def serve_unix(app: ASGIApp, path: str, *, mode: int = 0o600) -> asyncio.A
     server = await asyncio.start_unix_server(on_connect, path, limit=READ_SIZE)
     os.chmod(path, mode)
     return server
+
+
+def server_tls_context(cert: str, key: str, client_cert: str) -> ssl.SSLContext:
+    """TLS 1.3, this box's certificate, and only the host's certificate accepted from clients."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(cert, key)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=client_cert)
+    return ctx
+
+
+async def serve_tcp_tls(
+    app: ASGIApp, host: str, port: int, context: ssl.SSLContext
+) -> asyncio.AbstractServer:
+    """Listen on ``host:port`` with ``context`` (a failed handshake closes the connection before
+    any HTTP is read); returns the started server."""
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _Connection(app, reader, writer).serve()
+
+    return await asyncio.start_server(
+        on_connect, host, port, ssl=context, limit=READ_SIZE, ssl_handshake_timeout=10.0
+    )

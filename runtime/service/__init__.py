@@ -26,6 +26,7 @@ from runtime.service.environment_files import EnvironmentFiles, FileLimits, File
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
+from runtime.service.nodes import NodeHeartbeat, claim_node_id
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
 from runtime.service.triggers import TriggerService
@@ -99,7 +100,16 @@ async def open_services(
     store = Store(settings.resolved_database_url)
     await store.open()
     owned_client = None
+    node_id, lock = (
+        (settings.node_id, None) if settings.node_id
+        else claim_node_id(settings.data_dir, settings.sandbox_namespace)
+    )
+    node = NodeHeartbeat(
+        store, node_id, settings.sandbox_namespace, every=settings.node_heartbeat_seconds,
+        dead_after=settings.node_dead_after_seconds, lock_fd=lock,
+    )
     try:
+        await node.start()
         keys = KeyService(store)
         credentials = _credentials(settings, store, guard)
         if settings.api_key is not None:
@@ -110,7 +120,7 @@ async def open_services(
         registry.register("model", ModelRunner(model_client))
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
-        provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
+        provider = await _start_provider(settings, node) if "agent" not in (runners or {}) else None
         if provider is not None:
             provider.credentials = credentials
         base = SandboxSpec(
@@ -149,7 +159,7 @@ async def open_services(
             grace_seconds=settings.shutdown_grace_seconds,
             max_attempts=settings.max_attempts,
         )
-        retention = _retention(settings, store, provider)
+        retention = _retention(settings, store, provider, boxes)
         if worker:
             await dispatcher.start()
             await background.start()
@@ -195,6 +205,7 @@ async def open_services(
     finally:
         if owned_client is not None:
             await owned_client.aclose()
+        await node.stop()
         await store.close()
 
 
@@ -211,9 +222,10 @@ def file_limits(settings: Settings) -> FileLimits:
     )
 
 
-async def _start_provider(settings: Settings) -> DockerProvider | None:
+async def _start_provider(settings: Settings, node: NodeHeartbeat) -> DockerProvider | None:
     """The server's sandbox provider; ``None`` (agent runs then fail with the reason) when
-    sandboxes are off or the Docker engine does not answer."""
+    sandboxes are off or the Docker engine does not answer. Its boxes carry the node's id, and its
+    reaper leaves live nodes' boxes alone."""
     if not settings.sandboxes:
         return None
     provider = DockerProvider(
@@ -224,8 +236,12 @@ async def _start_provider(settings: Settings) -> DockerProvider | None:
             quota_interval_s=settings.workspace_quota_check_seconds,
             egress_private_hosts=settings.egress_private_hosts,
             egress_upstream_ca=settings.egress_upstream_ca,
+            owner=node.node_id,
+            # Often enough that a dead node's boxes go soon after its heartbeat ages.
+            reap_interval_s=max(2 * settings.node_dead_after_seconds, 30.0),
         )
     )
+    provider.reaper.live_owners = node.live_owners
     try:
         await provider.start()
     except HangarError as e:
@@ -251,8 +267,10 @@ def _dispatcher(
     return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard, signer=signer)
 
 
-def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:
-    if settings.retention_seconds is None:
+def _retention(
+    settings: Settings, store: Store, provider: DockerProvider | None, boxes: FileBoxes
+) -> Retention | None:
+    if settings.retention_seconds is None and settings.environment_retention_seconds is None:
         return None
     remove_volume = None
     if provider is not None:
@@ -263,7 +281,8 @@ def _retention(settings: Settings, store: Store, provider: DockerProvider | None
 
     return Retention(
         store, keep_seconds=settings.retention_seconds, every=settings.retention_sweep_seconds,
-        remove_volume=remove_volume,
+        remove_volume=remove_volume, environment_keep_seconds=settings.environment_retention_seconds,
+        release_volume=boxes.release,
     )
 
 

@@ -12,6 +12,9 @@ What a tenant may ask is checked at create time (:mod:`runtime.service.environme
 
 Status (spec §8.1): ``active``, or ``expired`` once an environment that was used has lost its
 workspace (its volume was removed); an expired environment cannot be used again (404).
+Lifecycle (Google's: an offline environment is kept for days, then expires): an environment unused
+for the retention period expires (:mod:`runtime.service.retention`): its volume is removed and
+its id answers 404 everywhere, like an unknown one.
 Deleting an environment removes its volume; it is refused while an interaction runs in it.
 """
 
@@ -154,7 +157,7 @@ class EnvironmentService:
         """Raises :class:`NotFound` for an unknown id or one of another project."""
         environment_id = environment_id.removeprefix("environments/")
         record = await self._store.environments.get(environment_id, project_id)
-        if record is None:
+        if record is None or record.expired is not None:
             raise NotFound(f"environment '{environment_id}' not found")
         return record
 
@@ -165,6 +168,12 @@ class EnvironmentService:
         if await self._status(record) == "expired":
             raise NotFound(f"environment '{record.id}' has expired: its workspace is gone")
         return record
+
+    async def check_not_expired(self, project_id: str, environment_id: str) -> None:
+        """Raise :class:`NotFound` when the environment a continued interaction inherits expired."""
+        record = await self._store.environments.get(environment_id, project_id)
+        if record is not None and (record.expired is not None or await self._status(record) == "expired"):
+            raise NotFound(f"environment '{record.id}' has expired: its workspace is gone")
 
     async def for_interaction(self, project_id: str, environment: Any) -> tuple[str | None, bool]:
         """The id of the environment an agent interaction runs in, per its ``environment`` field
@@ -233,6 +242,8 @@ class EnvironmentService:
         )
         env_id = interaction.environment_id or interaction.id
         record = await self._store.environments.get(env_id, interaction.project_id)
+        if record is not None and record.expired is not None:
+            raise NotFound(f"environment '{record.id}' has expired: its workspace is gone")
         if isinstance(agent.base_environment, str):  # forked into every fresh environment
             template = await self._template(interaction.project_id, agent.base_environment)
             if not resumed:

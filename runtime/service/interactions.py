@@ -104,6 +104,8 @@ class InteractionService:
                 raise InputError(f"previous interaction {previous.id} is still in_progress")
             previous_environment = previous.environment_id
         environment_id, fresh = await self._environment_of(project_id, kind, request)
+        if environment_id is None and previous_environment and self._environments is not None:
+            await self._environments.check_not_expired(project_id, previous_environment)
         environment_id = environment_id or previous_environment
         if environment_id is None and kind == "agent":
             environment_id, fresh = f"env_{secrets.token_hex(8)}", True

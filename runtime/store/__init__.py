@@ -13,14 +13,15 @@ from runtime.store.environments import EnvironmentRecord, EnvironmentRepo
 from runtime.store.interactions import InteractionRepo, LeaseLost
 from runtime.store.keys import DEFAULT_PROJECT, KeyRepo
 from runtime.store.listen import EventListener, OnEvent, Wanted
+from runtime.store.nodes import NodeRecord, NodeRepo
 from runtime.store.records import ApiKeyRecord, InteractionRecord, JsonObject, Lease, StoredEvent
 from runtime.store.uploads import UploadRecord, UploadRepo
 from runtime.store.webhooks import WebhookRepo
 
 __all__ = [
     "DEFAULT_PROJECT", "AgentRecord", "ApiKeyRecord", "CredentialRecord", "EnvironmentRecord",
-    "EventListener", "InteractionRecord", "JsonObject", "Lease", "LeaseLost", "Store", "StoredEvent",
-    "UploadRecord",
+    "EventListener", "InteractionRecord", "JsonObject", "Lease", "LeaseLost", "NodeRecord", "Store",
+    "StoredEvent", "UploadRecord",
 ]
 
 
@@ -88,3 +89,7 @@ class Store:
     @property
     def uploads(self) -> UploadRepo:
         return UploadRepo(self.engine)
+
+    @property
+    def nodes(self) -> NodeRepo:
+        return NodeRepo(self.engine)

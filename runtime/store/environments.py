@@ -26,6 +26,11 @@ class EnvironmentRecord:
     """When an interaction or a file operation last used it; ``None`` while never used."""
     applied_sources: list[str] | None = None
     """Digests of the sources already placed in the workspace (each is placed once)."""
+    expired: float | None = None
+    """When retention expired it (its volume removed); the id then answers 404."""
+
+    def last_activity(self) -> float:
+        return max(self.updated, self.last_accessed or 0.0)
 
 
 class EnvironmentRepo:
@@ -47,7 +52,8 @@ class EnvironmentRepo:
     async def page(self, project_id: str, offset: int, limit: int) -> list[EnvironmentRecord]:
         """Oldest first; ``limit`` rows from ``offset``."""
         query = (
-            select(environments).where(environments.c.project_id == project_id)
+            select(environments)
+            .where(environments.c.project_id == project_id, environments.c.expired.is_(None))
             .order_by(environments.c.created, environments.c.id).offset(offset).limit(limit)
         )
         async with self._engine.connect() as conn:
@@ -83,6 +89,35 @@ class EnvironmentRepo:
             await conn.execute(
                 update(environments).where(environments.c.id == environment_id).values(applied_sources=merged)
             )
+
+    async def idle_since(self, before: float, limit: int) -> list[EnvironmentRecord]:
+        """Environments of every project not used or changed since ``before`` and not expired yet."""
+        c = environments.c
+        query = select(environments).where(
+            c.expired.is_(None), c.updated < before, (c.last_accessed.is_(None) | (c.last_accessed < before))
+        ).order_by(c.updated).limit(limit)
+        async with self._engine.connect() as conn:
+            return [EnvironmentRecord(**row._mapping) for row in await conn.execute(query)]
+
+    async def expire(self, environment_id: str, before: float, when: float) -> bool:
+        """Mark the environment expired unless it was used since ``before`` or an interaction runs
+        in it (checked in the same statement, so a run that starts meanwhile keeps it)."""
+        c = environments.c
+        running = select(interactions.c.id).where(
+            interactions.c.environment_id == environment_id, interactions.c.status == RUNNING
+        ).exists()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(environments).where(
+                c.id == environment_id, c.expired.is_(None), c.updated < before,
+                (c.last_accessed.is_(None) | (c.last_accessed < before)), ~running,
+            ).values(expired=when))
+        return bool(result.rowcount)
+
+    async def volumes(self) -> set[str]:
+        """Volume names of every environment that is not expired (any project)."""
+        query = select(environments.c.volume).where(environments.c.expired.is_(None))
+        async with self._engine.connect() as conn:
+            return {row[0] for row in await conn.execute(query)}
 
     async def running_interactions(self, environment_id: str) -> int:
         """How many interactions in this environment are still ``in_progress``."""

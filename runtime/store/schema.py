@@ -104,7 +104,22 @@ environments = Table(
     Column("updated", Float, nullable=False),
     Column("last_accessed", Float, nullable=True),  # last interaction or file access
     Column("applied_sources", JSON, nullable=True),  # digests of the sources placed in the workspace
+    Column("expired", Float, nullable=True),  # when retention removed its volume (the id then answers 404)
     Index("ix_environments_project", "project_id", "created"),
+)
+
+# Server processes (nodes): the owner label of the boxes and volumes each creates, and a heartbeat,
+# so a live node can tell a dead node's boxes on a shared engine from a live one's.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("started", Float, nullable=False),
+    Column("heartbeat", Float, nullable=False),
+    Column("stopped", Float, nullable=True),  # a clean stop: dead at once, no need to wait
+    Index("ix_nodes_namespace", "namespace", "heartbeat"),
 )
 
 # Webhooks: project-level endpoints, and the outbox of their deliveries (so delivery survives a restart).

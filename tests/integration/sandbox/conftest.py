@@ -15,10 +15,12 @@ import pytest
 
 from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+from runtime.sandbox.docker_tcp import DockerTcpProvider, DockerTcpProviderConfig
 from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
 
-BACKENDS = ["docker", "local"]
+BACKENDS = ["docker", "docker-tcp", "local"]
+PROVIDER_FIXTURES = {"docker": "provider", "docker-tcp": "tcp_provider", "local": "local_provider"}
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +62,32 @@ async def provider(
 
 
 @pytest.fixture(scope="session")
+def tcp_network(docker_client: Any, namespace: str) -> Any:
+    """A network of the test's own for TCP boxes: internal (no route out), no traffic between boxes."""
+    network = docker_client.networks.create(
+        f"hangar-{namespace}-tcp", driver="bridge", internal=True,
+        options={"com.docker.network.bridge.enable_icc": "false"},
+    )
+    yield network
+    network.remove()
+
+
+@pytest.fixture(scope="session")
+async def tcp_provider(
+    sandbox_image: str, namespace: str, state_dir: Path, docker_client: Any, tcp_network: Any
+) -> AsyncIterator[DockerTcpProvider]:
+    """The Docker provider with sandboxd on TCP + mutual TLS (the transport a Kubernetes provider needs)."""
+    config = DockerTcpProviderConfig(
+        state_dir=state_dir, namespace=f"{namespace}-tcp", network=tcp_network.name,
+        watchdog_interval_s=0.25, reap_interval_s=None,
+    )
+    async with DockerTcpProvider(config) as p:
+        yield p
+    left = list_owned(docker_client, config.namespace, p.sockets_dir)
+    assert not left, f"namespace {config.namespace} left resources behind: {left}"
+
+
+@pytest.fixture(scope="session")
 def spec(sandbox_image: str) -> SandboxSpec:
     """Small boxes: the suite runs many of them on two cores."""
     return SandboxSpec(image=sandbox_image, memory_mb=512, cpus=1.0, tmp_size_mb=64)
@@ -77,8 +105,7 @@ async def local_provider(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 @pytest.fixture(params=BACKENDS)
 def any_provider(request: pytest.FixtureRequest) -> Provider:
     """Each backend's provider in turn (a sync fixture: it may set up the async ones)."""
-    name = "provider" if request.param == "docker" else "local_provider"
-    provider: Provider = request.getfixturevalue(name)
+    provider: Provider = request.getfixturevalue(PROVIDER_FIXTURES[request.param])
     return provider
 
 

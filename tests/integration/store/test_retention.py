@@ -43,3 +43,52 @@ async def test_sweep_removes_expired_interactions_and_their_unused_environments(
         assert await store.interactions.get(gone) is None
         assert await store.interactions.events_after(gone) == []
     assert await store.interactions.get("int_running") is not None
+
+
+async def test_idle_environments_expire_and_busy_or_recent_ones_stay(store: Store) -> None:
+    now = time.time()
+    old = now - 7200
+    for env_id, when in (("env_idle", old), ("env_recent", now), ("env_busy", old)):
+        record = EnvironmentRecord(DEFAULT_PROJECT, env_id, {}, f"vol-{env_id}", old, old)
+        await store.environments.insert(record)
+        await store.environments.accessed(env_id, when)
+    await insert(store, "int_busy", environment_id="env_busy")  # in_progress
+    removed: list[str] = []
+
+    async def remove_volume(name: str) -> None:
+        removed.append(name)
+
+    retention = Retention(
+        store, keep_seconds=None, environment_keep_seconds=3600, remove_volume=remove_volume
+    )
+    swept = await retention.sweep(now=now)
+    assert (swept.interactions, swept.expired, removed) == (0, ["env_idle"], ["vol-env_idle"])
+    expired = await store.environments.get("env_idle", DEFAULT_PROJECT)
+    assert expired is not None and expired.expired == now  # a tombstone: the id answers 404
+    assert "env_idle" not in [e.id for e in await store.environments.page(DEFAULT_PROJECT, 0, 100)]
+    assert "vol-env_idle" not in await store.environments.volumes()
+    assert (await retention.sweep(now=now)).expired == []  # once
+
+
+async def test_expiry_rechecks_use_in_the_same_statement(store: Store) -> None:
+    now = time.time()
+    await store.environments.insert(
+        EnvironmentRecord(DEFAULT_PROJECT, "env_x", {}, "vol-x", now - 99, now - 99)
+    )
+    await store.environments.accessed("env_x", now)  # used after the sweep listed it
+    assert not await store.environments.expire("env_x", before=now - 50, when=now)
+
+
+async def test_nodes_are_live_until_their_heartbeat_ages_or_they_stop(store: Store) -> None:
+    from runtime.store import NodeRecord
+
+    now = time.time()
+    await store.nodes.register(NodeRecord("n1", "ns", "h", now, now))
+    await store.nodes.register(NodeRecord("n2", "ns", "h", now, now - 100))
+    await store.nodes.register(NodeRecord("n3", "other", "h", now, now))
+    assert await store.nodes.live("ns", now, dead_after=30) == {"n1"}
+    assert await store.nodes.beat("n2", now)
+    assert await store.nodes.live("ns", now, dead_after=30) == {"n1", "n2"}
+    await store.nodes.stopped("n1", now)
+    assert not await store.nodes.beat("n1", now)  # a stopped node stays dead
+    assert await store.nodes.live("ns", now, dead_after=30) == {"n2"}

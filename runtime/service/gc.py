@@ -1,0 +1,101 @@
+"""``hangar gc``: what an operator's clean-up removes, listed first (a dry run removes nothing).
+
+Three kinds of leftovers in the server's namespace on this engine:
+- expired environments: idle past ``environment_retention_seconds`` (a server's retention sweep
+  expires them too; gc does it now), with their workspace volumes;
+- orphan volumes: labelled workspace volumes that no live environment in the store names (an
+  expired environment's volume that could not be removed, a store that was reset);
+- dead nodes' boxes: containers, volumes, networks and socket directories of owners whose
+  heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`).
+A namespace must belong to one store: gc trusts the store's list of environments and nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from runtime.config import Settings
+from runtime.sandbox import engine as eng
+from runtime.sandbox.reaper import Owned, Reaper, list_workspaces
+from runtime.service.retention import Retention
+from runtime.store import Store
+
+
+@dataclass
+class GcReport:
+    expired_environments: dict[str, str] = field(default_factory=dict)
+    """Environment id -> its volume."""
+    orphan_volumes: list[str] = field(default_factory=list)
+    dead_boxes: Owned = field(default_factory=Owned)
+    owners: dict[str, str] = field(default_factory=dict)
+    """Dead box's sandbox id -> its owner (``""``: unlabelled)."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """What could not be removed -> why (a volume still mounted)."""
+
+    def empty(self) -> bool:
+        return not (self.expired_environments or self.orphan_volumes or self.dead_boxes)
+
+
+class Collector:
+    def __init__(self, settings: Settings, store: Store, engine: eng.Engine) -> None:
+        self._settings = settings
+        self._store = store
+        self._engine = engine
+        sockets_dir = settings.data_dir / "sandbox" / "sockets" / settings.sandbox_namespace
+        self._reaper = Reaper(
+            engine, settings.sandbox_namespace, sockets_dir, set, live_owners=self._live_owners
+        )
+
+    async def _live_owners(self) -> set[str]:
+        return await self._store.nodes.live(
+            self._settings.sandbox_namespace, time.time(), self._settings.node_dead_after_seconds
+        )
+
+    async def plan(self) -> GcReport:
+        """What :meth:`collect` would remove now; removes nothing."""
+        report = GcReport(expired_environments=await self._expiring())
+        report.orphan_volumes = await self._orphan_volumes(set(report.expired_environments.values()))
+        report.dead_boxes = await self._reaper.orphans()
+        report.owners = dict(report.dead_boxes.owners)
+        return report
+
+    async def collect(self) -> GcReport:
+        """Remove the leftovers; returns what was removed (and what could not be)."""
+        volumes = await self._expiring()
+        report = GcReport()
+        retention = Retention(
+            self._store, keep_seconds=None, remove_volume=self._remove_volume,
+            environment_keep_seconds=self._settings.environment_retention_seconds,
+        )
+        for environment_id in await retention.expire_environments():
+            report.expired_environments[environment_id] = volumes.get(environment_id, "")
+        for name in await self._orphan_volumes(set()):
+            try:
+                await self._remove_volume(name)
+                report.orphan_volumes.append(name)
+            except Exception as e:  # in use: reported, kept
+                report.failed[name] = str(e)
+        report.dead_boxes = await self._reaper.reap_once()
+        report.owners = dict(report.dead_boxes.owners)
+        return report
+
+    async def _expiring(self) -> dict[str, str]:
+        """Environments idle past retention that run nothing: id -> volume."""
+        keep = self._settings.environment_retention_seconds
+        if keep is None:
+            return {}
+        repo, found = self._store.environments, {}
+        for record in await repo.idle_since(time.time() - keep, 10_000):
+            if not await repo.running_interactions(record.id):
+                found[record.id] = record.volume
+        return found
+
+    async def _orphan_volumes(self, going: set[str]) -> list[str]:
+        found = await self._engine.run(list_workspaces, self._engine.client, self._settings.sandbox_namespace)
+        named = await self._store.environments.volumes() - going
+        return sorted(name for name in found if name not in named)
+
+    async def _remove_volume(self, name: str) -> None:
+        """Raises ``InfraError`` when the volume is in use (a missing one is fine)."""
+        await self._engine.run(eng.remove_volume, self._engine.client, name)

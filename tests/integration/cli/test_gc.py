@@ -1,0 +1,119 @@
+"""``hangar gc`` in a subprocess against a real engine and store: ``--dry-run`` lists expired
+environments, orphan workspace volumes and a dead node's boxes and removes nothing; ``hangar gc``
+removes them, and keeps a live node's box and a live environment's volume."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from cli_harness import hangar
+
+from runtime.sandbox import engine as eng
+from runtime.store import EnvironmentRecord, NodeRecord, Store
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def docker_client() -> Iterator[Any]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+async def _seed(url: str, namespace: str) -> None:
+    store = Store(url)
+    await store.open()
+    now = time.time()
+    try:
+        for env_id, when in (("env_old", now - 3600), ("env_live", now)):
+            await store.environments.insert(EnvironmentRecord(
+                project_id="default", id=env_id, config={}, volume=f"{namespace}-ws-{env_id}",
+                created=when, updated=when,
+            ))
+        await store.nodes.register(NodeRecord("node-dead", namespace, "h", now - 7200, now - 3600))
+        await store.nodes.register(NodeRecord("node-live", namespace, "h", now, now + 3600))
+    finally:
+        await store.close()
+
+
+def _box(client: Any, image: str, namespace: str, owner: str) -> tuple[str, str]:
+    sandbox_id = secrets.token_hex(6)
+    labels = {
+        eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: sandbox_id,
+        eng.LABEL_OWNER: owner,
+    }
+    volume = f"{namespace}-box-{sandbox_id}"
+    client.volumes.create(volume, labels=labels)
+    container = client.containers.create(
+        image, entrypoint=["sleep", "60"], labels=labels, network_mode="none",
+        name=f"{namespace}-{sandbox_id}",
+    )
+    return container.id, volume
+
+
+def _exists(client: Any, kind: str, name: str) -> bool:
+    try:
+        (client.containers if kind == "container" else client.volumes).get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+async def test_gc_dry_run_lists_and_gc_removes(
+    tmp_path: Path, docker_client: Any, sandbox_image: str
+) -> None:
+    namespace = f"test-gc-{secrets.token_hex(3)}"
+    env = {
+        **os.environ, "HANGAR_DATA_DIR": str(tmp_path), "HANGAR_SANDBOX_NAMESPACE": namespace,
+        "HANGAR_ENVIRONMENT_RETENTION_SECONDS": "600", "HANGAR_NODE_DEAD_AFTER_SECONDS": "30",
+    }
+    await _seed(f"sqlite+aiosqlite:///{tmp_path / 'hangar.db'}", namespace)
+    for env_id in ("env_old", "env_live"):
+        eng.ensure_workspace_volume(docker_client, f"{namespace}-ws-{env_id}", namespace, "node-dead")
+    orphan = f"{namespace}-ws-orphan"
+    eng.ensure_workspace_volume(docker_client, orphan, namespace, "node-dead")
+    dead_box, dead_volume = _box(docker_client, sandbox_image, namespace, "node-dead")
+    live_box, live_volume = _box(docker_client, sandbox_image, namespace, "node-live")
+    try:
+        dry = await hangar("gc", "--dry-run", env=env)
+        assert dry.code == 0, dry.stderr
+        out = " ".join(dry.stdout.split())
+        assert f"would remove expired environment env_old (volume {namespace}-ws-env_old)" in out
+        assert f"would remove orphan volume {orphan}" in out
+        assert f"would remove dead node's container {dead_box[:12]}" in out and "owner node-dead" in out
+        assert f"would remove dead node's volume {dead_volume}" in out
+        assert "env_live" not in out and live_box[:12] not in out and live_volume not in out
+        assert "dry run: nothing was removed" in out
+        for kind, name in (("volume", f"{namespace}-ws-env_old"), ("volume", orphan), ("container", dead_box),
+                           ("volume", dead_volume)):
+            assert _exists(docker_client, kind, name), f"the dry run removed {name}"
+
+        done = await hangar("gc", env=env)
+        assert done.code == 0, done.stderr
+        out = " ".join(done.stdout.split())
+        assert "removed expired environment env_old" in out and f"removed orphan volume {orphan}" in out
+        for kind, name in (("volume", f"{namespace}-ws-env_old"), ("volume", orphan), ("container", dead_box),
+                           ("volume", dead_volume)):
+            assert not _exists(docker_client, kind, name), f"gc left {name}"
+        kept = (("volume", f"{namespace}-ws-env_live"), ("container", live_box), ("volume", live_volume))
+        for kind, name in kept:
+            assert _exists(docker_client, kind, name), f"gc removed {name}"
+        again = await hangar("gc", "--dry-run", env=env)
+        assert f"nothing to remove in namespace {namespace}" in " ".join(again.stdout.split())
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client.containers.get(live_box).remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client.containers.get(dead_box).remove(force=True)
+        for name in (live_volume, dead_volume, orphan, f"{namespace}-ws-env_live", f"{namespace}-ws-env_old"):
+            with contextlib.suppress(docker.errors.NotFound):
+                docker_client.volumes.get(name).remove(force=True)

@@ -1,0 +1,49 @@
+"""Owner labels: on every box, volume and the egress proxy; a spec cannot forge one; workspace
+volumes are never taken for a box's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.sandbox import engine as eng
+from runtime.sandbox.base import SandboxSpec
+from runtime.sandbox.egress import proxy_container_kwargs
+
+
+def _where(owner: str | None) -> eng.Placement:
+    return eng.Placement(
+        sandbox_id="abc123", namespace="ns1", token="t", socket_dir=Path("/s/abc123"),
+        workspace_volume="hangar-ws-abc123", network="none", runtime=None, init=True, owner=owner,
+    )
+
+
+def test_boxes_carry_their_owner_and_a_spec_cannot_forge_one() -> None:
+    spec = SandboxSpec(labels=((eng.LABEL_OWNER, "node-forged"),))
+    assert eng.container_kwargs(spec, _where("node-1"))["labels"][eng.LABEL_OWNER] == "node-1"
+    assert eng.LABEL_OWNER not in eng.container_kwargs(spec, _where(None))["labels"]
+
+
+def test_workspace_volumes_are_labelled_without_a_sandbox_id() -> None:
+    labels = eng.workspace_labels("ns1", "node-1")
+    assert labels == {
+        eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: "ns1", eng.LABEL_ROLE: eng.ROLE_WORKSPACE,
+        eng.LABEL_OWNER: "node-1",
+    }
+
+
+def test_the_egress_proxy_carries_its_starters_owner() -> None:
+    kw = proxy_container_kwargs(
+        "img", namespace="ns1", name="p", state_dir=Path("/s/e"), network="n", runtime=None, init=True,
+        owner="node-1",
+    )
+    assert kw["labels"][eng.LABEL_OWNER] == "node-1"
+    assert kw["labels"][eng.LABEL_NAMESPACE] == "ns1"
+
+
+def test_daemon_env_reaches_sandboxd() -> None:
+    where = _where("node-1")
+    import dataclasses
+
+    where = dataclasses.replace(where, daemon_env=(("SANDBOXD_TCP_PORT", "7443"),))
+    env = eng.container_kwargs(SandboxSpec(), where)["environment"]
+    assert env["SANDBOXD_TCP_PORT"] == "7443"

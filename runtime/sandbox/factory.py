@@ -9,6 +9,7 @@ from pydantic import Field, TypeAdapter
 from runtime.sandbox.base import Provider
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.local import LocalProvider, LocalProviderConfig
+from runtime.sandbox.pooled import PooledProvider, WarmConfig
 
 ProviderConfig = Annotated[DockerProviderConfig | LocalProviderConfig, Field(discriminator="type")]
 """Discriminated on ``type``; each backend's config forbids unknown fields."""
@@ -16,8 +17,9 @@ ProviderConfig = Annotated[DockerProviderConfig | LocalProviderConfig, Field(dis
 provider_config_adapter: TypeAdapter[ProviderConfig] = TypeAdapter(ProviderConfig)
 
 
-def get_provider(config: ProviderConfig) -> Provider:
-    """A provider for ``config`` (not started: use ``async with`` or ``start()``)."""
-    if isinstance(config, DockerProviderConfig):
-        return DockerProvider(config)
-    return LocalProvider(config)
+def get_provider(config: ProviderConfig, warm: WarmConfig | None = None) -> Provider:
+    """A provider for ``config`` (not started: use ``async with`` or ``start()``), wrapped with the
+    warm pool and kept boxes when ``warm`` is given."""
+    backend: Provider
+    backend = LocalProvider(config) if isinstance(config, LocalProviderConfig) else DockerProvider(config)
+    return PooledProvider(backend, warm) if warm is not None else backend

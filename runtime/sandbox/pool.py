@@ -35,6 +35,26 @@ class PoolConfig(BaseModel):
     """Pause idle boxes (no CPU while pooled; resuming costs ~20 ms)."""
     check_interval_s: float = Field(default=10.0, gt=0)
     """How often the refill task looks for aged boxes when nothing wakes it."""
+    min_free_mb: int = Field(default=0, ge=0)
+    """No refill while the host has less memory available than this (``MemAvailable``)."""
+
+
+def host_free_mb() -> int | None:
+    """The host's available memory (``MemAvailable`` of ``/proc/meminfo``), ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_tight(min_free_mb: int) -> bool:
+    """Whether the host has less than ``min_free_mb`` available."""
+    free = host_free_mb()
+    return min_free_mb > 0 and free is not None and free < min_free_mb
 
 
 class _Pooled:
@@ -129,6 +149,9 @@ class WarmPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.check_interval_s)
             self._wake.clear()
+            if memory_tight(self.config.min_free_mb):
+                log.info("warm pool not refilled: host memory is tight", free_mb=host_free_mb())
+                continue
             jobs = []
             for key, spec in list(self._specs.items()):
                 queue = self._idle[key]

@@ -10,13 +10,10 @@ import structlog
 
 from runtime.agents import AgentRegistry, default_agents_dir
 from runtime.config import Settings
-from runtime.errors import HangarError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.outbound import OutboundGuard
-from runtime.sandbox.base import SandboxSpec
-from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
-from runtime.sandbox.engine import remove_volume as remove_docker_volume
+from runtime.sandbox.base import Provider, SandboxSpec
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
 from runtime.service.environment_config import EgressPolicy
@@ -26,6 +23,7 @@ from runtime.service.file_boxes import FileBoxes
 from runtime.service.interactions import InteractionService
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
+from runtime.service.sandboxes import start_server_provider
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
 from runtime.tools.mcp import guarded_connect
@@ -100,7 +98,7 @@ async def open_services(
         registry.register("model", ModelRunner(model_client))
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
-        provider = await _start_provider(settings) if "agent" not in (runners or {}) else None
+        provider = await start_server_provider(settings) if "agent" not in (runners or {}) else None
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,
@@ -176,28 +174,6 @@ def file_limits(settings: Settings) -> FileLimits:
     )
 
 
-async def _start_provider(settings: Settings) -> DockerProvider | None:
-    """The server's sandbox provider; ``None`` (agent runs then fail with the reason) when
-    sandboxes are off or the Docker engine does not answer."""
-    if not settings.sandboxes:
-        return None
-    provider = DockerProvider(
-        DockerProviderConfig(
-            state_dir=settings.data_dir / "sandbox",
-            namespace=settings.sandbox_namespace,
-            runtime=settings.sandbox_runtime,
-            quota_interval_s=settings.workspace_quota_check_seconds,
-            egress_private_hosts=settings.egress_private_hosts,
-        )
-    )
-    try:
-        await provider.start()
-    except HangarError as e:
-        log.warning("sandboxes_unavailable", reason=e.message)
-        return None
-    return provider
-
-
 def _dispatcher(settings: Settings, store: Store, guard: OutboundGuard) -> WebhookDispatcher:
     secret = settings.webhook_signing_secret
     policy = DeliveryPolicy(
@@ -210,19 +186,13 @@ def _dispatcher(settings: Settings, store: Store, guard: OutboundGuard) -> Webho
     return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard)
 
 
-def _retention(settings: Settings, store: Store, provider: DockerProvider | None) -> Retention | None:
+def _retention(settings: Settings, store: Store, provider: Provider | None) -> Retention | None:
     if settings.retention_seconds is None:
         return None
-    remove_volume = None
-    if provider is not None:
-        engine = provider.engine
-
-        async def remove_volume(name: str) -> None:
-            await engine.run(remove_docker_volume, engine.client, name)
-
+    # Through the provider: it stops the volume's kept box before the volume goes.
     return Retention(
         store, keep_seconds=settings.retention_seconds, every=settings.retention_sweep_seconds,
-        remove_volume=remove_volume,
+        remove_volume=provider.remove_volume if provider is not None else None,
     )
 
 

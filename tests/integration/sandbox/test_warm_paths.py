@@ -1,0 +1,176 @@
+"""Warm paths on real containers: pooled boxes are hardened like cold ones and never cross specs;
+kept boxes resume with their sessions and processes, stop after their window (the workspace stays),
+give way least recently used first, and go before their volume does."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from runtime.sandbox.base import SandboxSpec, SandboxState
+from runtime.sandbox.docker import DockerProvider, DockerSandbox
+from runtime.sandbox.pooled import PooledProvider, WarmConfig
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+async def volume(provider: DockerProvider) -> AsyncIterator[str]:
+    name = f"hangar-ws-test-warm-{secrets.token_hex(4)}"
+    yield name
+    await provider.remove_volume(name)
+
+
+@pytest.fixture
+async def warm(provider: DockerProvider, volume: str) -> AsyncIterator[Callable[..., PooledProvider]]:
+    """Warm paths over the session's provider (closed at the end, before ``volume`` goes; the
+    provider stays)."""
+    made: list[PooledProvider] = []
+
+    def make(**config: Any) -> PooledProvider:
+        pooled = PooledProvider(provider, WarmConfig(**{"min_free_mb": 0, **config}))
+        made.append(pooled)
+        return pooled
+
+    yield make
+    for pooled in made:
+        await pooled.close_warm()
+
+
+def _hardening(docker_client: Any, box: DockerSandbox) -> dict[str, Any]:
+    """What a box's container is made with, less what names the box itself."""
+    attrs = docker_client.api.inspect_container(box.container_id)
+    host = dict(attrs["HostConfig"])
+    binds = host.pop("Binds", None) or []
+    mounts = host.pop("Mounts", None) or []
+    config = attrs["Config"]
+    return {
+        "host": host,
+        "bind_targets": sorted(b.split(":", 1)[1] for b in binds),
+        "mounts": sorted((m.get("Target"), m.get("Type"), m.get("ReadOnly", False)) for m in mounts),
+        "user": config.get("User"), "entrypoint": config.get("Entrypoint"), "cmd": config.get("Cmd"),
+        "env": sorted(e.split("=", 1)[0] for e in config.get("Env") or []),
+        "workdir": config.get("WorkingDir"), "image": config.get("Image"),
+    }
+
+
+async def test_a_pooled_box_is_hardened_exactly_like_a_cold_one(
+    warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
+    docker_client: Any,
+) -> None:
+    spec = make_spec(labels=(("test", "pool-hardening"),))
+    pooled = warm(pool_size=1)
+    await pooled.start_warm()
+    pooled.pool.warm(spec)
+    await pooled.pool.wait_full(spec)
+    waiting = pooled.pool._idle[spec.key()][0].box
+    async with await pooled.create(spec) as box, await provider.create(spec) as cold:
+        assert box is waiting  # from the pool
+        assert isinstance(box, DockerSandbox) and isinstance(cold, DockerSandbox)
+        assert _hardening(docker_client, box) == _hardening(docker_client, cold)
+        assert (await box.client.exec(["id", "-u"])).stdout == (await cold.client.exec(["id", "-u"])).stdout
+
+
+async def test_a_box_of_another_spec_is_not_taken_from_a_pool(
+    warm: Callable[..., PooledProvider], make_spec: Callable[..., SandboxSpec],
+) -> None:
+    spec = make_spec(labels=(("test", "pool-keys"),))
+    other_env = make_spec(labels=(("test", "pool-keys"),), env=(("TOKEN", "b"),))
+    pooled = warm(pool_size=1)
+    await pooled.start_warm()
+    pooled.pool.warm(spec)
+    await pooled.pool.wait_full(spec)
+    waiting = pooled.pool._idle[spec.key()][0].box
+    async with await pooled.create(other_env) as box:
+        assert box is not waiting
+        assert (await box.client.exec(["sh", "-c", "echo $TOKEN"])).stdout == "b\n"
+    assert pooled.pool.available(spec) == 1  # still there for its own spec
+
+
+async def test_a_kept_box_resumes_with_its_sessions_and_processes(
+    warm: Callable[..., PooledProvider], make_spec: Callable[..., SandboxSpec], volume: str,
+) -> None:
+    spec = make_spec(workspace_volume=volume)
+    pooled = warm(keep_seconds=60)
+    await pooled.start_warm()
+    box = await pooled.create(spec)
+    await box.client.python("answer = 42")
+    await box.client.shell("sleep 300 & echo $! > /tmp/bg.pid")
+    await pooled.release(box)
+    assert box.state is SandboxState.PAUSED
+    assert pooled.kept(volume) is box
+
+    again = await pooled.create(spec)
+    try:
+        assert again is box and again.state is SandboxState.READY
+        assert "42" in (await again.client.python("print(answer)")).stdout
+        alive = await again.client.shell("kill -0 $(cat /tmp/bg.pid) && echo alive")
+        assert "alive" in alive.output
+    finally:
+        await pooled.release(again, keep=False)
+    assert box.state is SandboxState.STOPPED and pooled.kept(volume) is None
+
+
+async def test_a_kept_box_is_not_taken_for_another_spec(
+    warm: Callable[..., PooledProvider], make_spec: Callable[..., SandboxSpec], volume: str,
+) -> None:
+    pooled = warm(keep_seconds=60)
+    await pooled.start_warm()
+    box = await pooled.create(make_spec(workspace_volume=volume))
+    await pooled.release(box)
+    async with await pooled.create(make_spec(workspace_volume=volume, env=(("A", "1"),))) as other:
+        assert other is not box
+    assert pooled.kept(volume) is box  # the file box of a volume does not end its kept box
+
+
+async def test_an_idle_kept_box_stops_after_its_window_and_the_workspace_stays(
+    warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
+    volume: str,
+) -> None:
+    pooled = warm(keep_seconds=0.5, sweep_interval_s=0.1)
+    await pooled.start_warm()
+    box = await pooled.create(make_spec(workspace_volume=volume))
+    await box.client.write_file("kept.txt", b"still here")
+    await pooled.release(box)
+    assert isinstance(box, DockerSandbox)
+    await asyncio.wait_for(box.wait_stopped(), 30)
+    assert pooled.kept(volume) is None
+    assert await provider.volume_exists(volume)
+    async with await pooled.create(make_spec(workspace_volume=volume)) as fresh:
+        assert fresh is not box
+        assert await fresh.client.read_file("kept.txt") == b"still here"
+
+
+async def test_least_recently_used_kept_boxes_stop_first(
+    warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
+) -> None:
+    pooled = warm(keep_seconds=60, max_kept=1)
+    await pooled.start_warm()
+    volumes = [f"hangar-ws-test-lru-{secrets.token_hex(4)}" for _ in range(2)]
+    try:
+        first = await pooled.create(make_spec(workspace_volume=volumes[0]))
+        second = await pooled.create(make_spec(workspace_volume=volumes[1]))
+        await pooled.release(first)
+        await pooled.release(second)
+        assert first.state is SandboxState.STOPPED
+        assert pooled.kept(volumes[1]) is second and second.state is SandboxState.PAUSED
+    finally:
+        for name in volumes:
+            await pooled.remove_volume(name)
+
+
+async def test_removing_a_volume_stops_its_kept_box_first(
+    warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
+    volume: str,
+) -> None:
+    pooled = warm(keep_seconds=60)
+    await pooled.start_warm()
+    box = await pooled.create(make_spec(workspace_volume=volume))
+    await pooled.release(box)
+    await pooled.remove_volume(volume)
+    assert box.state is SandboxState.STOPPED
+    assert not await provider.volume_exists(volume)

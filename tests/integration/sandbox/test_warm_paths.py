@@ -5,8 +5,13 @@ give way least recently used first, and go before their volume does."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +19,7 @@ import pytest
 from runtime.sandbox.base import SandboxSpec, SandboxState
 from runtime.sandbox.docker import DockerProvider, DockerSandbox
 from runtime.sandbox.pooled import PooledProvider, WarmConfig
+from runtime.sandbox.reaper import list_owned
 
 pytestmark = pytest.mark.docker
 
@@ -174,3 +180,52 @@ async def test_removing_a_volume_stops_its_kept_box_first(
     await pooled.remove_volume(volume)
     assert box.state is SandboxState.STOPPED
     assert not await provider.volume_exists(volume)
+
+
+KEEPER = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from runtime.sandbox.base import SandboxSpec
+    from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+    from runtime.sandbox.pooled import PooledProvider, WarmConfig
+
+    async def main():
+        config = DockerProviderConfig(
+            state_dir=Path(sys.argv[1]), namespace=sys.argv[2], reap_on_start=False, reap_interval_s=None
+        )
+        provider = PooledProvider(DockerProvider(config), WarmConfig(pool_size=0, min_free_mb=0))
+        await provider.start()
+        spec = SandboxSpec(image=sys.argv[3], memory_mb=256, workspace_volume=sys.argv[4])
+        box = await provider.create(spec)
+        await provider.release(box)
+        print("SANDBOX_ID=" + box.id, flush=True)
+        await asyncio.sleep(600)
+
+    asyncio.run(main())
+""")
+
+
+async def test_a_kept_box_of_a_killed_server_is_reaped(
+    provider: DockerProvider, spec: SandboxSpec, docker_client: Any, namespace: str, state_dir: Path,
+    volume: str,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KEEPER, str(state_dir), namespace, spec.image, volume,
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
+    assert proc.stdout is not None
+    kept_id = ""
+    async with asyncio.timeout(60):
+        while not kept_id and (line := await proc.stdout.readline()):
+            kept_id = line.decode().strip().removeprefix("SANDBOX_ID=") if b"SANDBOX_ID=" in line else ""
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert kept_id, "the subprocess did not keep a box"
+    owned = list_owned(docker_client, namespace, provider.sockets_dir)
+    container = next(c for c, i in owned.containers.items() if i == kept_id)
+    assert docker_client.api.inspect_container(container)["State"]["Status"] == "paused"
+
+    await provider.reaper.reap_once()
+    owned = list_owned(docker_client, namespace, provider.sockets_dir)
+    assert kept_id not in [*owned.containers.values(), *owned.socket_dirs.values()]
+    assert await provider.volume_exists(volume)  # the environment's workspace stays

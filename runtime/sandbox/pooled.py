@@ -152,7 +152,8 @@ class PooledProvider(Provider):
             log.warning("kept sandbox unusable; starting another", sandbox_id=entry.box.id, error=e.message)
             await entry.box.stop()
             return None
-        entry.box.touch()
+        # Each run gets the box's whole lifetime and idle timeout, as a cold box would.
+        entry.box.created_at = entry.box.last_active = time.monotonic()
         log.info("kept sandbox resumed", sandbox_id=entry.box.id, volume=volume)
         return entry.box
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -59,12 +61,26 @@ def poolable(spec: SandboxSpec) -> bool:
 class PooledProvider(Provider):
     """``provider`` with a warm pool and kept boxes (see the module docstring)."""
 
-    def __init__(self, provider: Provider, config: WarmConfig | None = None) -> None:
+    def __init__(
+        self, provider: Provider, config: WarmConfig | None = None, *,
+        workspace_name: Callable[[str], str] | None = None,
+    ) -> None:
+        """``workspace_name`` names an environment's workspace volume after its id; with it, new
+        environments can be handed pre-started boxes (:meth:`claim_environment`)."""
         self.inner = provider
         self.config = config or WarmConfig()
         self.name = provider.name
         pool = PoolConfig(size=self.config.pool_size, min_free_mb=self.config.min_free_mb)
         self.pool = WarmPool(provider, pool)
+        self._workspace_name = workspace_name
+        self.environments = WarmPool(
+            provider, pool, prepare=self._with_new_workspace, on_discard=self._drop_workspace
+        )
+        """Pre-started boxes, each on the (empty) workspace of an environment id not handed out yet."""
+        self._env_of: dict[str, str] = {}
+        """Workspace volume -> environment id, of the boxes in :attr:`environments`."""
+        self._template: SandboxSpec | None = None
+        """The spec (less its workspace) of the last run kept: what a new environment likely runs."""
         self._kept: collections.OrderedDict[str, _Kept] = collections.OrderedDict()
         """By workspace volume, least recently kept first."""
         self._lock = asyncio.Lock()
@@ -81,6 +97,7 @@ class PooledProvider(Provider):
     async def start_warm(self) -> None:
         """Start the pool's refill and the kept boxes' sweep (the wrapped provider is started)."""
         await self.pool.start()
+        await self.environments.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def close_warm(self) -> None:
@@ -94,6 +111,7 @@ class PooledProvider(Provider):
         self._kept.clear()
         await asyncio.gather(*(b.stop() for b in kept), return_exceptions=True)
         await self.pool.close()
+        await self.environments.close()
 
     # --- boxes --------------------------------------------------------------------------------
 
@@ -117,6 +135,7 @@ class PooledProvider(Provider):
             log.warning("could not keep sandbox; stopping it", sandbox_id=box.id, error=e.message)
             await box.stop()
             return
+        self._learn(box.spec)
         async with self._lock:
             previous = self._kept.pop(volume, None)
             self._kept[volume] = _Kept(box, time.monotonic())
@@ -124,6 +143,48 @@ class PooledProvider(Provider):
             await previous.box.stop()
         log.info("sandbox kept warm", sandbox_id=box.id, volume=volume)
         await self._trim()
+
+    # --- new environments ------------------------------------------------------------------------
+
+    def claim_environment(self) -> str | None:
+        """The id for a new environment whose box is already started (paused, on the environment's
+        own empty workspace), or ``None`` when none is ready. The box is kept for the id: the
+        environment's first run takes it when its spec is the same (else it starts its own)."""
+        if self._template is None:
+            return None
+        box = self.environments.claim(self._template)
+        volume = box.spec.workspace_volume if box is not None else None
+        if box is None or volume is None:
+            return None
+        environment_id = self._env_of.pop(volume)
+        self._kept[volume] = _Kept(box, time.monotonic())
+        log.info("pooled sandbox claimed", sandbox_id=box.id, environment_id=environment_id)
+        return environment_id
+
+    def name_workspaces(self, workspace_name: Callable[[str], str]) -> None:
+        """Name environments' workspace volumes after their ids (enables :meth:`claim_environment`)."""
+        self._workspace_name = workspace_name
+
+    def _learn(self, spec: SandboxSpec) -> None:
+        """Pre-start boxes of this run's spec for new environments (fresh, network-less ones only)."""
+        if self._workspace_name is None or self.config.pool_size == 0 or spec.network != "none":
+            return
+        self._template = spec.model_copy(update={"workspace_volume": None})
+        self.environments.warm(self._template)
+
+    def _with_new_workspace(self, template: SandboxSpec) -> SandboxSpec:
+        assert self._workspace_name is not None
+        environment_id = f"env_{secrets.token_hex(8)}"
+        volume = self._workspace_name(environment_id)
+        self._env_of[volume] = environment_id
+        return template.model_copy(update={"workspace_volume": volume})
+
+    async def _drop_workspace(self, box: Sandbox) -> None:
+        """A pre-started box never claimed: its empty workspace goes with it."""
+        volume = box.spec.workspace_volume
+        if volume is not None:
+            self._env_of.pop(volume, None)
+            await self.inner.remove_volume(volume)
 
     def kept(self, volume: str) -> Sandbox | None:
         """The box kept for ``volume``, if any."""

@@ -14,6 +14,7 @@ from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.outbound import OutboundGuard
 from runtime.sandbox.base import Provider, SandboxSpec
+from runtime.sandbox.pooled import PooledProvider
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
 from runtime.service.environment_config import EgressPolicy
@@ -108,6 +109,7 @@ async def open_services(
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
             policy=EgressPolicy(allow_open=settings.allow_open_egress),
+            claim=provider.claim_environment if isinstance(provider, PooledProvider) else None,
         )
         if provider is not None:
             registry.register(

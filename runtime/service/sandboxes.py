@@ -16,7 +16,8 @@ from runtime.errors import HangarError
 from runtime.sandbox.base import Provider
 from runtime.sandbox.docker_config import DockerProviderConfig
 from runtime.sandbox.factory import get_provider
-from runtime.sandbox.pooled import WarmConfig
+from runtime.sandbox.pooled import PooledProvider, WarmConfig
+from runtime.worker.agent_runner import workspace_volume
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +38,10 @@ def server_provider(settings: Settings, *, state_dir: Path | None = None) -> Pro
         quota_interval_s=settings.workspace_quota_check_seconds,
         egress_private_hosts=settings.egress_private_hosts,
     )
-    return get_provider(config, warm_config(settings))
+    provider = get_provider(config, warm_config(settings))
+    if isinstance(provider, PooledProvider):
+        provider.name_workspaces(workspace_volume)
+    return provider
 
 
 def command_provider(settings: Settings) -> Provider:

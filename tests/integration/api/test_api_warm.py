@@ -4,6 +4,7 @@ cancelled run's box is not kept; deleting the environment stops its kept box."""
 
 from __future__ import annotations
 
+import datetime
 import time
 import warnings
 from collections.abc import Iterator
@@ -102,3 +103,45 @@ def test_a_cancelled_run_does_not_keep_its_box(hangar: HangarServer, engine: Any
     assert client.interactions.cancel(created.id).status == "cancelled"
     env_id = client.interactions.get(created.id).environment_id
     assert not wait_no_box(engine, env_id), "the cancelled run's box was kept"
+
+
+def created_at(engine: Any, container_id: str) -> float:
+    created = engine.api.inspect_container(container_id)["Created"]
+    return datetime.datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00").timestamp()
+
+
+def paused_since(engine: Any, namespace: str, since: float) -> list[str]:
+    """Paused boxes of the namespace created after ``since`` (a pre-started box, once refilled)."""
+    filters = {"label": f"hangar.namespace={namespace}", "status": "paused"}
+    rows = engine.api.containers(all=True, filters=filters)
+    return [row["Id"] for row in rows if created_at(engine, row["Id"]) > since]
+
+
+def test_a_new_environment_adopts_a_pre_started_box(hangar: HangarServer, engine: Any) -> None:
+    client = hangar.client()
+    hangar.script.set(turn(calls=[call("shell", command="echo one", id="s1")]), turn("One."))
+    asked_first = time.time()
+    first = wait_done(hangar, client.interactions.create(
+        agent=AGENT, input="one", environment="remote", background=True
+    ).id)
+    assert first.status == "completed", getattr(first, "errors", None)
+    kept = [c.id for c in boxes_on(engine, first.environment_id)]
+    namespace = engine.api.inspect_container(kept[0])["Config"]["Labels"]["hangar.namespace"]
+    deadline = time.monotonic() + 60  # the pool pre-starts a box of the run's spec in the background
+    while not set(paused_since(engine, namespace, asked_first)) - set(kept) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(paused_since(engine, namespace, asked_first)) - set(kept), "no box was pre-started"
+
+    asked = time.time()
+    hangar.script.set(turn(calls=[call("shell", command="echo two", id="s2")]), turn("Two."))
+    second = wait_done(hangar, client.interactions.create(
+        agent=AGENT, input="two", environment="remote", background=True
+    ).id)
+    assert second.status == "completed", getattr(second, "errors", None)
+    assert "two" in results(second)[0]
+    (box,) = boxes_on(engine, second.environment_id)
+    assert created_at(engine, box.id) < asked, "the box was started for the run, not taken from the pool"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for env in (first.environment_id, second.environment_id):
+            client.environments.delete(env)

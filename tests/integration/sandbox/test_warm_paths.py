@@ -229,3 +229,49 @@ async def test_a_kept_box_of_a_killed_server_is_reaped(
     owned = list_owned(docker_client, namespace, provider.sockets_dir)
     assert kept_id not in [*owned.containers.values(), *owned.socket_dirs.values()]
     assert await provider.volume_exists(volume)  # the environment's workspace stays
+
+
+async def test_a_new_environment_adopts_a_pre_started_box_hardened_like_a_cold_one(
+    provider: DockerProvider, make_spec: Callable[..., SandboxSpec], docker_client: Any, volume: str,
+) -> None:
+    tag = secrets.token_hex(3)
+    config = WarmConfig(pool_size=1, min_free_mb=0)
+    pooled = PooledProvider(provider, config, workspace_name=lambda env: f"hangar-ws-test-{tag}-{env}")
+    await pooled.start_warm()
+    claimed: list[str] = []
+    try:
+        run_spec = make_spec(labels=(("test", f"claim-{tag}"),), workspace_volume=volume)
+        assert pooled.claim_environment() is None  # nothing learnt yet: a new environment starts cold
+        await pooled.release(await pooled.create(run_spec))  # a run kept: its spec is learnt
+        template = run_spec.model_copy(update={"workspace_volume": None})
+        await pooled.environments.wait_full(template)
+
+        environment_id = pooled.claim_environment()
+        assert environment_id is not None
+        workspace = f"hangar-ws-test-{tag}-{environment_id}"
+        claimed.append(workspace)
+        waiting = pooled.kept(workspace)
+        assert waiting is not None and waiting.state is SandboxState.PAUSED
+        spec = run_spec.model_copy(update={"workspace_volume": workspace})
+        box = await pooled.create(spec)  # the environment's first run
+        assert box is waiting and box.state is SandboxState.READY
+        async with await provider.create(spec) as cold:
+            assert isinstance(box, DockerSandbox)
+            assert _hardening(docker_client, box) == _hardening(docker_client, cold)
+        await box.client.write_file("mine.txt", b"first run")
+        await pooled.release(box, keep=False)
+
+        # A box pre-started for another spec is not taken: the run starts its own.
+        other = pooled.claim_environment()
+        assert other is not None
+        claimed.append(f"hangar-ws-test-{tag}-{other}")
+        other_spec = run_spec.model_copy(update={"workspace_volume": claimed[-1], "env": (("A", "1"),)})
+        async with await pooled.create(other_spec) as fresh:
+            assert fresh is not pooled.kept(claimed[-1])
+            assert (await fresh.client.exec(["sh", "-c", "echo $A"])).stdout == "1\n"
+    finally:
+        await pooled.close_warm()  # unclaimed pre-started boxes go with their empty volumes
+        for name in claimed:
+            await provider.remove_volume(name)
+    left = [v["Name"] for v in docker_client.api.volumes()["Volumes"] or [] if f"-{tag}-" in v["Name"]]
+    assert not left, left

@@ -38,6 +38,9 @@ from tests.bench.bench_sandbox import (
     container_memory_mb,
 )
 
+REFILL_PAUSE_S = 3.0
+"""Time between two new environments (a cold box takes 0.5-2 s on the loaded 2-core machine)."""
+
 
 async def first_result(client: httpx.AsyncClient, base: str, body: dict[str, Any]) -> tuple[float, str, str]:
     """(ms from create to the first tool result on the stream, interaction id, environment id)."""
@@ -64,6 +67,7 @@ async def interactions(base: str, image: str, n: int) -> tuple[list[float], list
     fresh, follow, envs = [], [], []
     async with httpx.AsyncClient(timeout=120) as client:
         for i in range(n + 1):
+            await asyncio.sleep(REFILL_PAUSE_S)  # new environments arrive apart: the pool refills between
             ms, first_id, env = await first_result(
                 client, base, {"agent": "bench", "input": "list", "environment": "remote"}
             )

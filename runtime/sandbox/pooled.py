@@ -112,6 +112,9 @@ class PooledProvider(Provider):
         await asyncio.gather(*(b.stop() for b in kept), return_exceptions=True)
         await self.pool.close()
         await self.environments.close()
+        # Workspaces of boxes still starting when the refill stopped (their boxes removed themselves).
+        leftover, self._env_of = list(self._env_of), {}
+        await asyncio.gather(*(self.inner.remove_volume(v) for v in leftover), return_exceptions=True)
 
     # --- boxes --------------------------------------------------------------------------------
 

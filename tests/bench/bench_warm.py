@@ -10,7 +10,6 @@ memory of a held box). Run with ``make bench`` or ``python -m tests.bench.bench_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import statistics
 import sys
@@ -115,6 +114,23 @@ async def held_memory(image: str, count: int) -> tuple[float, float]:
     return statistics.mean(ours), statistics.mean(theirs)
 
 
+async def remove_volumes(engine: Any, names: list[str], limit_s: float = 30.0) -> None:
+    """Remove the run's workspaces once the boxes the stopped server left are gone."""
+    deadline = time.monotonic() + limit_s
+    for name in names:
+        while True:
+            try:
+                await asyncio.to_thread(engine.api.remove_volume, name, force=True)
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError:
+                if time.monotonic() > deadline:
+                    print(f"could not remove volume {name}")
+                    break
+                await asyncio.sleep(0.5)
+
+
 async def run(quick: bool = False) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     engine = docker.from_env()
@@ -127,9 +143,7 @@ async def run(quick: bool = False) -> None:
             with server(Path(tmp), "--docker", image) as base:
                 fresh, follow, envs = await interactions(base, image, n)
         finally:
-            for env in envs:
-                with contextlib.suppress(docker.errors.APIError):
-                    engine.api.remove_volume(workspace_volume(env), force=True)
+            await remove_volumes(engine, [workspace_volume(env) for env in envs])
     count = 10 if quick else 40
     ours, bare = await held_memory(image, count)
     engine.close()

@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     project_max_live_boxes: int | None = Field(default=None, ge=1)
     """Agent interactions one project may have ``in_progress`` at once (each holds a live box);
     past it, 429 with ``Retry-After``. ``None`` (the default): no limit."""
+    keep_warm_seconds: float | None = Field(default=900.0, gt=0)
+    """How long an environment's box is kept (paused) after a run, so a follow-up turn finds its
+    shell and Python sessions and background processes; past it the box stops and the workspace
+    stays. ``None``: boxes stop when their run ends."""
+    warm_pool_size: int = Field(default=1, ge=0)
+    """Pre-started boxes kept per sandbox spec for new environments (0: none)."""
+    warm_max_boxes: int = Field(default=200, ge=0)
+    """Most boxes kept warm (paused) at once; the least recently used stop first."""
+    warm_min_free_mb: int = Field(default=1024, ge=0)
+    """Host memory (MemAvailable) below which kept boxes stop, least recently used first, and the
+    warm pool is not refilled."""
 
     # --- webhooks ----------------------------------------------------------------------------------
     webhook_max_attempts: int = Field(default=6, ge=1)

@@ -129,10 +129,13 @@ class AgentSession:
         sink: Sink | None = None,
         copy_sources: bool = True,
         outbound: OutboundGuard | None = None,
+        keep_box: bool = False,
     ) -> None:
         """``copy_sources=False`` skips the agent's data sources (a resumed run: the workspace
         volume has them, maybe edited). ``outbound`` makes the HTTP handlers of workspace hooks
-        possible (without it a hooks file that declares one fails the run)."""
+        possible (without it a hooks file that declares one fails the run). ``keep_box`` hands
+        the box back to the provider to keep warm for the next run on its workspace (when the
+        session ends without an error; the provider may still stop it)."""
         self.agent = agent
         self.provider = provider
         self.model = model
@@ -141,6 +144,7 @@ class AgentSession:
         self.sink = sink
         self.copy_sources = copy_sources
         self.outbound = outbound
+        self.keep_box = keep_box
         self.sandbox: Sandbox | None = None
 
     async def start(self) -> Sandbox:
@@ -170,8 +174,8 @@ class AgentSession:
 
     async def stop(self) -> None:
         if self.sandbox is not None:
-            await self.sandbox.stop()
-            self.sandbox = None
+            box, self.sandbox = self.sandbox, None
+            await self.provider.release(box, keep=self.keep_box)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -180,6 +184,8 @@ class AgentSession:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc is not None:
+            self.keep_box = False  # a failed or cancelled run's box may be in any state
         await self.stop()
 
     def _box(self) -> Sandbox:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from runtime.config import Settings
 from runtime.errors import HangarError, InputError
-from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+from runtime.sandbox.base import Provider
 
 err_console = Console(stderr=True)
 
@@ -19,21 +19,11 @@ EXIT_INFRA = 7
 """Exit codes shared by every command; ``hangar run`` adds one per terminal status (README)."""
 
 
-def docker_provider(settings: Settings) -> DockerProvider:
-    """The Docker provider of a one-off command (``hangar run``, ``hangar sandbox``): its boxes live
-    in the CLI namespace, apart from a server's (whose reaper would take them for orphans), and it
-    never reaps (other commands may be running); ``hangar sandbox rm --all`` cleans up after a
-    killed command."""
-    return DockerProvider(
-        DockerProviderConfig(
-            state_dir=settings.data_dir / "sandbox",
-            namespace=settings.cli_sandbox_namespace,
-            runtime=settings.sandbox_runtime,
-            reap_on_start=False,
-            reap_interval_s=None,
-            quota_interval_s=settings.workspace_quota_check_seconds,
-        )
-    )
+def docker_provider(settings: Settings) -> Provider:
+    """The provider of a one-off command (see :func:`runtime.service.sandboxes.command_provider`)."""
+    from runtime.service.sandboxes import command_provider
+
+    return command_provider(settings)
 
 
 @contextlib.contextmanager

@@ -19,8 +19,7 @@ from rich.table import Table
 
 from runtime.cli.common import docker_provider, err_console, fail_on_hangar_error
 from runtime.config import Settings
-from runtime.sandbox.base import SandboxInfo, SandboxSpec
-from runtime.sandbox.docker import DockerProvider
+from runtime.sandbox.base import Provider, SandboxInfo, SandboxSpec
 
 app = typer.Typer(help="Run commands in sandboxes; list and remove sandboxes.", no_args_is_help=True)
 console = Console()
@@ -42,7 +41,7 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log life
     )
 
 
-def _provider() -> DockerProvider:
+def _provider() -> Provider:
     return docker_provider(Settings())
 
 

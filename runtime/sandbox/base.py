@@ -205,6 +205,11 @@ class Provider(abc.ABC):
         """Whether a named workspace volume exists. Backends without named volumes say yes."""
         return True
 
+    async def release(self, box: Sandbox, *, keep: bool = True) -> None:
+        """End a run's use of ``box``. A provider with warm paths may keep it (paused) for the next
+        run on its workspace when ``keep``; this one stops it."""
+        await box.stop()
+
     @abc.abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """A new ready sandbox. Raises ``ImageMissing``, ``EngineUnavailable`` or

@@ -10,6 +10,7 @@ from runtime.sandbox.base import Provider
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.docker_tcp import DockerTcpProvider, DockerTcpProviderConfig
 from runtime.sandbox.local import LocalProvider, LocalProviderConfig
+from runtime.sandbox.pooled import PooledProvider, WarmConfig
 
 ProviderConfig = Annotated[
     DockerProviderConfig | DockerTcpProviderConfig | LocalProviderConfig, Field(discriminator="type")
@@ -19,10 +20,14 @@ ProviderConfig = Annotated[
 provider_config_adapter: TypeAdapter[ProviderConfig] = TypeAdapter(ProviderConfig)
 
 
-def get_provider(config: ProviderConfig) -> Provider:
-    """A provider for ``config`` (not started: use ``async with`` or ``start()``)."""
+def get_provider(config: ProviderConfig, warm: WarmConfig | None = None) -> Provider:
+    """A provider for ``config`` (not started: use ``async with`` or ``start()``), wrapped with the
+    warm pool and kept boxes when ``warm`` is given."""
+    backend: Provider
     if isinstance(config, DockerTcpProviderConfig):
-        return DockerTcpProvider(config)
-    if isinstance(config, DockerProviderConfig):
-        return DockerProvider(config)
-    return LocalProvider(config)
+        backend = DockerTcpProvider(config)
+    elif isinstance(config, DockerProviderConfig):
+        backend = DockerProvider(config)
+    else:
+        backend = LocalProvider(config)
+    return PooledProvider(backend, warm) if warm is not None else backend

@@ -12,12 +12,13 @@ import asyncio
 import collections
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.errors import HangarError
-from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
+from runtime.sandbox.base import Provider, Sandbox, SandboxSpec, SandboxState
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +36,26 @@ class PoolConfig(BaseModel):
     """Pause idle boxes (no CPU while pooled; resuming costs ~20 ms)."""
     check_interval_s: float = Field(default=10.0, gt=0)
     """How often the refill task looks for aged boxes when nothing wakes it."""
+    min_free_mb: int = Field(default=0, ge=0)
+    """No refill while the host has less memory available than this (``MemAvailable``)."""
+
+
+def host_free_mb() -> int | None:
+    """The host's available memory (``MemAvailable`` of ``/proc/meminfo``), ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_tight(min_free_mb: int) -> bool:
+    """Whether the host has less than ``min_free_mb`` available."""
+    free = host_free_mb()
+    return min_free_mb > 0 and free is not None and free < min_free_mb
 
 
 class _Pooled:
@@ -44,9 +65,17 @@ class _Pooled:
 
 
 class WarmPool:
-    def __init__(self, provider: Provider, config: PoolConfig | None = None) -> None:
+    def __init__(
+        self, provider: Provider, config: PoolConfig | None = None, *,
+        prepare: Callable[[SandboxSpec], SandboxSpec] | None = None,
+        on_discard: Callable[[Sandbox], Awaitable[None]] | None = None,
+    ) -> None:
+        """``prepare`` turns the pool's spec into each new box's own (e.g. a workspace volume of
+        its own); ``on_discard`` runs after a box the pool never handed out was stopped."""
         self.provider = provider
         self.config = config or PoolConfig()
+        self._prepare = prepare
+        self._on_discard = on_discard
         self._specs: dict[str, SandboxSpec] = {}
         self._idle: dict[str, collections.deque[_Pooled]] = {}
         self._wake = asyncio.Event()
@@ -66,7 +95,7 @@ class WarmPool:
             self._task = None
         boxes = [p.box for q in self._idle.values() for p in q]
         self._idle.clear()
-        await asyncio.gather(*(b.stop() for b in boxes), *self._background, return_exceptions=True)
+        await asyncio.gather(*(self._stop(b) for b in boxes), *self._background, return_exceptions=True)
 
     async def __aenter__(self) -> WarmPool:
         await self.start()
@@ -90,6 +119,20 @@ class WarmPool:
         """Return when the spec's pool holds ``size`` boxes (for tests and warm-up at start)."""
         async with asyncio.timeout(timeout_s), self._refilled:
             await self._refilled.wait_for(lambda: self.available(spec) >= self.config.size)
+
+    def claim(self, spec: SandboxSpec) -> Sandbox | None:
+        """A pooled box of ``spec`` as it is (paused when the pool pauses), or ``None``; the caller
+        owns it from now on."""
+        queue = self._idle.get(spec.key())
+        while queue:
+            pooled = queue.popleft()
+            self._wake.set()
+            if time.monotonic() - pooled.pooled_at <= self.config.max_age_s and pooled.box.state in (
+                SandboxState.PAUSED, SandboxState.READY
+            ):
+                return pooled.box
+            self._discard(pooled.box, "aged")
+        return None
 
     async def acquire(self, spec: SandboxSpec) -> Sandbox:
         """A ready, running sandbox of ``spec``: from the pool when one is warm, else cold."""
@@ -119,7 +162,7 @@ class WarmPool:
     def _discard(self, box: Sandbox, why: str) -> None:
         log.info("discarding pooled sandbox", sandbox_id=box.id, reason=why)
         self._wake.set()
-        task = asyncio.create_task(box.stop())
+        task = asyncio.create_task(self._stop(box))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -129,6 +172,9 @@ class WarmPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.check_interval_s)
             self._wake.clear()
+            if memory_tight(self.config.min_free_mb):
+                log.info("warm pool not refilled: host memory is tight", free_mb=host_free_mb())
+                continue
             jobs = []
             for key, spec in list(self._specs.items()):
                 queue = self._idle[key]
@@ -144,16 +190,21 @@ class WarmPool:
             queue.remove(pooled)
             self._discard(pooled.box, "aged")
 
+    async def _stop(self, box: Sandbox) -> None:
+        await box.stop()
+        if self._on_discard is not None:
+            await self._on_discard(box)
+
     async def _add_one(self, key: str, spec: SandboxSpec, limit: asyncio.Semaphore) -> None:
         async with limit:
             box: Sandbox | None = None
             try:
-                box = await self.provider.create(spec)
+                box = await self.provider.create(self._prepare(spec) if self._prepare else spec)
                 if self.config.paused:
                     await box.pause()
             except HangarError as e:
                 if box is not None:
-                    await box.stop()
+                    await self._stop(box)
                 log.warning("warm pool refill failed", spec_key=key, error=str(e))
                 await asyncio.sleep(1.0)  # don't spin on a broken image or engine
                 return

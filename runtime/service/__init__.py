@@ -10,13 +10,11 @@ import structlog
 
 from runtime.agents import AgentRegistry, default_agents_dir
 from runtime.config import Settings
-from runtime.errors import HangarError
 from runtime.llm.base import ModelClient
 from runtime.llm.gemini import GeminiClient
 from runtime.outbound import OutboundGuard
-from runtime.sandbox.base import SandboxSpec
-from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
-from runtime.sandbox.engine import remove_volume as remove_docker_volume
+from runtime.sandbox.base import Provider, SandboxSpec
+from runtime.sandbox.pooled import PooledProvider
 from runtime.service.agents import AgentCatalog, AgentService
 from runtime.service.auth import KeyService, Unauthenticated
 from runtime.service.credential_crypto import CredentialCipher
@@ -29,6 +27,7 @@ from runtime.service.interactions import InteractionService
 from runtime.service.nodes import NodeHeartbeat, claim_node_id
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
+from runtime.service.sandboxes import start_server_provider
 from runtime.service.triggers import TriggerService
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
@@ -120,9 +119,12 @@ async def open_services(
         registry.register("model", ModelRunner(model_client))
         agents = AgentRegistry.from_folder(settings.agents_dir or default_agents_dir())
         catalog = AgentCatalog(store, agents)
-        provider = await _start_provider(settings, node) if "agent" not in (runners or {}) else None
-        if provider is not None:
-            provider.credentials = credentials
+        provider = (
+            await start_server_provider(
+                settings, owner=node.node_id, live_owners=node.live_owners, credentials=credentials
+            )
+            if "agent" not in (runners or {}) else None
+        )
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,
@@ -132,6 +134,7 @@ async def open_services(
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
             policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,
+            claim=provider.claim_environment if isinstance(provider, PooledProvider) else None,
         )
         if provider is not None:
             registry.register(
@@ -222,34 +225,6 @@ def file_limits(settings: Settings) -> FileLimits:
     )
 
 
-async def _start_provider(settings: Settings, node: NodeHeartbeat) -> DockerProvider | None:
-    """The server's sandbox provider; ``None`` (agent runs then fail with the reason) when
-    sandboxes are off or the Docker engine does not answer. Its boxes carry the node's id, and its
-    reaper leaves live nodes' boxes alone."""
-    if not settings.sandboxes:
-        return None
-    provider = DockerProvider(
-        DockerProviderConfig(
-            state_dir=settings.data_dir / "sandbox",
-            namespace=settings.sandbox_namespace,
-            runtime=settings.sandbox_runtime,
-            quota_interval_s=settings.workspace_quota_check_seconds,
-            egress_private_hosts=settings.egress_private_hosts,
-            egress_upstream_ca=settings.egress_upstream_ca,
-            owner=node.node_id,
-            # Often enough that a dead node's boxes go soon after its heartbeat ages.
-            reap_interval_s=max(2 * settings.node_dead_after_seconds, 30.0),
-        )
-    )
-    provider.reaper.live_owners = node.live_owners
-    try:
-        await provider.start()
-    except HangarError as e:
-        log.warning("sandboxes_unavailable", reason=e.message)
-        return None
-    return provider
-
-
 def _signer(settings: Settings) -> DeliverySigner:
     path = settings.webhook_jwt_key_file or settings.data_dir / "webhook_jwt_key.pem"
     return DeliverySigner.from_file(path, issuer=settings.resolved_public_url)
@@ -268,20 +243,15 @@ def _dispatcher(
 
 
 def _retention(
-    settings: Settings, store: Store, provider: DockerProvider | None, boxes: FileBoxes
+    settings: Settings, store: Store, provider: Provider | None, boxes: FileBoxes
 ) -> Retention | None:
     if settings.retention_seconds is None and settings.environment_retention_seconds is None:
         return None
-    remove_volume = None
-    if provider is not None:
-        engine = provider.engine
-
-        async def remove_volume(name: str) -> None:
-            await engine.run(remove_docker_volume, engine.client, name)
-
+    # Through the provider: it stops the volume's kept box before the volume goes.
     return Retention(
         store, keep_seconds=settings.retention_seconds, every=settings.retention_sweep_seconds,
-        remove_volume=remove_volume, environment_keep_seconds=settings.environment_retention_seconds,
+        remove_volume=provider.remove_volume if provider is not None else None,
+        environment_keep_seconds=settings.environment_retention_seconds,
         release_volume=boxes.release,
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -90,13 +90,21 @@ class EnvironmentService:
         provisioner: Provisioner,
         policy: EgressPolicy | None = None,
         credentials: CredentialService | None = None,
+        claim: Callable[[], str | None] | None = None,
     ) -> None:
+        """``claim`` hands out the id of a new environment whose box is already started (the warm
+        pool's; ``None`` when none is ready)."""
+        self._claim = claim
         self._store = store
         self._boxes = boxes
         self.provider = provider
         self._provisioner = provisioner
         self.policy = policy or EgressPolicy()
         self._credentials = credentials
+
+    def new_id(self) -> str:
+        """The id of a new environment: one with a pre-started box when the pool has one."""
+        return (self._claim() if self._claim is not None else None) or _new_id()
 
     async def create(self, project_id: str, body: dict[str, Any]) -> Environment:
         """Create an environment with its sources in place. Raises :class:`InputError` for an
@@ -112,7 +120,7 @@ class EnvironmentService:
         if request.from_environment:
             return await self._fork(project_id, request)
         config = request.model_dump(mode="json", exclude_none=True, exclude={"from_environment"})
-        record = await self.register(project_id, _new_id(), config)
+        record = await self.register(project_id, self.new_id(), config)
         if request.sources:
             try:
                 await self._place(record, request.sources)
@@ -183,14 +191,14 @@ class EnvironmentService:
         if environment is None:
             return None, False
         if environment == FRESH:
-            return (await self.register(project_id, _new_id())).id, True
+            return (await self.register(project_id, self.new_id())).id, True
         if isinstance(environment, str):
             return (await self.usable(project_id, environment)).id, False
         request = parse_environment(environment, "environment")
         check_environment(request, "environment", self.policy)
         await self.check_credentials(project_id, request, "environment")
         if request.environment_id is None:
-            return (await self.register(project_id, _new_id(), _echoed(request, {}))).id, True
+            return (await self.register(project_id, self.new_id(), _echoed(request, {}))).id, True
         record = await self.usable(project_id, request.environment_id)
         config = _echoed(request, record.config)
         if config != record.config:
@@ -226,8 +234,10 @@ class EnvironmentService:
 
     async def forget(self, project_id: str, environment_id: str) -> None:
         """Drop the record of an environment made for a request that was not kept (nothing ran in
-        it, so it has no volume)."""
+        it; a pre-started box it was handed goes, with its empty volume)."""
         await self._store.environments.delete(environment_id, project_id)
+        if self._claim is not None and self.provider is not None:
+            await self.provider.remove_volume(workspace_volume(environment_id))
 
     async def prepare(self, interaction: InteractionRecord, agent: AgentSpec, environment: Any, *,
                       resumed: bool) -> AgentSpec:

@@ -110,6 +110,7 @@ class InteractionService:
         if environment_id is None and kind == "agent":
             environment_id, fresh = f"env_{secrets.token_hex(8)}", True
             if self._environments is not None:
+                environment_id = self._environments.new_id()  # a pre-started box's, when one is ready
                 await self._environments.register(project_id, environment_id)
         now = time.time()
         record = InteractionRecord(

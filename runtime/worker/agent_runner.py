@@ -138,12 +138,13 @@ class AgentRunner:
                 return RunResult(status=InteractionStatus.REQUIRES_ACTION)
         async with AgentSession(
             agent, self.provider, self.model, config=config, base_spec=base, sink=LoopLog(writer),
-            copy_sources=not run.resumed_steps, outbound=self.outbound,
+            copy_sources=not run.resumed_steps, outbound=self.outbound, keep_box=True,
         ) as session:
             sandbox_id = session.sandbox.id if session.sandbox else None
             bound.info("agent_run_started", sandbox_id=sandbox_id, resumed_steps=len(run.resumed_steps))
             try:
                 result = await session.run(steps, cancel)
+                session.keep_box = not cancel.is_set()  # a cancelled run's box is not kept
             except asyncio.CancelledError:
                 if cancel.is_set():  # the caller cancelled (not a shutdown: that run is resumed)
                     await _answer_cancelled(steps, set(config.toolset.client_functions), writer, bound)

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from runtime.sandbox.base import Sandbox, SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
+from runtime.sandbox.factory import get_provider
 from runtime.sandbox.images import ensure_image
 from runtime.sandbox.pool import PoolConfig, WarmPool
 from runtime.sandboxd.protocol import Navigate
@@ -198,7 +199,9 @@ async def run(quick: bool = False) -> None:
     n = 5 if quick else 15
     with tempfile.TemporaryDirectory(prefix="hangar-bench-") as state:
         config = DockerProviderConfig(state_dir=Path(state), namespace=f"bench-{secrets.token_hex(3)}")
-        async with DockerProvider(config) as provider:
+        provider = get_provider(config)
+        assert isinstance(provider, DockerProvider)
+        async with provider:
             rows = await bench_cold(provider, spec, client, n)
             rows += await bench_pool(provider, spec, n, paused=True)
             rows += await bench_pool(provider, spec, n, paused=False)

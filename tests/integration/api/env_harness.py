@@ -168,7 +168,8 @@ def start_test_hosts(served: Served, docker_client: Any, image: str, folder: Pat
             networking_config=api.create_networking_config({network: endpoint}),
         )["Id"]
         api.start(container_id)
-        api.connect_container_to_network(provider.egress.container_name, network)  # type: ignore[attr-defined]
+        backend = getattr(provider, "inner", provider)  # the Docker provider under the warm paths
+        api.connect_container_to_network(backend.egress.container_name, network)
         deadline = time.monotonic() + 20
         while b"Serving HTTP" not in api.logs(container_id):
             assert time.monotonic() < deadline, api.logs(container_id)
@@ -187,7 +188,8 @@ def _remove_test_hosts(served: Served, docker_client: Any, hosts: WebHosts) -> N
     api = docker_client.api
     provider = served.services.environments.provider
     with contextlib.suppress(Exception):
-        api.disconnect_container_from_network(provider.egress.container_name, hosts.network, force=True)  # type: ignore[union-attr]
+        backend = getattr(provider, "inner", provider)
+        api.disconnect_container_from_network(backend.egress.container_name, hosts.network, force=True)
     if hosts.container_id:
         with contextlib.suppress(Exception):
             api.remove_container(hosts.container_id, force=True)

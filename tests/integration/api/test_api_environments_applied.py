@@ -414,6 +414,7 @@ def test_status_and_last_accessed(served: Served, agent: str, docker_client: Any
         assert used.status == "active" and used.last_accessed is not None and used.file_count == 1
         # Its workspace removed behind Hangar's back (the test's own volume): the environment expired.
         served.call(served.services.environments._boxes.release(_volume(served, env.id)))
+        served.call(served.services.environments.provider.discard(_volume(served, env.id)))  # type: ignore[union-attr, attr-defined]  # its kept box
         docker_client.api.remove_volume(_volume(served, env.id), force=True)
         gone = environments.get(env.id)
         assert gone.status == "expired" and gone.file_count == 0

@@ -21,9 +21,11 @@ API_NAMESPACE = f"test-sec-api-{secrets.token_hex(3)}"
 
 
 def boxes_on_volume(docker_client: Any, namespace: str, volume: str) -> list[str]:
-    """Ids of the namespace's running containers that mount ``volume``."""
+    """Ids of the namespace's running containers that mount ``volume`` (not paused ones: a box kept
+    warm after a run runs nothing until the next run resumes it)."""
     found = []
-    for c in docker_client.containers.list(filters={"label": f"hangar.namespace={namespace}"}):
+    filters = {"label": f"hangar.namespace={namespace}", "status": "running"}
+    for c in docker_client.containers.list(filters=filters):
         if any(m.get("Name") == volume for m in c.attrs.get("Mounts", [])):
             found.append(c.id)
     return found

@@ -1,0 +1,270 @@
+"""A provider wrapped with warm paths: a pool of pre-started boxes for new workspaces, and boxes
+kept (paused) after a run so the next run on the same workspace resumes them.
+
+``create`` takes, in order: the box kept for the spec's workspace volume (same spec only: one
+whose network, env or limits differ is never reused, it stops), a pooled box of the same spec
+(only for a fresh workspace without egress: a pooled box then carries nothing of another spec),
+else a cold box of the wrapped provider. Every box is made by the wrapped provider's ``create``,
+so a pooled or kept box is hardened exactly like a cold one and keeps its own checked socket.
+
+``release`` ends a run: with ``keep`` the box is paused and kept for ``keep_seconds`` (its shell
+and Python sessions and background processes stay as they were), else stopped. The kept boxes are
+bounded by ``max_kept`` and by host memory (least recently used stop first); removing a volume
+stops its kept box first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.errors import HangarError
+from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec, SandboxState
+from runtime.sandbox.pool import PoolConfig, WarmPool, memory_tight
+
+log = structlog.get_logger(__name__)
+
+
+class WarmConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool_size: int = Field(default=1, ge=0)
+    """Pre-started boxes per spec of a fresh workspace (0: no pool)."""
+    keep_seconds: float | None = Field(default=900.0, gt=0)
+    """How long a released box is kept paused; ``None``: released boxes stop."""
+    max_kept: int = Field(default=200, ge=0)
+    min_free_mb: int = Field(default=1024, ge=0)
+    """Kept boxes stop (least recently used first) and the pool is not refilled while the host
+    has less memory available than this."""
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+
+
+@dataclass
+class _Kept:
+    box: Sandbox
+    since: float
+
+
+def poolable(spec: SandboxSpec) -> bool:
+    """A fresh workspace without egress: a pre-started box of this spec is as good as a new one."""
+    return spec.workspace_volume is None and spec.network == "none"
+
+
+class PooledProvider(Provider):
+    """``provider`` with a warm pool and kept boxes (see the module docstring)."""
+
+    def __init__(
+        self, provider: Provider, config: WarmConfig | None = None, *,
+        workspace_name: Callable[[str], str] | None = None,
+    ) -> None:
+        """``workspace_name`` names an environment's workspace volume after its id; with it, new
+        environments can be handed pre-started boxes (:meth:`claim_environment`)."""
+        self.inner = provider
+        self.config = config or WarmConfig()
+        self.name = provider.name
+        pool = PoolConfig(size=self.config.pool_size, min_free_mb=self.config.min_free_mb)
+        self.pool = WarmPool(provider, pool)
+        self._workspace_name = workspace_name
+        self.environments = WarmPool(
+            provider, pool, prepare=self._with_new_workspace, on_discard=self._drop_workspace
+        )
+        """Pre-started boxes, each on the (empty) workspace of an environment id not handed out yet."""
+        self._env_of: dict[str, str] = {}
+        """Workspace volume -> environment id, of the boxes in :attr:`environments`."""
+        self._template: SandboxSpec | None = None
+        """The spec (less its workspace) of the last run kept: what a new environment likely runs."""
+        self._kept: collections.OrderedDict[str, _Kept] = collections.OrderedDict()
+        """By workspace volume, least recently kept first."""
+        self._lock = asyncio.Lock()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.inner.start()
+        await self.start_warm()
+
+    async def stop(self) -> None:
+        await self.close_warm()
+        await self.inner.stop()
+
+    async def start_warm(self) -> None:
+        """Start the pool's refill and the kept boxes' sweep (the wrapped provider is started)."""
+        await self.pool.start()
+        await self.environments.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def close_warm(self) -> None:
+        """Stop the kept and pooled boxes; the wrapped provider stays up."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        kept = [k.box for k in self._kept.values()]
+        self._kept.clear()
+        await asyncio.gather(*(b.stop() for b in kept), return_exceptions=True)
+        await self.pool.close()
+        await self.environments.close()
+        # Workspaces of boxes still starting when the refill stopped (their boxes removed themselves).
+        leftover, self._env_of = list(self._env_of), {}
+        await asyncio.gather(*(self.inner.remove_volume(v) for v in leftover), return_exceptions=True)
+
+    # --- boxes --------------------------------------------------------------------------------
+
+    async def create(self, spec: SandboxSpec) -> Sandbox:
+        box = await self._take_kept(spec)
+        if box is not None:
+            return box
+        if poolable(spec) and self.config.pool_size > 0:
+            return await self.pool.acquire(spec)
+        return await self.inner.create(spec)
+
+    async def release(self, box: Sandbox, *, keep: bool = True) -> None:
+        volume = box.spec.workspace_volume
+        keepable = self.config.keep_seconds is not None and box.state is SandboxState.READY
+        if volume is None or not (keep and keepable):
+            await box.stop()
+            return
+        try:
+            await box.pause()
+        except HangarError as e:
+            log.warning("could not keep sandbox; stopping it", sandbox_id=box.id, error=e.message)
+            await box.stop()
+            return
+        self._learn(box.spec)
+        async with self._lock:
+            previous = self._kept.pop(volume, None)
+            self._kept[volume] = _Kept(box, time.monotonic())
+        if previous is not None and previous.box is not box:
+            await previous.box.stop()
+        log.info("sandbox kept warm", sandbox_id=box.id, volume=volume)
+        await self._trim()
+
+    # --- new environments ------------------------------------------------------------------------
+
+    def claim_environment(self) -> str | None:
+        """The id for a new environment whose box is already started (paused, on the environment's
+        own empty workspace), or ``None`` when none is ready. The box is kept for the id: the
+        environment's first run takes it when its spec is the same (else it starts its own)."""
+        if self._template is None:
+            return None
+        box = self.environments.claim(self._template)
+        volume = box.spec.workspace_volume if box is not None else None
+        if box is None or volume is None:
+            return None
+        environment_id = self._env_of.pop(volume)
+        self._kept[volume] = _Kept(box, time.monotonic())
+        log.info("pooled sandbox claimed", sandbox_id=box.id, environment_id=environment_id)
+        return environment_id
+
+    def name_workspaces(self, workspace_name: Callable[[str], str]) -> None:
+        """Name environments' workspace volumes after their ids (enables :meth:`claim_environment`)."""
+        self._workspace_name = workspace_name
+
+    def _learn(self, spec: SandboxSpec) -> None:
+        """Pre-start boxes of this run's spec for new environments (fresh, network-less ones only)."""
+        if self._workspace_name is None or self.config.pool_size == 0 or spec.network != "none":
+            return
+        self._template = spec.model_copy(update={"workspace_volume": None})
+        self.environments.warm(self._template)
+
+    def _with_new_workspace(self, template: SandboxSpec) -> SandboxSpec:
+        assert self._workspace_name is not None
+        environment_id = f"env_{secrets.token_hex(8)}"
+        volume = self._workspace_name(environment_id)
+        self._env_of[volume] = environment_id
+        return template.model_copy(update={"workspace_volume": volume})
+
+    async def _drop_workspace(self, box: Sandbox) -> None:
+        """A pre-started box never claimed: its empty workspace goes with it."""
+        volume = box.spec.workspace_volume
+        if volume is not None:
+            self._env_of.pop(volume, None)
+            await self.inner.remove_volume(volume)
+
+    def kept(self, volume: str) -> Sandbox | None:
+        """The box kept for ``volume``, if any."""
+        entry = self._kept.get(volume)
+        return entry.box if entry is not None else None
+
+    async def discard(self, volume: str) -> None:
+        """Stop the box kept for ``volume`` (a cancelled run, a volume about to go)."""
+        async with self._lock:
+            entry = self._kept.pop(volume, None)
+        if entry is not None:
+            await entry.box.stop()
+
+    async def _take_kept(self, spec: SandboxSpec) -> Sandbox | None:
+        volume = spec.workspace_volume
+        if volume is None:
+            return None
+        async with self._lock:
+            entry = self._kept.get(volume)
+            if entry is None or entry.box.spec != spec:
+                return None  # another spec on this volume (a file box, a changed network): its own box
+            del self._kept[volume]
+        try:
+            await entry.box.resume()
+        except HangarError as e:
+            log.warning("kept sandbox unusable; starting another", sandbox_id=entry.box.id, error=e.message)
+            await entry.box.stop()
+            return None
+        # Each run gets the box's whole lifetime and idle timeout, as a cold box would.
+        entry.box.created_at = entry.box.last_active = time.monotonic()
+        log.info("kept sandbox resumed", sandbox_id=entry.box.id, volume=volume)
+        return entry.box
+
+    async def _trim(self) -> None:
+        """Stop kept boxes past their window, dead ones, and the least recently used ones while
+        there are too many or the host's memory is tight."""
+        now = time.monotonic()
+        window = self.config.keep_seconds
+        doomed: list[Sandbox] = []
+        async with self._lock:
+            for volume, entry in list(self._kept.items()):
+                idle = window is None or now - entry.since > window
+                if idle or entry.box.state is not SandboxState.PAUSED:
+                    doomed.append(self._kept.pop(volume).box)
+            while len(self._kept) > self.config.max_kept:
+                doomed.append(self._kept.popitem(last=False)[1].box)
+            if self._kept and memory_tight(self.config.min_free_mb):
+                # One per sweep: the memory a stopped box frees shows only once it is gone.
+                doomed.append(self._kept.popitem(last=False)[1].box)
+        for box in doomed:
+            log.info("kept sandbox stopped", sandbox_id=box.id)
+            try:
+                await box.stop()
+            except HangarError as e:
+                log.warning("could not stop kept sandbox", sandbox_id=box.id, error=e.message)
+
+    async def _sweep_forever(self) -> None:
+        window = self.config.keep_seconds or self.config.sweep_interval_s
+        while True:
+            await asyncio.sleep(min(self.config.sweep_interval_s, window / 4))
+            await self._trim()
+
+    # --- delegated ----------------------------------------------------------------------------
+
+    async def list(self) -> list[SandboxInfo]:
+        return await self.inner.list()
+
+    async def remove(self, sandbox_id: str) -> None:
+        async with self._lock:
+            for volume, entry in list(self._kept.items()):
+                if entry.box.id == sandbox_id.removeprefix("hangar-"):
+                    del self._kept[volume]
+        await self.inner.remove(sandbox_id)
+
+    async def remove_volume(self, name: str) -> None:
+        await self.discard(name)
+        await self.inner.remove_volume(name)
+
+    async def volume_exists(self, name: str) -> bool:
+        return await self.inner.volume_exists(name)

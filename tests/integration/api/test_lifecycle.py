@@ -20,6 +20,7 @@ from google.genai import _interactions as errors
 
 from runtime.llm import call, turn
 from runtime.sandbox import engine as eng
+from runtime.service.sandboxes import docker_backend
 
 pytestmark = pytest.mark.docker
 
@@ -78,7 +79,9 @@ def _namespace_objects(docker_client: Any, namespace: str) -> tuple[list[Any], d
 def test_every_container_and_volume_carries_namespace_and_owner(
     served: Served, agent: str, docker_client: Any
 ) -> None:
-    namespace = served.services.environments.provider.config.namespace  # type: ignore[union-attr]
+    backend = docker_backend(served.services.environments.provider)  # under the warm paths
+    assert backend is not None
+    namespace = backend.config.namespace
     client = served.server.client()
     environments = environments_of(client)
     env = environments.create()

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     (the default): no limit."""
     project_max_workspace_bytes: int | None = Field(default=None, ge=1)
     """Workspace storage one project may use: the sum of its environments' last measured usage.
-    An upload that would pass it and a new agent interaction while the project is past it are
+    An upload that would pass it and a new agent interaction while the project has reached it are
     refused with 429 and ``Retry-After``; see the README for when usage is measured. ``None`` (the
     default): no limit."""
     keep_warm_seconds: float | None = Field(default=900.0, gt=0)

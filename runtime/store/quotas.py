@@ -31,7 +31,7 @@ class RunLimits:
     """``HANGAR_PROJECT_MAX_LIVE_BOXES``."""
     max_workspace_bytes: int | None = None
     """``HANGAR_PROJECT_MAX_WORKSPACE_BYTES``: a new agent run is refused while the project's
-    measured workspaces are already past it."""
+    measured workspaces have reached it (no byte left to write)."""
     retry_after: float = 5.0
 
 
@@ -58,7 +58,7 @@ async def check_run_limits(conn: AsyncConnection, record: InteractionRecord, lim
             )
     if limits.max_workspace_bytes is not None and record.kind == "agent":
         used = await project_usage(conn, record.project_id)
-        if used > limits.max_workspace_bytes:
+        if used >= limits.max_workspace_bytes:
             raise workspace_exceeded(used, 0, limits.max_workspace_bytes, limits.retry_after)
     if limits.max_agent_runs is not None and record.kind == "agent":
         agents = int(
@@ -76,7 +76,7 @@ async def check_run_limits(conn: AsyncConnection, record: InteractionRecord, lim
 def workspace_exceeded(used: int, incoming: int, limit: int, retry_after: float) -> QuotaExceeded:
     """The refusal of ``incoming`` more bytes (0: a new agent run) when the project's workspaces
     use ``used`` bytes (as last measured) and the limit is ``limit``."""
-    what = f"{incoming} more bytes would pass" if incoming else "that is past"
+    what = f"{incoming} more bytes would pass" if incoming else "no room is left under"
     return QuotaExceeded(
         f"project limit reached: the project's workspaces use {used} bytes (as last measured); "
         f"{what} HANGAR_PROJECT_MAX_WORKSPACE_BYTES ({limit}); free space (delete files or "

@@ -85,13 +85,13 @@ async def test_workspace_limit_sums_the_projects_measured_usage_and_refuses_agen
         await store.environments.insert(EnvironmentRecord(project, env_id, {}, f"vol-{env_id}", 1.0, 1.0))
     limits = RunLimits(max_workspace_bytes=1000)
     await store.environments.record_usage("vol-env_p1", 600, 2.0)
-    await store.environments.record_usage("vol-env_p2", 400, 2.0)  # exactly at the limit: not past it
+    await store.environments.record_usage("vol-env_p2", 399, 2.0)  # a byte of room left
     await store.environments.record_usage("vol-env_q", 5000, 2.0)
-    assert await store.environments.project_usage("p") == 1000
-    assert await store.environments.project_usage("p", excluding="env_p1") == 400
+    assert await store.environments.project_usage("p") == 999
+    assert await store.environments.project_usage("p", excluding="env_p1") == 399
     agent = dataclasses.replace(record("int_a1"), project_id="p", kind="agent")
     await store.interactions.insert(agent, CREATED, limits=limits)
-    await store.environments.record_usage("vol-env_p2", 401, 3.0)  # a later measurement: past it
+    await store.environments.record_usage("vol-env_p2", 400, 3.0)  # a later measurement: at the limit
     with pytest.raises(QuotaExceeded) as refused:
         await store.interactions.insert(dataclasses.replace(agent, id="int_a2"), CREATED, limits=limits)
     assert "HANGAR_PROJECT_MAX_WORKSPACE_BYTES" in refused.value.message
@@ -106,4 +106,6 @@ async def test_workspace_limit_sums_the_projects_measured_usage_and_refuses_agen
         )
     assert await store.environments.expire("env_q", before=10.0, when=10.0)
     assert await store.environments.project_usage("q") == 0  # an expired workspace is gone
-    await store.interactions.insert(dataclasses.replace(agent, id="int_q", project_id="q"), CREATED, limits=limits)
+    await store.interactions.insert(
+        dataclasses.replace(agent, id="int_q", project_id="q"), CREATED, limits=limits
+    )

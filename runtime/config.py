@@ -123,8 +123,15 @@ class Settings(BaseSettings):
     """Interactions one project may have ``in_progress`` (queued or running) at once; a create past
     it is refused with 429 and ``Retry-After``. ``None`` (the default): no limit."""
     project_max_live_boxes: int | None = Field(default=None, ge=1)
-    """Agent interactions one project may have ``in_progress`` at once (each holds a live box);
-    past it, 429 with ``Retry-After``. ``None`` (the default): no limit."""
+    """Agent interactions one project may have ``in_progress`` at once; past it, 429 with
+    ``Retry-After``. Despite the name it counts agent runs in progress (each holds one box while it
+    runs), not boxes kept warm after a run nor the short-lived boxes of the files API. ``None``
+    (the default): no limit."""
+    project_max_workspace_bytes: int | None = Field(default=None, ge=1)
+    """Workspace storage one project may use: the sum of its environments' last measured usage.
+    An upload that would pass it and a new agent interaction while the project has reached it are
+    refused with 429 and ``Retry-After``; see the README for when usage is measured. ``None`` (the
+    default): no limit."""
     keep_warm_seconds: float | None = Field(default=900.0, gt=0)
     """How long an environment's box is kept (paused) after a run, so a follow-up turn finds its
     shell and Python sessions and background processes; past it the box stops and the workspace

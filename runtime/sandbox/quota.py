@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -29,6 +30,8 @@ log = structlog.get_logger(__name__)
 USAGE_SCRIPT = "/opt/hangar/runtime/sandboxd/usage.py"
 """Where the image carries the measuring script (the image's own copy of Hangar)."""
 MOUNT = "/w"
+
+UsageCallback = Callable[[str, int], Awaitable[None]]
 
 
 def measure_volume(
@@ -72,6 +75,8 @@ class QuotaWatcher:
         self._namespace = namespace
         self._interval = interval_s
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_usage: UsageCallback | None = None
+        """Told each measurement (the workspace volume's name, its bytes), e.g. to record it."""
 
     def watch(self, box: Any) -> None:
         """Start watching ``box`` (a ``DockerSandbox``) if its spec has a quota."""
@@ -100,6 +105,14 @@ class QuotaWatcher:
                 await box.kill(reason)
                 return
 
+    async def _report(self, box: Any, usage: Usage) -> None:
+        if self.on_usage is None:
+            return
+        try:
+            await self.on_usage(box.where.workspace_volume, usage.bytes)
+        except Exception as e:  # the store is down: the quota check itself still counts
+            box.log.warning("workspace usage not recorded", error=str(e)[:300])
+
     async def check(self, box: Any) -> str | None:
         """Measure ``box``'s workspace once: why it is over its quota, or ``None`` (also when the
         measurement failed: that is logged and tried again at the next interval)."""
@@ -117,4 +130,5 @@ class QuotaWatcher:
         except Exception as e:  # docker's ContainerError, a garbled line: try again next time
             box.log.warning("workspace quota check failed", error=str(e)[:300])
             return None
+        await self._report(box, usage)
         return over_quota(usage, spec.disk_quota_bytes, spec.disk_quota_entries)

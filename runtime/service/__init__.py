@@ -27,7 +27,7 @@ from runtime.service.interactions import InteractionService
 from runtime.service.nodes import NodeHeartbeat, claim_node_id
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
-from runtime.service.sandboxes import start_server_provider
+from runtime.service.sandboxes import docker_backend, start_server_provider
 from runtime.service.triggers import TriggerService
 from runtime.service.webhooks import WebhookService
 from runtime.store import Store, StoredEvent
@@ -125,6 +125,8 @@ async def open_services(
             )
             if "agent" not in (runners or {}) else None
         )
+        if (backend := docker_backend(provider)) is not None:
+            backend.quota.on_usage = store.environments.record_usage_measured
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,
@@ -175,6 +177,7 @@ async def open_services(
                 limits=RunLimits(
                     max_running=settings.project_max_running_interactions,
                     max_agent_runs=settings.project_max_live_boxes,
+                    max_workspace_bytes=settings.project_max_workspace_bytes,
                 ),
             )
             triggers = TriggerService(store, service, background, catalog, environments, guard)
@@ -188,7 +191,8 @@ async def open_services(
                 agents=AgentService(catalog, guard, environments.policy, environments),
                 environments=environments,
                 files=EnvironmentFiles(
-                    environments, boxes, limits=file_limits(settings), sessions=store.uploads
+                    environments, boxes, limits=file_limits(settings), sessions=store.uploads,
+                    usage=store.environments,
                 ),
                 worker=background,
                 signer=signer,
@@ -222,6 +226,7 @@ def file_limits(settings: Settings) -> FileLimits:
         max_upload_bytes=settings.max_upload_bytes, max_extract_bytes=settings.max_extract_bytes,
         max_extract_entries=settings.max_extract_entries, quota_bytes=settings.workspace_quota_bytes,
         quota_entries=settings.workspace_quota_entries,
+        project_max_bytes=settings.project_max_workspace_bytes,
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from pydantic import BaseModel
 
 from runtime.errors import AlreadyExists, HangarError, InputError, LimitExceeded, NotFound
@@ -30,12 +31,16 @@ from runtime.sandboxd.usage import Usage
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.paging import page_of
+from runtime.store.environments import EnvironmentRepo
+from runtime.store.quotas import workspace_exceeded
 from runtime.store.uploads import UploadRecord, UploadRepo
 
 CHUNK = 1024 * 1024
 """Bytes read from sandboxd, or written to it, per call."""
 SESSION_TTL_S = 3600.0
 TEMP_PREFIX = ".hangar-upload-"
+
+log = structlog.get_logger(__name__)
 
 
 class EnvironmentFile(BaseModel):
@@ -60,6 +65,9 @@ class FileLimits:
     max_extract_entries: int = 100_000
     quota_bytes: int = 10 * 1024**3
     quota_entries: int = 500_000
+    project_max_bytes: int | None = None
+    """``HANGAR_PROJECT_MAX_WORKSPACE_BYTES``."""
+    retry_after: float = 5.0
 
 
 @dataclass
@@ -103,9 +111,11 @@ def to_api(info: FileInfo) -> EnvironmentFile:
 
 class EnvironmentFiles:
     def __init__(
-        self, environments: EnvironmentService, boxes: FileBoxes, *, limits: FileLimits, sessions: UploadRepo
+        self, environments: EnvironmentService, boxes: FileBoxes, *, limits: FileLimits, sessions: UploadRepo,
+        usage: EnvironmentRepo | None = None,
     ) -> None:
         self._environments = environments
+        self._usage = usage
         self._boxes = boxes
         self._limits = limits
         self._max = limits.max_upload_bytes
@@ -176,6 +186,7 @@ class EnvironmentFiles:
                 stop_bytes=self._limits.quota_bytes, stop_entries=self._limits.quota_entries
             )
         self._check_quota(used, size or 0)
+        await self._check_project(record.project_id, record.id, record.volume, used.bytes, size or 0)
         session = secrets.token_urlsafe(24)
         await self._sessions.insert(session, UploadRecord(
             project_id=project_id, environment_id=record.id, volume=record.volume, path=rel,
@@ -197,6 +208,24 @@ class EnvironmentFiles:
                 f"the workspace uses {used.bytes} bytes; {incoming} more would pass its quota of "
                 f"{quota.quota_bytes} bytes (HANGAR_WORKSPACE_QUOTA_BYTES)"
             )
+
+    async def _check_project(
+        self, project_id: str, environment_id: str, volume: str, used: int, incoming: int, *,
+        record: bool = True,
+    ) -> None:
+        """Record this workspace's measured usage (``used`` bytes), then raise
+        :class:`QuotaExceeded` when ``incoming`` more bytes take the project past
+        ``HANGAR_PROJECT_MAX_WORKSPACE_BYTES`` (its other environments as last measured)."""
+        if self._usage is None:
+            return
+        if record:
+            await self._usage.record_usage(volume, used, time.time())
+        limit = self._limits.project_max_bytes
+        if limit is None:
+            return
+        total = used + await self._usage.project_usage(project_id, excluding=environment_id)
+        if total + incoming > limit:
+            raise workspace_exceeded(total, incoming, limit, self._limits.retry_after)
 
     async def received(self, session: str, environment_id: str) -> int:
         """Bytes an open session holds. Raises :class:`NotFound` for an unknown session."""
@@ -230,7 +259,12 @@ class EnvironmentFiles:
                     return None
                 if upload.size is not None and upload.received != upload.size:
                     raise InputError(f"received {upload.received} bytes, announced {upload.size}")
+                await self._check_project(
+                    upload.project_id, upload.environment_id, upload.volume, upload.used_bytes,
+                    upload.received, record=False,
+                )
                 page = await _finish(box.client, upload, self._extract_limits(upload))
+                await self._record_after(box.client, upload)
             await self._environments.accessed(
                 await self._environments.record(upload.project_id, upload.environment_id)
             )
@@ -242,6 +276,19 @@ class EnvironmentFiles:
         finally:
             if finalize:
                 await self._sessions.delete(session)
+
+    async def _record_after(self, client: SandboxdClient, upload: UploadRecord) -> None:
+        """Measure the workspace once the upload is in place, so the project's figure includes it."""
+        if self._usage is None:
+            return
+        try:
+            used = await client.usage(
+                stop_bytes=self._limits.quota_bytes, stop_entries=self._limits.quota_entries
+            )
+        except HangarError as e:  # the file is in place: the figure stays the start's until the next one
+            log.warning("workspace usage after upload not measured", error=str(e)[:300])
+            return
+        await self._usage.record_usage(upload.volume, used.bytes, time.time())
 
     def _extract_limits(self, upload: UploadRecord) -> ExtractLimits:
         """The archive's bounds: the extraction caps, or what is left of the quota when less."""

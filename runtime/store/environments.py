@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runtime.store.records import JsonObject
 from runtime.store.schema import environments, interactions
@@ -28,6 +29,10 @@ class EnvironmentRecord:
     """Digests of the sources already placed in the workspace (each is placed once)."""
     expired: float | None = None
     """When retention expired it (its volume removed); the id then answers 404."""
+    workspace_bytes: int | None = None
+    """The workspace's usage when last measured (an upload's start, a running box's quota check)."""
+    workspace_measured: float | None = None
+    """When ``workspace_bytes`` was measured."""
 
     def last_activity(self) -> float:
         return max(self.updated, self.last_accessed or 0.0)
@@ -113,6 +118,23 @@ class EnvironmentRepo:
             ).values(expired=when))
         return bool(result.rowcount)
 
+    async def record_usage(self, volume: str, used_bytes: int, when: float) -> None:
+        """Remember the measured usage of the workspace in ``volume`` (its environment's row)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(environments).where(environments.c.volume == volume).values(
+                workspace_bytes=used_bytes, workspace_measured=when
+            ))
+
+    async def record_usage_measured(self, volume: str, used_bytes: int) -> None:
+        """:meth:`record_usage` now (a running box's quota check reports through this)."""
+        await self.record_usage(volume, used_bytes, time.time())
+
+    async def project_usage(self, project_id: str, *, excluding: str | None = None) -> int:
+        """Sum of the last measured usage of the project's environments that are not expired
+        (without the environment ``excluding``)."""
+        async with self._engine.connect() as conn:
+            return await project_usage(conn, project_id, excluding=excluding)
+
     async def volumes(self) -> set[str]:
         """Volume names of every environment that is not expired (any project)."""
         query = select(environments.c.volume).where(environments.c.expired.is_(None))
@@ -133,3 +155,12 @@ class EnvironmentRepo:
                 environments.c.id == environment_id, environments.c.project_id == project_id
             ))
         return bool(result.rowcount)
+
+
+async def project_usage(conn: AsyncConnection, project_id: str, *, excluding: str | None = None) -> int:
+    """See :meth:`EnvironmentRepo.project_usage` (in ``conn``'s transaction)."""
+    c = environments.c
+    where = [c.project_id == project_id, c.expired.is_(None)]
+    if excluding is not None:
+        where.append(c.id != excluding)
+    return int(await conn.scalar(select(func.coalesce(func.sum(c.workspace_bytes), 0)).where(*where)) or 0)

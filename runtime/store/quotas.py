@@ -1,4 +1,4 @@
-"""Per-project limits on runs, checked where a run is inserted.
+"""Per-project limits on runs, checked where a run is inserted, and on workspace storage.
 
 ``max_running``: interactions ``in_progress`` (queued or running) of the project; ``max_agent_runs``:
 agent interactions ``in_progress`` (each holds a live box while it runs). The count runs in the
@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.errors import QuotaExceeded
+from runtime.store.environments import project_usage
 from runtime.store.records import InteractionRecord
 from runtime.store.schema import interactions
 
@@ -28,6 +29,9 @@ class RunLimits:
     """``HANGAR_PROJECT_MAX_RUNNING_INTERACTIONS``."""
     max_agent_runs: int | None = None
     """``HANGAR_PROJECT_MAX_LIVE_BOXES``."""
+    max_workspace_bytes: int | None = None
+    """``HANGAR_PROJECT_MAX_WORKSPACE_BYTES``: a new agent run is refused while the project's
+    measured workspaces have reached it (no byte left to write)."""
     retry_after: float = 5.0
 
 
@@ -52,6 +56,10 @@ async def check_run_limits(conn: AsyncConnection, record: InteractionRecord, lim
                 "retry once some finished",
                 retry_after=limits.retry_after,
             )
+    if limits.max_workspace_bytes is not None and record.kind == "agent":
+        used = await project_usage(conn, record.project_id)
+        if used >= limits.max_workspace_bytes:
+            raise workspace_exceeded(used, 0, limits.max_workspace_bytes, limits.retry_after)
     if limits.max_agent_runs is not None and record.kind == "agent":
         agents = int(
             await conn.scalar(select(func.count()).where(*mine, interactions.c.kind == "agent")) or 0
@@ -63,3 +71,15 @@ async def check_run_limits(conn: AsyncConnection, record: InteractionRecord, lim
                 "retry once some finished",
                 retry_after=limits.retry_after,
             )
+
+
+def workspace_exceeded(used: int, incoming: int, limit: int, retry_after: float) -> QuotaExceeded:
+    """The refusal of ``incoming`` more bytes (0: a new agent run) when the project's workspaces
+    use ``used`` bytes (as last measured) and the limit is ``limit``."""
+    what = f"{incoming} more bytes would pass" if incoming else "no room is left under"
+    return QuotaExceeded(
+        f"project limit reached: the project's workspaces use {used} bytes (as last measured); "
+        f"{what} HANGAR_PROJECT_MAX_WORKSPACE_BYTES ({limit}); free space (delete files or "
+        "environments) and retry",
+        retry_after=retry_after,
+    )

@@ -105,6 +105,8 @@ environments = Table(
     Column("last_accessed", Float, nullable=True),  # last interaction or file access
     Column("applied_sources", JSON, nullable=True),  # digests of the sources placed in the workspace
     Column("expired", Float, nullable=True),  # when retention removed its volume (the id then answers 404)
+    Column("workspace_bytes", BigInteger, nullable=True),  # last measured usage of the workspace
+    Column("workspace_measured", Float, nullable=True),  # when it was measured
     Index("ix_environments_project", "project_id", "created"),
 )
 

@@ -10,6 +10,7 @@ from test_store_interactions import record
 
 from runtime.errors import QuotaExceeded
 from runtime.store import Store
+from runtime.store.environments import EnvironmentRecord
 from runtime.store.quotas import RunLimits
 
 CREATED = {"event_type": "interaction.created", "interaction": {}}
@@ -75,3 +76,36 @@ async def test_the_limit_holds_under_concurrent_creates(store: Store) -> None:
 
     accepted = await asyncio.gather(*(one(n) for n in range(12)))
     assert sum(accepted) == 3, accepted
+
+
+async def test_workspace_limit_sums_the_projects_measured_usage_and_refuses_agent_runs(store: Store) -> None:
+    for project in ("p", "q"):
+        await store.keys.ensure_project(project)
+    for env_id, project in (("env_p1", "p"), ("env_p2", "p"), ("env_q", "q")):
+        await store.environments.insert(EnvironmentRecord(project, env_id, {}, f"vol-{env_id}", 1.0, 1.0))
+    limits = RunLimits(max_workspace_bytes=1000)
+    await store.environments.record_usage("vol-env_p1", 600, 2.0)
+    await store.environments.record_usage("vol-env_p2", 399, 2.0)  # a byte of room left
+    await store.environments.record_usage("vol-env_q", 5000, 2.0)
+    assert await store.environments.project_usage("p") == 999
+    assert await store.environments.project_usage("p", excluding="env_p1") == 399
+    agent = dataclasses.replace(record("int_a1"), project_id="p", kind="agent")
+    await store.interactions.insert(agent, CREATED, limits=limits)
+    await store.environments.record_usage("vol-env_p2", 400, 3.0)  # a later measurement: at the limit
+    with pytest.raises(QuotaExceeded) as refused:
+        await store.interactions.insert(dataclasses.replace(agent, id="int_a2"), CREATED, limits=limits)
+    assert "HANGAR_PROJECT_MAX_WORKSPACE_BYTES" in refused.value.message
+    assert refused.value.http_status == 429 and refused.value.retry_after > 0
+    assert await store.interactions.get("int_a2") is None
+    model = dataclasses.replace(record("int_m"), project_id="p")  # no workspace: not refused
+    await store.interactions.insert(model, CREATED, limits=limits)
+    # q is far past the limit on its own; p's figure is not q's (and q's own runs are refused).
+    with pytest.raises(QuotaExceeded):
+        await store.interactions.insert(
+            dataclasses.replace(agent, id="int_q", project_id="q"), CREATED, limits=limits
+        )
+    assert await store.environments.expire("env_q", before=10.0, when=10.0)
+    assert await store.environments.project_usage("q") == 0  # an expired workspace is gone
+    await store.interactions.insert(
+        dataclasses.replace(agent, id="int_q", project_id="q"), CREATED, limits=limits
+    )

@@ -28,6 +28,7 @@ from env_harness import Served, serve, settings_for  # noqa: E402
 
 from runtime.sandbox.base import SandboxSpec  # noqa: E402
 from runtime.sandbox.images import ensure_image  # noqa: E402
+from runtime.service.sandboxes import docker_backend  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +72,7 @@ def served(
 def upstream(served: Served, docker_client: Any, sandbox_image: str, certs: Path) -> Iterator[Upstream]:
     """The HTTPS upstream, on a network the test creates under :data:`UPSTREAM_HOSTS`, joined by
     the provider's egress proxy (started first by a keeper box)."""
-    provider = served.services.environments.provider
+    provider = docker_backend(served.services.environments.provider)  # under the warm paths
     assert provider is not None
     keeper = served.call(provider.create(SandboxSpec(
         image=sandbox_image, network="allowlist", allowed_domains=("plain.test",), cpus=0.5, memory_mb=256,

@@ -18,6 +18,7 @@ from env_harness import Served
 from google.genai import _interactions as errors
 
 from runtime.llm import call, turn
+from runtime.service.sandboxes import docker_backend
 
 pytestmark = [pytest.mark.docker,
               pytest.mark.filterwarnings("ignore:Credentials usage is experimental:UserWarning")]
@@ -119,7 +120,7 @@ def test_the_header_never_goes_to_another_domain(probe: str, upstream: Upstream)
 
 
 def test_no_secret_in_the_proxy_log(probe: str, served: Served, docker_client: Any) -> None:
-    provider = served.services.environments.provider
+    provider = docker_backend(served.services.environments.provider)  # under the warm paths
     assert provider is not None
     logs = docker_client.api.logs(provider.egress.container_name).decode()  # type: ignore[attr-defined]
     assert "secure.test" in logs
@@ -140,7 +141,7 @@ def test_another_tenant_cannot_use_the_credential(served: Served, agent: str, up
     # Through the raw spec too: a box of another project naming "gh" gets nothing injected.
     from runtime.sandbox.base import EgressRule, SandboxSpec
 
-    provider = served.services.environments.provider
+    provider = docker_backend(served.services.environments.provider)  # under the warm paths
     assert provider is not None
     spec = SandboxSpec(
         image=upstream.docker.api.inspect_container(upstream.container_id)["Config"]["Image"],
@@ -184,7 +185,7 @@ def test_fronting_another_name_into_an_injection_tunnel_fails(
     assert "200 Connection established" in output
     assert "refused" in output, output
     assert requests_to(upstream, "/fronted") == []
-    provider = served.services.environments.provider
+    provider = docker_backend(served.services.environments.provider)  # under the warm paths
     assert provider is not None
     logs = upstream.docker.api.logs(provider.egress.container_name).decode()  # type: ignore[attr-defined]
     assert "TLS handshake with the sandbox failed" in logs, "the proxy refused the other server name"

@@ -17,6 +17,7 @@ from creds_harness import PORT, Upstream
 from env_harness import Served
 
 from runtime.sandbox.base import EgressRule, SandboxSpec
+from runtime.service.sandboxes import docker_backend
 from runtime.store import DEFAULT_PROJECT
 
 pytestmark = [pytest.mark.docker,
@@ -84,7 +85,7 @@ def test_oauth2_token_refreshed_and_bearer_rotated(
                               refresh_token=tokens.refresh_token, token_url=tokens.url)
     assert len(tokens.issued) == 1, "checked live at create"
     client.credentials.create(type="bearer_token", id="rot", token="first-token")
-    provider = served.services.environments.provider
+    provider = docker_backend(served.services.environments.provider)  # under the warm paths
     assert provider is not None
 
     async def scenario() -> tuple[list[str], dict[str, str]]:

@@ -73,9 +73,6 @@ MAX_EXEC_LINE = 1024 * 1024
 """Largest line of an exec stream (sandboxd sends output in pieces of 64 KiB at most)."""
 EXEC_STREAM_SLACK = 1024 * 1024
 """Exec stream bytes allowed beyond the output budget's worst JSON escaping (6 bytes per byte)."""
-EXEC_END_WAIT_S = 1.0
-"""After the exit event, how long the end of the exec reply may take before its connection is
-dropped (sandboxd ends it at once; reading to the end keeps the connection for the next call)."""
 
 _EXEC_EVENT: TypeAdapter[OutputChunk | ExecExit] = TypeAdapter(ExecEvent)
 _BROWSER_ACTION: TypeAdapter[Any] = TypeAdapter(BrowserAction)
@@ -280,34 +277,30 @@ class SandboxdClient:
         parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
         max_total = 6 * max_output_bytes + EXEC_STREAM_SLACK
         result: ExecResult | None = None
-        try:
-            # Between chunks a silent command may run up to its timeout; without one, wait for ever.
-            async with self._stream(
-                "POST", "/exec", timeout_s=timeout_s, content=req.model_dump_json().encode()
-            ) as resp, asyncio.timeout(None) as after_exit:
-                lines = bounded_lines(resp, "/exec", max_line=MAX_EXEC_LINE, max_total=max_total)
-                try:
-                    async for line in lines:
-                        if not line.strip() or result is not None:
-                            continue
-                        event = self._parse(_EXEC_EVENT, "/exec", line)
-                        if isinstance(event, ExecExit):
-                            result = ExecResult(
-                                stdout="".join(parts["stdout"]), stderr="".join(parts["stderr"]),
-                                **event.model_dump(exclude={"type"}),
-                            )
-                            # Read on to the end of the reply, so its connection stays open for the
-                            # next call; a box that does not end it soon loses the connection instead.
-                            after_exit.reschedule(asyncio.get_running_loop().time() + EXEC_END_WAIT_S)
-                            continue
-                        parts[event.type].append(event.data)
-                        await _deliver(on_output, event.type, event.data)
-                except httpx.HTTPError as e:
-                    if result is None:
-                        raise _map_transport_error("/exec", e) from e
-        except TimeoutError:
-            if result is None:
-                raise
+        # Between chunks a silent command may run up to its timeout; without one, wait for ever.
+        async with self._stream(
+            "POST", "/exec", timeout_s=timeout_s, content=req.model_dump_json().encode()
+        ) as resp:
+            lines = bounded_lines(resp, "/exec", max_line=MAX_EXEC_LINE, max_total=max_total)
+            try:
+                async for line in lines:
+                    if not line.strip() or result is not None:
+                        continue
+                    event = self._parse(_EXEC_EVENT, "/exec", line)
+                    if isinstance(event, ExecExit):
+                        # Read on to the end of the reply (sandboxd ends it at once), so its
+                        # connection stays open for the next call; a box that holds the end back
+                        # gains nothing it could not do by holding back the exit event.
+                        result = ExecResult(
+                            stdout="".join(parts["stdout"]), stderr="".join(parts["stderr"]),
+                            **event.model_dump(exclude={"type"}),
+                        )
+                        continue
+                    parts[event.type].append(event.data)
+                    await _deliver(on_output, event.type, event.data)
+            except httpx.HTTPError as e:
+                if result is None:
+                    raise _map_transport_error("/exec", e) from e
         if result is not None:
             return result
         raise SandboxGone("the exec stream ended without an exit event (sandboxd died?)")

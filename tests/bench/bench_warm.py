@@ -28,6 +28,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
+from runtime.errors import InfraError
 from runtime.sandbox.base import SandboxSpec, SandboxState
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig, DockerSandbox
 from runtime.sandbox.factory import get_provider
@@ -45,6 +46,8 @@ HOLD_COUNT = 100
 """Paused boxes held at once by the capacity measurement (``--quick``: 10)."""
 HOLD_CONCURRENCY = 4
 """Boxes created (and removed) at a time: bounded, and kind to a loaded 2-core machine."""
+PAUSE_ATTEMPTS = 3
+"""Tries of a pause that the engine refused."""
 SETTLE_S = 2.0
 """Wait after the last pause before reading memory (start-up allocations settle)."""
 REFILL_PAUSE_S = 3.0
@@ -101,16 +104,37 @@ class Held:
 
 
 async def bounded(jobs: Iterable[Callable[[], Awaitable[None]]], concurrency: int) -> None:
-    """Run ``jobs`` ``concurrency`` at a time; the first failure cancels (and awaits) the rest."""
+    """Run ``jobs`` ``concurrency`` at a time. After a failure no new job starts, the running ones
+    finish (a create cancelled half-way could leave its container behind), then the first error
+    is raised."""
     gate = asyncio.Semaphore(concurrency)
+    errors: list[BaseException] = []
 
     async def one(job: Callable[[], Awaitable[None]]) -> None:
         async with gate:
-            await job()
+            if errors:
+                return
+            try:
+                await job()
+            except Exception as e:
+                errors.append(e)
 
-    async with asyncio.TaskGroup() as group:
-        for job in jobs:
-            group.create_task(one(job))
+    await asyncio.gather(*(one(job) for job in jobs))
+    if errors:
+        raise errors[0]
+
+
+async def retried(action: Callable[[], Awaitable[None]], attempts: int = PAUSE_ATTEMPTS) -> None:
+    """``action``, tried again after an engine error (the freezer sometimes fails under load:
+    "unable to freeze")."""
+    for attempt in range(attempts):
+        try:
+            await action()
+            return
+        except (docker.errors.APIError, InfraError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def remove_all(jobs: Iterable[Callable[[], Awaitable[None]]], concurrency: int) -> None:
@@ -140,7 +164,7 @@ async def held_boxes(client: Any, image: str, count: int) -> list[float]:
             async def hold() -> None:
                 box = await provider.create(spec)
                 boxes.append(box)
-                await box.pause()
+                await retried(box.pause)
 
             try:
                 await bounded((hold for _ in range(count)), HOLD_CONCURRENCY)
@@ -163,7 +187,7 @@ async def held_bare(client: Any, image: str, count: int) -> list[float]:
     async def hold() -> None:
         ctr = await asyncio.to_thread(client.containers.run, **kwargs)
         ctrs.append(ctr)
-        await asyncio.to_thread(ctr.pause)
+        await retried(lambda: asyncio.to_thread(ctr.pause))
 
     try:
         await bounded((hold for _ in range(count)), HOLD_CONCURRENCY)
@@ -176,13 +200,16 @@ async def held_bare(client: Any, image: str, count: int) -> list[float]:
 
 
 async def remove_leftovers(client: Any, labels: dict[str, str]) -> None:
-    """Force-remove containers this run created (by its own label) that clean-up missed."""
+    """Force-remove containers, then volumes, this run created (by its own label) that clean-up missed."""
     filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    left = await asyncio.to_thread(client.containers.list, all=True, filters=filters)
-    for ctr in left:
+    for ctr in await asyncio.to_thread(client.containers.list, all=True, filters=filters):
         print(f"removing leftover container {ctr.name}")
         with contextlib.suppress(docker.errors.APIError):
             await asyncio.to_thread(ctr.remove, force=True)
+    for volume in await asyncio.to_thread(client.volumes.list, filters=filters):
+        print(f"removing leftover volume {volume.name}")
+        with contextlib.suppress(docker.errors.APIError):
+            await asyncio.to_thread(volume.remove, force=True)
 
 
 async def held_memory(image: str, count: int) -> Held:

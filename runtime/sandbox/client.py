@@ -157,6 +157,13 @@ async def _raise_for_error(path: str, resp: httpx.Response) -> None:
     raise from_body(body, default_status=resp.status_code)
 
 
+async def _deliver(on_output: OutputCallback | None, stream: str, text: str) -> None:
+    if on_output is not None:
+        maybe = on_output(stream, text)
+        if inspect.isawaitable(maybe):
+            await maybe
+
+
 class SandboxdClient:
     """Typed calls to one sandboxd. Construct it, use it, ``aclose`` it."""
 
@@ -269,27 +276,33 @@ class SandboxdClient:
         )
         parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
         max_total = 6 * max_output_bytes + EXEC_STREAM_SLACK
+        result: ExecResult | None = None
         # Between chunks a silent command may run up to its timeout; without one, wait for ever.
         async with self._stream(
             "POST", "/exec", timeout_s=timeout_s, content=req.model_dump_json().encode()
         ) as resp:
+            lines = bounded_lines(resp, "/exec", max_line=MAX_EXEC_LINE, max_total=max_total)
             try:
-                async for line in bounded_lines(resp, "/exec", max_line=MAX_EXEC_LINE, max_total=max_total):
-                    if not line.strip():
+                async for line in lines:
+                    if not line.strip() or result is not None:
                         continue
                     event = self._parse(_EXEC_EVENT, "/exec", line)
                     if isinstance(event, ExecExit):
-                        return ExecResult(
+                        # Read on to the end of the reply (sandboxd ends it at once), so its
+                        # connection stays open for the next call; a box that holds the end back
+                        # gains nothing it could not do by holding back the exit event.
+                        result = ExecResult(
                             stdout="".join(parts["stdout"]), stderr="".join(parts["stderr"]),
                             **event.model_dump(exclude={"type"}),
                         )
+                        continue
                     parts[event.type].append(event.data)
-                    if on_output is not None:
-                        maybe = on_output(event.type, event.data)
-                        if inspect.isawaitable(maybe):
-                            await maybe
+                    await _deliver(on_output, event.type, event.data)
             except httpx.HTTPError as e:
-                raise _map_transport_error("/exec", e) from e
+                if result is None:
+                    raise _map_transport_error("/exec", e) from e
+        if result is not None:
+            return result
         raise SandboxGone("the exec stream ended without an exit event (sandboxd died?)")
 
     async def shell(

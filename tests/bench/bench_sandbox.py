@@ -84,7 +84,33 @@ def baseline_cold(client: Any, image: str) -> float:
     return elapsed
 
 
+CGROUP_MEMORY_DIRS = (
+    "/sys/fs/cgroup/memory/docker/{id}",  # cgroup v1, cgroupfs driver
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope",  # cgroup v2, systemd driver
+    "/sys/fs/cgroup/docker/{id}",  # cgroup v2, cgroupfs driver
+)
+
+
+def cgroup_memory_mb(container_id: str) -> float | None:
+    """``docker stats``' figure (usage minus inactive page cache) read from the container's cgroup
+    files, without the engine's one-second sampling; ``None`` when they are not on this host."""
+    for template in CGROUP_MEMORY_DIRS:
+        base = Path(template.format(id=container_id))
+        for usage_file, cache_key in (("memory.usage_in_bytes", "total_inactive_file"),
+                                      ("memory.current", "inactive_file")):
+            try:
+                usage = int((base / usage_file).read_text())
+                stat = dict(line.split() for line in (base / "memory.stat").read_text().splitlines())
+            except (OSError, ValueError):
+                continue
+            return float(usage - int(stat.get(cache_key, 0))) / 2**20
+    return None
+
+
 def container_memory_mb(client: Any, container_id: str) -> float:
+    from_cgroup = cgroup_memory_mb(container_id)
+    if from_cgroup is not None:
+        return from_cgroup
     stats = client.api.stats(container_id, stream=False)["memory_stats"]
     detail = stats.get("stats", {})
     # What `docker stats` shows: usage minus page cache (cgroup v1 "cache", v2 "inactive_file").

@@ -4,17 +4,21 @@ and idle capacity measured by actually holding N paused boxes.
 
 Baselines, measured in the same run on the same engine: ``docker run`` + one exec of the same
 image (for the first tool results), and N paused bare containers of the same image (for the
-memory of a held box). Run with ``make bench`` or ``python -m tests.bench.bench_warm [--quick]``.
+memory of a held box). Run with ``make bench`` or ``python -m tests.bench.bench_warm [--quick] [--capacity]``
+(``--capacity``: only the held paused boxes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,8 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from runtime.sandbox.base import SandboxSpec
+from runtime.errors import InfraError
+from runtime.sandbox.base import SandboxSpec, SandboxState
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig, DockerSandbox
 from runtime.sandbox.factory import get_provider
 from runtime.sandbox.images import ensure_image
@@ -37,6 +42,14 @@ from tests.bench.bench_sandbox import (
     container_memory_mb,
 )
 
+HOLD_COUNT = 100
+"""Paused boxes held at once by the capacity measurement (``--quick``: 10)."""
+HOLD_CONCURRENCY = 4
+"""Boxes created (and removed) at a time: bounded, and kind to a loaded 2-core machine."""
+PAUSE_ATTEMPTS = 3
+"""Tries of a pause that the engine refused."""
+SETTLE_S = 2.0
+"""Wait after the last pause before reading memory (start-up allocations settle)."""
 REFILL_PAUSE_S = 3.0
 """Time between two new environments (a cold box takes 0.5-2 s on the loaded 2-core machine)."""
 
@@ -80,38 +93,145 @@ async def interactions(base: str, image: str, n: int) -> tuple[list[float], list
     return fresh, follow, envs
 
 
-async def held_memory(image: str, count: int) -> tuple[float, float]:
-    """Mean MB of ``count`` paused Hangar boxes held at once, and of ``count`` paused bare containers."""
-    client = docker.from_env()
+@dataclass
+class Held:
+    """Memory of ``count`` paused Hangar boxes held at once, and of as many paused bare containers."""
+
+    count: int
+    ours_mb: list[float]
+    bare_mb: list[float]
+    seconds: float
+
+
+async def bounded(jobs: Iterable[Callable[[], Awaitable[None]]], concurrency: int) -> None:
+    """Run ``jobs`` ``concurrency`` at a time. After a failure no new job starts, the running ones
+    finish (a create cancelled half-way could leave its container behind), then the first error
+    is raised."""
+    gate = asyncio.Semaphore(concurrency)
+    errors: list[BaseException] = []
+
+    async def one(job: Callable[[], Awaitable[None]]) -> None:
+        async with gate:
+            if errors:
+                return
+            try:
+                await job()
+            except Exception as e:
+                errors.append(e)
+
+    await asyncio.gather(*(one(job) for job in jobs))
+    if errors:
+        raise errors[0]
+
+
+async def retried(action: Callable[[], Awaitable[None]], attempts: int = PAUSE_ATTEMPTS) -> None:
+    """``action``, tried again after an engine error (the freezer sometimes fails under load:
+    "unable to freeze")."""
+    for attempt in range(attempts):
+        try:
+            await action()
+            return
+        except (docker.errors.APIError, InfraError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+
+
+async def remove_all(jobs: Iterable[Callable[[], Awaitable[None]]], concurrency: int) -> None:
+    """Like :func:`bounded`, but every job runs whatever the others do (clean-up)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job: Callable[[], Awaitable[None]]) -> None:
+        async with gate:
+            try:
+                await job()
+            except Exception as e:  # clean-up goes on; what is left is removed by label after
+                print(f"clean-up failed: {e!r}")
+
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def held_boxes(client: Any, image: str, count: int) -> list[float]:
+    """MB of each of ``count`` hardened boxes from the provider, all created and paused at once."""
     spec = SandboxSpec(image=image)
+    namespace = f"bench-{secrets.token_hex(3)}"
+    boxes: list[DockerSandbox] = []
     with tempfile.TemporaryDirectory(prefix="hangar-bench-held-") as state:
-        config = DockerProviderConfig(state_dir=Path(state), namespace=f"bench-{secrets.token_hex(3)}")
-        provider = get_provider(config)
+        provider = get_provider(DockerProviderConfig(state_dir=Path(state), namespace=namespace))
         assert isinstance(provider, DockerProvider)
         async with provider:
-            boxes: list[DockerSandbox] = []
+
+            async def hold() -> None:
+                box = await provider.create(spec)
+                boxes.append(box)
+                await retried(box.pause)
+
             try:
-                for _ in range(count):
-                    box = await provider.create(spec)
-                    boxes.append(box)
-                    await box.pause()
-                await asyncio.sleep(2)  # let start-up allocations settle
-                ours = [await asyncio.to_thread(container_memory_mb, client, b.container_id) for b in boxes]
+                await bounded((hold for _ in range(count)), HOLD_CONCURRENCY)
+                await asyncio.sleep(SETTLE_S)
+                paused = [b for b in boxes if b.state is SandboxState.PAUSED]
+                assert len(paused) == count, f"{len(paused)} of {count} boxes paused"
+                return [await asyncio.to_thread(container_memory_mb, client, b.container_id) for b in boxes]
             finally:
-                await asyncio.gather(*(b.stop() for b in boxes), return_exceptions=True)
-    bare = []
+                await remove_all((b.stop for b in boxes), HOLD_CONCURRENCY)
+                await remove_leftovers(client, {"hangar.namespace": namespace})
+
+
+async def held_bare(client: Any, image: str, count: int) -> list[float]:
+    """MB of each of ``count`` paused bare containers of the same image, held at once."""
+    label = {"hangar.bench.held": secrets.token_hex(4)}
+    ctrs: list[Any] = []
+    kwargs = baseline_run_kwargs(image)
+    kwargs["labels"] = {**kwargs["labels"], **label}
+
+    async def hold() -> None:
+        ctr = await asyncio.to_thread(client.containers.run, **kwargs)
+        ctrs.append(ctr)
+        await retried(lambda: asyncio.to_thread(ctr.pause))
+
     try:
-        for _ in range(count):
-            ctr = await asyncio.to_thread(client.containers.run, **baseline_run_kwargs(image))
-            bare.append(ctr)
-            await asyncio.to_thread(ctr.pause)
-        await asyncio.sleep(2)
-        theirs = [await asyncio.to_thread(container_memory_mb, client, c.id) for c in bare]
+        await bounded((hold for _ in range(count)), HOLD_CONCURRENCY)
+        await asyncio.sleep(SETTLE_S)
+        return [await asyncio.to_thread(container_memory_mb, client, c.id) for c in ctrs]
     finally:
-        for ctr in bare:
+        removals = ((lambda c=c: asyncio.to_thread(c.remove, force=True)) for c in ctrs)
+        await remove_all(removals, HOLD_CONCURRENCY)
+        await remove_leftovers(client, label)
+
+
+async def remove_leftovers(client: Any, labels: dict[str, str]) -> None:
+    """Force-remove containers, then volumes, this run created (by its own label) that clean-up missed."""
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    for ctr in await asyncio.to_thread(client.containers.list, all=True, filters=filters):
+        print(f"removing leftover container {ctr.name}")
+        with contextlib.suppress(docker.errors.APIError):
             await asyncio.to_thread(ctr.remove, force=True)
+    for volume in await asyncio.to_thread(client.volumes.list, filters=filters):
+        print(f"removing leftover volume {volume.name}")
+        with contextlib.suppress(docker.errors.APIError):
+            await asyncio.to_thread(volume.remove, force=True)
+
+
+async def held_memory(image: str, count: int) -> Held:
+    """Hold ``count`` paused boxes for real, then ``count`` paused bare containers (the baseline)."""
+    client = docker.from_env()
+    started = time.perf_counter()
+    try:
+        ours = await held_boxes(client, image, count)
+        bare = await held_bare(client, image, count)
+    finally:
         client.close()
-    return statistics.mean(ours), statistics.mean(theirs)
+    return Held(count, ours, bare, time.perf_counter() - started)
+
+
+def capacity_line(held: Held) -> str:
+    ours, bare = statistics.mean(held.ours_mb), statistics.mean(held.bare_mb)
+    return (
+        f"{held.count} paused boxes held at once (each a hardened box from the provider, then all "
+        f"removed; {held.seconds:.0f} s): {ours:.1f} MB each (max {max(held.ours_mb):.1f}); a paused "
+        f"bare container of the same image {bare:.1f} MB ({ours / bare:.2f}x); {MACHINE_MEMORY_GIB} GiB "
+        f"holds ~{MACHINE_MEMORY_GIB * 1024 / ours:.0f} such boxes (goal ≥ 100)"
+    )
 
 
 async def remove_volumes(engine: Any, names: list[str], limit_s: float = 30.0) -> None:
@@ -131,11 +251,21 @@ async def remove_volumes(engine: Any, names: list[str], limit_s: float = 30.0) -
                 await asyncio.sleep(0.5)
 
 
-async def run(quick: bool = False) -> None:
+async def run(quick: bool = False, capacity_only: bool = False) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     engine = docker.from_env()
     image = await asyncio.to_thread(ensure_image, engine, log=lambda _line: None)
-    n = 5 if quick else 15
+    console = Console()
+    if not capacity_only:
+        console.print(await interaction_table(engine, image, 5 if quick else 15))
+    engine.close()
+    held = await held_memory(image, 10 if quick else HOLD_COUNT)
+    console.print(capacity_line(held))
+    if not capacity_only:
+        console.print("goals: fresh ≤ 100 ms, follow-up ≤ 60 ms (p50)")
+
+
+async def interaction_table(engine: Any, image: str, n: int) -> Table:
     baseline = [await asyncio.to_thread(baseline_cold, engine, image) for _ in range(n)]
     with tempfile.TemporaryDirectory(prefix="hangar-bench-warm-") as tmp:
         envs: list[str] = []
@@ -144,9 +274,6 @@ async def run(quick: bool = False) -> None:
                 fresh, follow, envs = await interactions(base, image, n)
         finally:
             await remove_volumes(engine, [workspace_volume(env) for env in envs])
-    count = 10 if quick else 40
-    ours, bare = await held_memory(image, count)
-    engine.close()
     base50 = pct(baseline, 0.5)
     table = Table(title="Warm paths (ms; real Docker boxes through the API, zero-latency model)")
     for col in ("metric", "n", "p50", "p99", "p50 / docker run+exec"):
@@ -158,18 +285,11 @@ async def run(quick: bool = False) -> None:
     ):
         table.add_row(name, str(len(samples)), f"{pct(samples, 0.5):.1f}", f"{pct(samples, 0.99):.1f}",
                       f"{pct(samples, 0.5) / base50:.2f}x")
-    console = Console()
-    console.print(table)
-    console.print(
-        f"{count} paused boxes held at once: {ours:.1f} MB each (bare paused container {bare:.1f} MB, "
-        f"{ours / bare:.2f}x); {MACHINE_MEMORY_GIB} GiB holds ~{MACHINE_MEMORY_GIB * 1024 / ours:.0f} "
-        "of them "
-        "(goal ≥ 100); goals: fresh ≤ 100 ms, follow-up ≤ 60 ms (p50)"
-    )
+    return table
 
 
 def main() -> None:
-    asyncio.run(run(quick="--quick" in sys.argv))
+    asyncio.run(run(quick="--quick" in sys.argv, capacity_only="--capacity" in sys.argv))
 
 
 if __name__ == "__main__":

@@ -186,3 +186,64 @@ async def test_an_unknown_owner_is_pinned_at_the_first_connection(short_dir: Pat
                 await client._call("/x")
     finally:
         await client.aclose()
+
+
+EXIT_LINE = b'{"type":"exit","exit_code":0,"duration_ms":1.0}\n'
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def test_execs_reuse_one_connection(short_dir: Path) -> None:
+    """The exec reply is read to its end, so the next call goes over the same connection."""
+    connections: list[int] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunk(EXIT_LINE))
+                await writer.drain()
+                await asyncio.sleep(0.01)  # the end of the reply comes in a write of its own
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_unix_server(on_connect, str(short_dir / "s.sock"))
+    client = client_for(short_dir / "s.sock")
+    try:
+        for _ in range(3):
+            assert (await client.exec(["true"])).exit_code == 0
+    finally:
+        await client.aclose()
+        server.close()
+    assert connections == [1]
+
+
+async def test_an_exec_reply_left_open_after_its_exit_still_returns(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call's read timeout still bounds it; the exit already read is the result."""
+    monkeypatch.setattr(client_mod, "MARGIN_S", 0.2)
+    release = asyncio.Event()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunk(EXIT_LINE))
+        await writer.drain()
+        await release.wait()  # never ends the reply while the call runs
+        writer.close()
+
+    server = await asyncio.start_unix_server(on_connect, str(short_dir / "s.sock"))
+    client = client_for(short_dir / "s.sock")
+    try:
+        result = await asyncio.wait_for(client.exec(["true"], timeout_s=0.3), 10)
+        assert result.exit_code == 0
+    finally:
+        release.set()
+        await client.aclose()
+        server.close()

@@ -97,7 +97,7 @@ async def has_status(page: Page, status: str) -> None:
 
 async def next_run(page: Page, previous: str) -> str:
     """The id of the run the page moved on to from ``previous``, once its view is shown."""
-    await expect(page).not_to_have_url(re.compile(re.escape(previous) + "$"))
+    await expect(page).not_to_have_url(re.compile(re.escape(previous) + "$"), timeout=RUN_LIMIT_MS)
     run_id = page.url.rsplit("/", 1)[1]
     await expect(page.locator("#run-title")).to_contain_text(run_id)
     return run_id

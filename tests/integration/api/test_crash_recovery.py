@@ -45,7 +45,7 @@ def agent_script(request: JsonDict) -> ScriptedTurn:
     done = answered(request)
     last = done[-1] if done else None
     if last is None:
-        return turn(calls=[call("shell", command="echo before-crash > kept.txt && sleep 2", id="s1")])
+        return turn(calls=[call("shell", command="echo before-crash > kept.txt && sleep 10", id="s1")])
     if last == "s1":
         return turn(calls=[call("shell", command="cat kept.txt", id="s2")])
     if last == "s2":
@@ -106,8 +106,21 @@ def test_kill_9_mid_run_then_restart_resumes_the_agent(short_dir: Path, sandbox_
                 assert now.status == "in_progress", (now, server.log_tail())
                 return any(s.type == "code_execution_call" for s in now.steps or [])
 
+            def note_written() -> bool:
+                """kept.txt is in a live box's workspace (a logged call may not have reached its box yet)."""
+                engine = docker.from_env()
+                try:
+                    boxes = engine.containers.list(filters=namespace_filter(namespace))
+                    return any(
+                        b.status == "running" and b.exec_run(["cat", "/workspace/kept.txt"]).exit_code == 0
+                        for b in boxes
+                    )
+                finally:
+                    engine.close()
+
             wait_for(call_logged, 90, "the shell call to be logged")
-            server.kill()  # the `sleep 2` is still running in the box
+            wait_for(note_written, 90, "the shell call's note in the workspace")
+            server.kill()  # the `sleep 10` is still running in the box
             server.start()
             client = server.client()
 

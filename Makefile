@@ -39,13 +39,13 @@ JS_TESTS := tests/integration/js
 JS_STAMP := $(JS_TESTS)/node_modules/.installed
 
 $(JS_STAMP): $(JS_TESTS)/package.json $(JS_TESTS)/package-lock.json
-	@command -v node >/dev/null && command -v npm >/dev/null || { echo "installing nodejs npm" >&2; \
+	@command -v npm >/dev/null || { echo "installing nodejs npm" >&2; \
 	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; }
 	cd $(JS_TESTS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(JS_STAMP)
 
 .PHONY: js-sdk
-js-sdk: $(JS_STAMP) ## Install Node (Debian's, when missing) and Google's JS SDK for the integration tier
+js-sdk: $(JS_STAMP) ## Install npm (Debian's, when missing), then Node 22 and Google's JS SDK from npm for the integration tier
 
 .PHONY: images
 images: venv engine ## Build the sandbox image when missing or out of date

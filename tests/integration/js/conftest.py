@@ -4,8 +4,9 @@ installs Node and ``npm ci``s this folder; a missing piece is an error here, nev
 
 from __future__ import annotations
 
+import json
 import secrets
-import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,12 +26,19 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        raise AssertionError("node is not installed: `make test` installs it (Debian's nodejs)")
-    if not (HERE / "node_modules" / "@google" / "genai" / "package.json").is_file():
+    """The Node the SDK asks for (its ``engines`` field says >= 22): npm's per-platform package, pinned
+    in package-lock.json, rather than whatever Node the host has."""
+    path = HERE / "node_modules" / ".bin" / "node"
+    if not path.exists():
+        raise AssertionError(f"Node 22 is not installed: run `npm ci` in {HERE} (`make test` does)")
+    sdk = HERE / "node_modules" / "@google" / "genai" / "package.json"
+    if not sdk.is_file():
         raise AssertionError(f"@google/genai is not installed: run `npm ci` in {HERE} (`make test` does)")
-    return path
+    wanted = json.loads(sdk.read_text())["engines"]["node"]
+    version = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True).stdout
+    major = int(version.strip().lstrip("v").split(".")[0])
+    assert wanted == ">=22.0.0" and major >= 22, f"the SDK wants node {wanted}, got {version}"
+    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runtime.errors import InputError
+
 _ALLOW_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)(:[0-9]{1,5})?$")
+
+
+ENV_PREFIX = "HANGAR_"
+
+REMOVED_SETTINGS: dict[str, str] = {
+    "HANGAR_WEBHOOK_SIGNING_SECRET": (
+        "deliveries to webhook_config URIs are signed with an RS256 JWT now: unset it and use "
+        "HANGAR_WEBHOOK_JWT_KEY_FILE (or leave that unset: the key is generated in the data directory)"
+    ),
+}
+"""Settings that are gone, with what replaces them: one still set stops the process at start-up."""
+
+OTHER_HANGAR_VARIABLES = frozenset({"HANGAR_SERVER", "HANGAR_EXTRA_CA", "HANGAR_CHROMIUM"})
+"""``HANGAR_*`` names that are not settings but are read elsewhere: the CLI's ``--server``, the
+CA bundle of image builds (``runtime/sandbox/images.py``), the box's Chromium (set in the image)."""
+
+
+class SettingsError(InputError):
+    """A ``HANGAR_*`` environment variable is not a setting (removed, or misspelt)."""
+
+    code = "invalid_setting"
 
 
 def _default_data_dir() -> Path:
@@ -193,6 +219,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{entry!r} is not a host or host:port (e.g. hooks.lan, 10.0.0.5:9000)")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_environment(cls, data: Any) -> Any:
+        check_environment(os.environ)
+        return data
+
     @property
     def cli_sandbox_namespace(self) -> str:
         """Namespace of boxes made by one-off commands (``hangar run``, ``hangar sandbox``): apart
@@ -214,3 +246,43 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'hangar.db'}"
+
+
+def _setting_names() -> tuple[frozenset[str], frozenset[str]]:
+    """The ``HANGAR_*`` names of the settings, and the other names some settings are read from."""
+    prefixed: set[str] = set()
+    aliases: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.validation_alias, AliasChoices):
+            aliases.update(str(choice).upper() for choice in field.validation_alias.choices)
+        else:
+            prefixed.add(f"{ENV_PREFIX}{name.upper()}")
+    return frozenset(prefixed), frozenset(aliases - prefixed)
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuses ``HANGAR_*`` variables that are no setting: a removed one (naming what replaced it)
+    or an unknown one (with the nearest setting's name). Names are compared case-insensitively,
+    as the settings themselves are read.
+
+    Raises:
+        SettingsError: one line naming every such variable.
+    """
+    settings, aliases = _setting_names()
+    known = settings | OTHER_HANGAR_VARIABLES
+    problems = []
+    for variable in sorted(name.upper() for name in environ if name.upper().startswith(ENV_PREFIX)):
+        if variable in REMOVED_SETTINGS:
+            problems.append(f"{variable} was removed: {REMOVED_SETTINGS[variable]}")
+        elif variable not in known:
+            problems.append(f"{variable} is not a Hangar setting{_did_you_mean(variable, settings, aliases)}")
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def _did_you_mean(variable: str, settings: frozenset[str], aliases: frozenset[str]) -> str:
+    bare = variable.removeprefix(ENV_PREFIX)
+    if bare in aliases:  # the model key's variables are read without the prefix
+        return f" (did you mean {bare}?)"
+    close = difflib.get_close_matches(bare, sorted(name.removeprefix(ENV_PREFIX) for name in settings), n=1)
+    return f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else " (see the settings in runtime/config.py)"

@@ -8,9 +8,13 @@ IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, 6to
 Teredo, NAT64 ``64:ff9b::/96``). A host name is resolved and *every* address it resolves to must pass.
 
 The checked address is then pinned for the connection: :meth:`OutboundGuard.client` gives an
-``httpx.AsyncClient`` whose transport resolves and checks each request itself and connects to that
-address, with ``Host`` and TLS SNI kept as the name, so a second DNS answer (rebinding) cannot
-swap in another address. Redirects are not followed.
+HTTP client whose transport (:class:`PinnedTransport`) resolves and checks each request itself and
+connects to that address, with ``Host`` and TLS SNI kept as the name, so a second DNS answer
+(rebinding) cannot swap in another address. Redirects are not followed.
+
+Every request for a tenant goes through ``httpx2`` (pydantic's continuation of httpx): the mcp
+library's transports only take an ``httpx2.AsyncClient``, so webhooks, OAuth2 refreshes, hook
+handlers and MCP servers share this one transport rather than one twin per HTTP library.
 
 An operator may allow named hosts (``HANGAR_OUTBOUND_ALLOW_HOSTS``): an entry ``name`` allows that
 host on any port, ``name:port`` (``[v6]:port``) only that port. The entry is compared with the URL's
@@ -27,7 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from runtime.errors import InputError
 
@@ -146,16 +150,20 @@ class OutboundGuard:
                     raise OutboundRefused(f"refused to contact host {host!r}{shown}: {why}")
         return Target(host=host, port=port, address=addresses[0])
 
-    def client(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` whose every request is resolved, checked and pinned; it never
+    def client(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> httpx2.AsyncClient:
+        """An ``httpx2.AsyncClient`` whose every request is resolved, checked and pinned; it never
         follows redirects. A refused request raises :class:`OutboundRefused`."""
-        return httpx.AsyncClient(
-            transport=PinnedTransport(self),
+        return httpx2.AsyncClient(
+            transport=self.transport(),
             timeout=timeout,
             headers=dict(headers or {}),
             follow_redirects=False,
             trust_env=False,
         )
+
+    def transport(self) -> PinnedTransport:
+        """The pinning transport alone, for a client another library configures (the mcp one)."""
+        return PinnedTransport(self)
 
     def _allowed(self, host: str, port: int) -> bool:
         name = host.lower().rstrip(".")
@@ -187,24 +195,24 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, port or _SCHEMES[parts.scheme]
 
 
-class PinnedTransport(httpx.AsyncBaseTransport):
+class PinnedTransport(httpx2.AsyncBaseTransport):
     """Checks each request's URL with the guard and connects to the checked address, keeping the
     name in ``Host`` and in TLS SNI (and for certificate checks)."""
 
     def __init__(self, guard: OutboundGuard) -> None:
         self._guard = guard
-        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._pools: dict[str, httpx2.AsyncHTTPTransport] = {}
         """One connection pool per host name: a TLS connection made for one name is never reused
         for another name that resolved to the same address."""
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         target = await self._guard.target(str(request.url))
         if literal_address(target.host) is None:
             request.extensions = {**request.extensions, "sni_hostname": target.host}
         request.url = request.url.copy_with(host=target.address)
         pool = self._pools.get(target.host)
         if pool is None:
-            pool = self._pools[target.host] = httpx.AsyncHTTPTransport(trust_env=False)
+            pool = self._pools[target.host] = httpx2.AsyncHTTPTransport(trust_env=False)
         return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:

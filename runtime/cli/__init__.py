@@ -8,6 +8,7 @@ import typer
 
 from runtime.cli import agents, demo, images, interactions, keys, sandbox, serve, triggers
 from runtime.cli.agents_push import push
+from runtime.cli.common import fail_on_bad_settings
 from runtime.cli.gc import gc
 from runtime.cli.run import run
 from runtime.logs import configure_logging
@@ -41,4 +42,5 @@ agents.app.command("push")(push)
 
 
 def main() -> None:
-    app()
+    with fail_on_bad_settings():
+        app()

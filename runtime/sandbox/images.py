@@ -4,7 +4,8 @@ The build context is assembled from ``sandbox_images/<name>/`` plus the parts of
 run inside the box (``runtime/__init__.py``, ``runtime/errors.py``, ``runtime/sandboxd/``). Its
 SHA-256 becomes the image label ``hangar.content-hash`` and the tag ``hangar-sandbox:<hash12>``;
 ``hangar-sandbox:latest`` points at the newest build. An image whose label matches is fresh and is
-never rebuilt.
+never rebuilt. A build removes older hash tags only when no container uses them and they are not
+among the newest few (:func:`remove_stale_tags`): checkouts sharing an engine keep their images.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import configparser
 import hashlib
 import io
 import os
+import re
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -131,21 +133,53 @@ def ensure_image(
         raise EngineUnavailable(f"Docker engine refused the build: {e}") from e
     client.images.get(ctx.tag).tag(IMAGE_REPO, "latest")
     log(f"built {ctx.tag}")
-    _remove_stale_tags(client, keep=ctx.tag, log=log)
+    remove_stale_tags(client, keep=ctx.tag, log=log)
     return ctx.tag
 
 
-def _remove_stale_tags(client: Any, *, keep: str, log: Callable[[str], None]) -> None:
-    """Older content-hash tags of the image (each rebuild leaves one); an image a container still
-    uses is kept (the engine refuses, and that is fine)."""
+KEEP_NEWEST = 5
+"""Content-hash images kept besides the one just built, newest first, even when no container uses
+them: parallel checkouts and CI jobs sharing one engine each build their own tree's tag and start
+boxes from it between one container and the next."""
+
+
+def remove_stale_tags(
+    client: Any,
+    *,
+    keep: str,
+    log: Callable[[str], None],
+    repo: str = IMAGE_REPO,
+    keep_newest: int = KEEP_NEWEST,
+) -> list[str]:
+    """Untags older content-hash images of ``repo`` (each rebuild leaves one) and returns the tags
+    removed. Kept: ``keep``, ``:latest``, tags that are no content hash, the ``keep_newest`` newest
+    other images, and every image a container uses, running or stopped (another tree's test may
+    be running from it). Raises nothing: a tag the engine refuses to remove stays."""
     import docker.errors
 
-    for image in client.images.list(name=IMAGE_REPO):
-        for tag in image.tags:
-            if tag in (keep, f"{IMAGE_REPO}:latest") or not tag.startswith(f"{IMAGE_REPO}:"):
-                continue
+    content_tag = re.compile(rf"{re.escape(repo)}:[0-9a-f]{{12}}")
+    in_use = {str(c.get("ImageID", "")) for c in client.api.containers(all=True)}
+    stale = []
+    for image in client.images.list(name=repo):
+        tags = [tag for tag in image.tags if content_tag.fullmatch(tag) and tag != keep]
+        if tags and keep not in image.tags:
+            stale.append((_created(image.attrs.get("Created", "")), image.id, tags))
+    stale.sort(reverse=True)
+    removed: list[str] = []
+    for _, image_id, tags in stale[max(keep_newest, 0):]:
+        if image_id in in_use:
+            continue
+        for tag in tags:
             try:
                 client.images.remove(tag)
-                log(f"removed stale {tag}")
             except docker.errors.APIError:
-                continue
+                continue  # a container appeared since, or another build removed it first
+            removed.append(tag)
+            log(f"removed stale {tag}")
+    return removed
+
+
+def _created(text: str) -> tuple[str, str]:
+    """A sort key for the engine's ``Created`` (RFC 3339, UTC, a fraction of varying length)."""
+    base, _, fraction = str(text).removesuffix("Z").partition(".")
+    return base, fraction.ljust(9, "0")

@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 
 from runtime.errors import InputError
 from runtime.outbound import OutboundGuard
@@ -39,12 +39,12 @@ async def refresh(
     try:
         async with guard.client(timeout=TIMEOUT_S, headers={"Accept": "application/json"}) as client:
             response = await client.post(token_url, data=form)
-    except httpx.HTTPError as e:
+    except httpx2.HTTPError as e:
         raise InputError(f"token_url: the token endpoint could not be reached ({type(e).__name__})") from e
     return _parse(response)
 
 
-def _parse(response: httpx.Response) -> AccessToken:
+def _parse(response: httpx2.Response) -> AccessToken:
     try:
         data = response.json()
     except ValueError:

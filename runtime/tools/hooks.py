@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-import httpx
+import httpx2
 import structlog
 from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -61,7 +61,7 @@ class OutboundGuard(Protocol):
         """Raise (an ``InputError``) when ``url`` may not be called."""
         ...
 
-    def client(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.AsyncClient:
+    def client(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> httpx2.AsyncClient:
         """An HTTP client whose connections the guard checks."""
         ...
 
@@ -182,7 +182,7 @@ class HookRunner:
         try:
             async with self.guard.client(timeout=handler.timeout_s, headers=handler.headers) as client:
                 response = await client.post(handler.url, json=payload)
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             return f"hook {handler.url} failed: {type(e).__name__}"
         if not response.is_success:
             return f"hook {handler.url} answered HTTP {response.status_code}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
@@ -34,7 +33,7 @@ from google.genai import types
 
 from runtime import steps as s
 from runtime.errors import HangarError, InfraError, InputError
-from runtime.outbound import OutboundGuard, literal_address
+from runtime.outbound import OutboundGuard
 
 if TYPE_CHECKING:
     import httpx2
@@ -152,7 +151,7 @@ async def connect_http(server: McpServer, guard: OutboundGuard | None = None) ->
             timeout=timeout or httpx2.Timeout(30.0, read=300.0),
             auth=auth,
             follow_redirects=False,
-            transport=_PinnedTransport(guard) if guard is not None else None,
+            transport=guard.transport() if guard is not None else None,
         )
 
     headers = dict(server.headers)
@@ -174,39 +173,6 @@ def guarded_connect(guard: OutboundGuard) -> Connect:
         return connect_http(server, guard)
 
     return connect
-
-
-@functools.cache
-def _pinned_transport_class() -> Callable[[OutboundGuard], httpx2.AsyncBaseTransport]:
-    import httpx2
-
-    class Pinned(httpx2.AsyncBaseTransport):
-        """The mcp library's httpx2 twin of :class:`runtime.outbound.PinnedTransport`."""
-
-        def __init__(self, guard: OutboundGuard) -> None:
-            self._guard = guard
-            self._pools: dict[str, httpx2.AsyncHTTPTransport] = {}
-
-        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-            target = await self._guard.target(str(request.url))
-            if literal_address(target.host) is None:
-                request.extensions = {**request.extensions, "sni_hostname": target.host}
-            request.url = request.url.copy_with(host=target.address)
-            pool = self._pools.get(target.host)
-            if pool is None:
-                pool = self._pools[target.host] = httpx2.AsyncHTTPTransport(trust_env=False)
-            return await pool.handle_async_request(request)
-
-        async def aclose(self) -> None:
-            pools, self._pools = list(self._pools.values()), {}
-            for pool in pools:
-                await pool.aclose()
-
-    return Pinned
-
-
-def _PinnedTransport(guard: OutboundGuard) -> httpx2.AsyncBaseTransport:
-    return _pinned_transport_class()(guard)
 
 
 class _Connection:

@@ -1,9 +1,9 @@
-"""The run viewer (``/viewer``: HTML, one script, one stylesheet) and the web console (``/console``:
-HTML, plain ES modules and a stylesheet from ``console/``, no build step).
+"""The web console (``/console``: HTML, plain ES modules and a stylesheet from ``console/``, no build
+step), and ``/viewer``, the old single-run page's address, which now redirects to it.
 
 The page talks to the public API only, with the caller's API key; these routes are unauthenticated
 because they serve nothing but the page itself. Strict headers keep the page self-contained: no
-inline script, no outside origin, images only from ``data:`` URLs.
+inline script, no outside origin.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-STATIC = Path(__file__).parent / "static"
 CONSOLE = Path(__file__).parent / "console"
 _CONSOLE_ASSETS = {
     path.name: "text/javascript" if path.suffix == ".js" else "text/css"
@@ -21,49 +20,33 @@ _CONSOLE_ASSETS = {
 }
 """The console's files, listed once at import: a request only ever picks one of these names."""
 
-_ASSETS = {"viewer.js": "text/javascript", "viewer.css": "text/css"}
-
-SECURITY_HEADERS = {
+CONSOLE_HEADERS = {
     "content-security-policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cache-control": "no-cache",
 }
-
-CONSOLE_HEADERS = {
-    **SECURITY_HEADERS,
-    "content-security-policy": SECURITY_HEADERS["content-security-policy"].replace(
-        "img-src 'self' data:;", "img-src 'self' data: blob:;"
-    ),
-}
-"""The viewer's headers, plus ``blob:`` images: the console previews workspace images it fetched
-with the key in a header, from ``blob:`` URLs of its own."""
+"""Strict headers: the page's own scripts and styles only; images from ``data:`` URLs and from
+``blob:`` URLs the console makes itself (workspace images it fetched with the key in a header)."""
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/viewer")
 async def viewer_root() -> Response:
-    """Redirects to ``/viewer/`` (relative, so a deployment path prefix is kept; browsers keep the
-    ``#interaction`` fragment across the redirect) so the page's relative asset URLs resolve."""
-    return RedirectResponse("viewer/", status_code=307)
+    """The old run viewer's address: redirects to the console. The Location is relative, so a
+    deployment path prefix is kept, and carries no fragment, so the browser keeps the link's
+    ``#<interaction id>``, which the console opens as that run's page (``#/runs/<id>``)."""
+    return RedirectResponse("console/", status_code=307)
 
 
 @router.get("/viewer/")
 async def viewer_page() -> Response:
-    return FileResponse(STATIC / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
-
-
-@router.get("/viewer/{asset}")
-async def viewer_asset(asset: str) -> Response:
-    """One of the page's two assets; anything else is a 404 (no path is built from the request)."""
-    media_type = _ASSETS.get(asset)
-    if media_type is None:
-        raise HTTPException(status_code=404, detail=f"no viewer asset {asset!r}")
-    return FileResponse(STATIC / asset, media_type=media_type, headers=SECURITY_HEADERS)
+    """``/viewer/#<id>``, the form the viewer itself linked to: the same redirect, one level up."""
+    return RedirectResponse("../console/", status_code=307)
 
 
 @router.get("/console")

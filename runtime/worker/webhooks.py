@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 import structlog
 
 from runtime.outbound import OutboundGuard, OutboundRefused
@@ -100,13 +100,13 @@ class WebhookDispatcher:
         *,
         poll_seconds: float = 1.0,
         guard: OutboundGuard | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         signer: DeliverySigner | None = None,
     ) -> None:
         """``signer`` signs deliveries to per-request targets (unsigned without one); ``guard``
         checks and pins every target (a strict one, allowing no internal host, when
         ``None``); ``transport`` replaces the network and the guard's pinning (tests mount an
-        ``httpx.MockTransport``)."""
+        ``httpx2.MockTransport``)."""
         self._store = store
         self._guard = guard or OutboundGuard()
         self._transport = transport
@@ -117,14 +117,14 @@ class WebhookDispatcher:
         self._slots = asyncio.Semaphore(_SENDERS)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx2.AsyncClient | None = None
 
     async def start(self) -> None:
         timeout = self._policy.timeout_seconds
         if self._transport is None:
             self._client = self._guard.client(timeout=timeout)
         else:
-            self._client = httpx.AsyncClient(
+            self._client = httpx2.AsyncClient(
                 timeout=timeout, follow_redirects=False, transport=self._transport
             )
         self._loop = asyncio.create_task(self._run(), name="hangar-webhooks")
@@ -275,9 +275,9 @@ class WebhookDispatcher:
             response = await self._client.post(delivery.uri, content=body, headers=headers)
         except OutboundRefused as e:
             return e.message
-        except (httpx.ConnectError, httpx.TimeoutException) as e:
+        except (httpx2.ConnectError, httpx2.TimeoutException) as e:
             return f"{type(e).__name__}: {e}"  # the local socket's words
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             return type(e).__name__  # a protocol error's text may quote what the receiver sent
         if 200 <= response.status_code < 300:
             return None

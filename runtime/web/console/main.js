@@ -1,5 +1,6 @@
 // The console's entry: the key form, the navigation, and a hash router (#/runs, #/runs/<id>,
-// #/environments[/<id>], #/agents[/<id>], #/triggers). Routes carry ids only, never the key.
+// #/environments[/<id>], #/agents[/<id>], #/triggers; #<id> from an old viewer link is a run).
+// Routes carry ids only, never the key.
 
 import { ApiError, forgetKey, getJson, key, setKey } from "./api.js";
 import { agentsView } from "./agents.js";
@@ -45,7 +46,14 @@ async function checkKey() {
   }
 }
 
+/** A link to the old run viewer (``/viewer#<id>``) arrives here with its fragment: open that run. */
+function upgradeViewerLink() {
+  const legacy = location.hash.slice(1);
+  if (legacy && !legacy.startsWith("/")) history.replaceState(null, "", `#/runs/${legacy}`);
+}
+
 function route() {
+  upgradeViewerLink();
   if (!key()) { askForKey(); return; }
   if (stop) stop();
   stop = null;
@@ -84,5 +92,6 @@ ui.keyForm.addEventListener("submit", (event) => {
 });
 $("forget-key").addEventListener("click", askForKey);
 window.addEventListener("hashchange", () => { if (key()) route(); });
+upgradeViewerLink();
 if (key()) ready();
 else askForKey();

@@ -201,6 +201,10 @@ function pendingCalls(state) {
 
 function showActions(ui, state, ctx) {
   const it = state.interaction;
+  // Built again only when what it offers changes: a later refresh must not wipe what was typed.
+  const shown = `${it.status}|${pendingCalls(state).map((call) => call.id).join(",")}`;
+  if (ui.actions.dataset.shown === shown) return;
+  ui.actions.dataset.shown = shown;
   ui.actions.replaceChildren();
   if (!TERMINAL.has(it.status)) return;
   if (it.status === "requires_action") ui.actions.appendChild(answerForm(state, ctx));
@@ -284,7 +288,7 @@ async function follow(state, ui, onEvent, ctx) {
         return;
       }
       const wait = Math.min(1000 * 2 ** state.retry++, 10000);
-      ui.conn.textContent = `Connection lost — reconnecting in ${Math.round(wait / 1000)} s…`;
+      ui.conn.textContent = `Connection lost — reconnecting in ${Math.round(wait / 1000)} s from event ${state.lastEventId ?? "start"}…`;
       await sleep(wait, signal);
     }
   }
@@ -326,5 +330,6 @@ function sleep(ms, signal) {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+    window.addEventListener("online", () => { clearTimeout(timer); resolve(); }, { once: true });
   });
 }

@@ -23,6 +23,7 @@ export function runsView(root, ctx) {
   form.appendChild(field("Agent", agent));
   const apply = form.appendChild(el("button", "secondary", "Filter"));
   apply.type = "submit";
+  section.appendChild(openForm());
   const table = section.appendChild(el("table", "list"));
   table.id = "runs";
   const caption = table.appendChild(el("caption", "sr-only", "Runs, newest first"));
@@ -75,4 +76,19 @@ function row(it) {
   tr.appendChild(el("td")).appendChild(statusBadge(it.status));
   tr.appendChild(el("td", null, when(it.created)));
   return tr;
+}
+
+/** Opens a run by its id (what the old run viewer's id box did). */
+function openForm() {
+  const form = el("form", "row filters");
+  form.setAttribute("aria-label", "Open a run by id");
+  const id = input("run-id", { placeholder: "int_…", spellcheck: "false", required: "" });
+  form.appendChild(field("Run id", id));
+  const open = form.appendChild(el("button", "secondary", "Open"));
+  open.type = "submit";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (id.value.trim()) location.hash = `#/runs/${encodeURIComponent(id.value.trim())}`;
+  });
+  return form;
 }

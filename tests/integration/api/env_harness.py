@@ -17,13 +17,14 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
 from api_harness import DEV_KEY, HangarServer, Script
+from harness.sdk import agents_of
 
 from runtime.api import create_app
 from runtime.config import Settings
@@ -206,3 +207,37 @@ def settings_for(data_dir: Path, image: str, **changes: Any) -> Settings:
         egress_private_hosts=("allowed.test", "repo.test"),
         **changes,
     )
+
+
+@contextlib.contextmanager
+def serving(
+    data_dir: Path, image: str, drop_volumes: Callable[[Path], None], **changes: Any
+) -> Iterator[Served]:
+    """:func:`serve` with :func:`settings_for` (plus ``changes``); the environments' volumes are
+    dropped once the server has stopped (pass the session's ``drop_environment_volumes``)."""
+    with serve(settings_for(data_dir, image, **changes)) as running:
+        yield running
+    drop_volumes(data_dir)
+
+
+@contextlib.contextmanager
+def web_hosts(served: Served, docker_client: Any, image: str, folder: Path) -> Iterator[WebHosts]:
+    """:func:`start_test_hosts` serving ``folder`` with :func:`make_repository` in it, stopped on exit."""
+    make_repository(folder)
+    running = start_test_hosts(served, docker_client, image, folder)
+    try:
+        yield running
+    finally:
+        stop_test_hosts(served, docker_client, running)
+
+
+@contextlib.contextmanager
+def probe_agent(served: Served, agent_id: str) -> Iterator[str]:
+    """An API agent on antigravity that requires no output file (a run can be one shell call),
+    deleted on exit."""
+    client = served.server.client()  # held until the end: a dropped client closes its connections
+    agents_of(client).create(id=agent_id, base_agent="antigravity", extra_body={"outputs": []})
+    try:
+        yield agent_id
+    finally:
+        agents_of(client).delete(agent_id)

@@ -12,24 +12,15 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import docker
 import httpx
 import pytest
-from env_harness import (
-    Served,
-    WebHosts,
-    make_repository,
-    serve,
-    settings_for,
-    start_test_hosts,
-    stop_test_hosts,
-)
-from google import genai
+from env_harness import Served, WebHosts, probe_agent, serving, web_hosts
 from google.genai import _interactions as errors
+from harness.sdk import agents_of, environments_of
 
 from runtime.llm import call, turn
 
@@ -52,42 +43,22 @@ def docker_client() -> Iterator[Any]:
 def served(
     tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, drop_environment_volumes: Any
 ) -> Iterator[Served]:
-    data_dir = tmp_path_factory.mktemp("hangar-envs")
-    with serve(settings_for(data_dir, sandbox_image)) as running:
+    with serving(tmp_path_factory.mktemp("hangar-envs"), sandbox_image, drop_environment_volumes) as running:
         yield running
-    drop_environment_volumes(data_dir)
 
 
 @pytest.fixture(scope="module")
 def hosts(
     served: Served, docker_client: Any, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebHosts]:
-    folder = tmp_path_factory.mktemp("www")
-    make_repository(folder)
-    running = start_test_hosts(served, docker_client, sandbox_image, folder)
-    yield running
-    stop_test_hosts(served, docker_client, running)
+    with web_hosts(served, docker_client, sandbox_image, tmp_path_factory.mktemp("www")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def agent(served: Served) -> Iterator[str]:
-    """An API agent on antigravity that requires no output file, so a run is one shell call."""
-    client = served.server.client()
-    agents_of(client).create(id="env-probe", base_agent="antigravity", extra_body={"outputs": []})
-    yield "env-probe"
-    agents_of(client).delete("env-probe")
-
-
-def agents_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.agents
-
-
-def environments_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.environments
+    with probe_agent(served, "env-probe") as agent_id:
+        yield agent_id
 
 
 def run_shell(served: Served, agent: str, command: str, **kwargs: Any) -> tuple[Any, str]:

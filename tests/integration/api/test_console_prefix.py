@@ -101,6 +101,11 @@ async def test_the_console_works_under_the_path_prefix(
     assert api_calls and all(url.startswith(f"{origin}{PREFIX}/v1/") for url in api_calls), api_calls
     assert all(url.startswith(f"{origin}{PREFIX}/") for url in requested), requested
     assert all(DEV_KEY not in url for url in requested)
-    viewer = await page.goto(f"{origin}{PREFIX}/viewer")  # old links keep working
-    assert viewer is not None and viewer.ok and page.url == f"{origin}{PREFIX}/viewer/"
+    await page.goto(f"{origin}{PREFIX}/viewer#{run_id}")  # an old viewer link: this run on the console
+    assert page.url == f"{origin}{PREFIX}/console/#/runs/{run_id}"
+    await expect(page.locator("#run-status")).to_have_attribute("data-status", "completed")
+    await expect(page.locator(".step--model_output strong")).to_have_text("under a prefix")
+    await page.goto(f"{origin}{PREFIX}/viewer/#{run_id}")
+    assert page.url == f"{origin}{PREFIX}/console/#/runs/{run_id}"
+    await expect(page.locator(".step--model_output strong")).to_have_text("under a prefix")
     await context.close()

@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import docker
 import pytest
-from env_harness import Served, serve, settings_for
+from env_harness import Served, probe_agent, serving
 from google import genai
 from google.genai import _interactions as errors
+from harness.sdk import environments_of
 
 from runtime.llm import call, turn
 from runtime.sandbox import engine as eng
@@ -39,34 +39,17 @@ def docker_client() -> Iterator[Any]:
 def served(
     tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, drop_environment_volumes: Any
 ) -> Iterator[Served]:
-    data_dir = tmp_path_factory.mktemp("hangar-lifecycle")
-    settings = settings_for(
-        data_dir, sandbox_image, node_id=NODE, environment_retention_seconds=RETENTION_S,
-        retention_sweep_seconds=0.3,
-    )
-    with serve(settings) as running:
+    with serving(
+        tmp_path_factory.mktemp("hangar-lifecycle"), sandbox_image, drop_environment_volumes,
+        node_id=NODE, environment_retention_seconds=RETENTION_S, retention_sweep_seconds=0.3,
+    ) as running:
         yield running
-    drop_environment_volumes(data_dir)
 
 
 @pytest.fixture(scope="module")
 def agent(served: Served) -> Iterator[str]:
-    client = served.server.client()
-    agents_of(client).create(id="lifecycle-probe", base_agent="antigravity", extra_body={"outputs": []})
-    yield "lifecycle-probe"
-    agents_of(client).delete("lifecycle-probe")
-
-
-def agents_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.agents
-
-
-def environments_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.environments
+    with probe_agent(served, "lifecycle-probe") as agent_id:
+        yield agent_id
 
 
 def _namespace_objects(docker_client: Any, namespace: str) -> tuple[list[Any], dict[str, Any]]:

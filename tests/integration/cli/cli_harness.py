@@ -3,54 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+
+from harness.cli import REPO, hangar_cli
+from harness.script import Script
 
 from runtime.cli.local_server import LocalServer
 from runtime.config import Settings
 from runtime.llm.fake_server import FakeGemini
-from runtime.llm.script import JsonDict, ScriptedTurn
 
-REPO = Path(__file__).resolve().parents[3]
 DEV_KEY = "hk_cli_test_key"
+hangar = hangar_cli
+"""The CLI in a subprocess (the shared runner, under this folder's name for it)."""
 
-
-@dataclass
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-
-async def hangar(*args: str, env: dict[str, str], limit_s: float = 240) -> Ran:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "runtime.cli", *args, env=env, cwd=REPO,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), limit_s)
-    return Ran(proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode())
-
-
-@dataclass
-class Script:
-    """The fake model's next answers (tests set them; the server thread pops them)."""
-
-    turns: list[ScriptedTurn] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def set(self, *turns: ScriptedTurn) -> None:
-        with self.lock:
-            self.turns = list(turns)
-
-    def respond(self, request: JsonDict) -> ScriptedTurn:
-        with self.lock:
-            if not self.turns:
-                raise AssertionError("the fake model got an unexpected call")
-            return self.turns.pop(0)
+__all__ = ["DEV_KEY", "REPO", "Script", "Server", "hangar", "server_thread"]
 
 
 @dataclass

@@ -18,15 +18,7 @@ API_TESTS = Path(__file__).resolve().parents[2] / "integration" / "api"
 if str(API_TESTS) not in sys.path:
     sys.path.insert(0, str(API_TESTS))
 
-from env_harness import (  # noqa: E402
-    Served,
-    WebHosts,
-    make_repository,
-    serve,
-    settings_for,
-    start_test_hosts,
-    stop_test_hosts,
-)
+from env_harness import Served, WebHosts, serving, web_hosts  # noqa: E402
 
 from runtime.sandbox.images import ensure_image  # noqa: E402
 
@@ -54,17 +46,13 @@ def served(
     """A server whose operator allows ``allowed.test`` and ``repo.test`` (not ``denied.test``) to
     resolve to private addresses, and does not allow open egress."""
     data_dir = tmp_path_factory.mktemp("hangar-sec-envs")
-    with serve(settings_for(data_dir, sandbox_image)) as running:
+    with serving(data_dir, sandbox_image, drop_environment_volumes) as running:
         yield running
-    drop_environment_volumes(data_dir)
 
 
 @pytest.fixture(scope="module")
 def hosts(
     served: Served, docker_client: Any, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebHosts]:
-    folder = tmp_path_factory.mktemp("www-sec")
-    make_repository(folder)
-    running = start_test_hosts(served, docker_client, sandbox_image, folder)
-    yield running
-    stop_test_hosts(served, docker_client, running)
+    with web_hosts(served, docker_client, sandbox_image, tmp_path_factory.mktemp("www-sec")) as running:
+        yield running

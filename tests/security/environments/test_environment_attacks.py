@@ -4,7 +4,6 @@ Each attack runs against the real server and real boxes and must fail."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,13 +13,14 @@ from env_harness import (
     Served,
     WebHosts,
     make_repository,
+    probe_agent,
     serve,
     settings_for,
     start_test_hosts,
     stop_test_hosts,
 )
-from google import genai
 from google.genai import _interactions as errors
+from harness.sdk import agents_of, environments_of
 
 from runtime.llm import call, turn
 from runtime.service.environment_config import EgressPolicy
@@ -30,24 +30,10 @@ pytestmark = pytest.mark.docker
 STAR = {"allowlist": [{"domain": "*"}]}
 
 
-def agents_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.agents
-
-
-def environments_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.environments
-
-
 @pytest.fixture(scope="module")
 def agent(served: Served) -> Iterator[str]:
-    client = served.server.client()
-    agents_of(client).create(id="sec-probe", base_agent="antigravity", extra_body={"outputs": []})
-    yield "sec-probe"
-    agents_of(client).delete("sec-probe")
+    with probe_agent(served, "sec-probe") as agent_id:
+        yield agent_id
 
 
 def run_shell(served: Served, agent: str, command: str, **kwargs: Any) -> str:

@@ -3,45 +3,26 @@ scripted), and the real ``hangar`` CLI in a subprocess: what the attacks in this
 
 from __future__ import annotations
 
-import asyncio
 import io
-import sys
 import tarfile
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from google import genai
 from google.genai import types
+from harness.cli import hangar_cli
+from harness.script import Script
 
-from runtime.llm.script import JsonDict, ScriptedTurn
+__all__ = ["FilesServer", "Script", "hangar_cli", "member", "tar_bytes", "wait_done"]
 
-REPO = Path(__file__).resolve().parents[3]
 DEV_KEY = "hk_security_files_key"
 MiB = 1024 * 1024
 MAX_EXTRACT_BYTES = 4 * MiB
 MAX_EXTRACT_ENTRIES = 2000
 QUOTA_BYTES = 6 * MiB
 QUOTA_ENTRIES = 5000
-
-
-@dataclass
-class Script:
-    turns: list[ScriptedTurn] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def set(self, *turns: ScriptedTurn) -> None:
-        with self.lock:
-            self.turns = list(turns)
-
-    def respond(self, request: JsonDict) -> ScriptedTurn:
-        with self.lock:
-            if not self.turns:
-                raise AssertionError("the fake model got an unexpected call")
-            return self.turns.pop(0)
 
 
 @dataclass
@@ -86,19 +67,3 @@ def wait_done(client: genai.Client, interaction_id: str, limit_s: float = 120) -
         if interaction.status != "in_progress" or time.monotonic() > deadline:
             return interaction
         time.sleep(0.2)
-
-
-@dataclass
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-
-async def hangar_cli(*args: str, env: dict[str, str], limit_s: float = 240) -> Ran:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "runtime.cli", *args, env=env, cwd=REPO,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), limit_s)
-    return Ran(proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode())

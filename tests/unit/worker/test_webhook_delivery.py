@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from runtime.errors import InputError
@@ -115,17 +115,17 @@ async def test_pending_delivery_survives_a_restart_and_is_retried(store: Store) 
     await before.interaction_ended(_interaction(), "completed", Usage(total_tokens=3))
 
     # ... and sent by the next one, which retries a 503 then sees a 200.
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     delivered = asyncio.Event()
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
         if len(seen) == 1:
-            return httpx.Response(503)
+            return httpx2.Response(503)
         delivered.set()
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
-    after = WebhookDispatcher(store, FAST, poll_seconds=0.01, transport=httpx.MockTransport(answer))
+    after = WebhookDispatcher(store, FAST, poll_seconds=0.01, transport=httpx2.MockTransport(answer))
     await after.start()
     try:
         await _until(delivered)
@@ -138,16 +138,16 @@ async def test_pending_delivery_survives_a_restart_and_is_retried(store: Store) 
 
 
 async def test_delivery_gives_up_after_max_attempts(store: Store) -> None:
-    calls: list[httpx.Request] = []
+    calls: list[httpx2.Request] = []
     exhausted = asyncio.Event()
 
-    def refuse(request: httpx.Request) -> httpx.Response:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
         calls.append(request)
         if len(calls) == FAST.max_attempts:
             exhausted.set()
-        raise httpx.ConnectError("refused", request=request)
+        raise httpx2.ConnectError("refused", request=request)
 
-    dispatcher = WebhookDispatcher(store, FAST, poll_seconds=0.01, transport=httpx.MockTransport(refuse))
+    dispatcher = WebhookDispatcher(store, FAST, poll_seconds=0.01, transport=httpx2.MockTransport(refuse))
     targets = {"uris": ["http://target.test/x", "ftp://skipped"], "user_metadata": {"k": "v"}}
     config = {"webhook_config": targets}
     await dispatcher.interaction_ended(_interaction(config), "failed", None)

@@ -127,6 +127,7 @@ async def open_services(
         )
         if (backend := docker_backend(provider)) is not None:
             backend.quota.on_usage = store.environments.record_usage_measured
+            node.on_dead = lambda _dead, reaper=backend.reaper: reaper.reap_once()  # at once, not next period
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,

@@ -8,6 +8,10 @@ Three kinds of leftovers in the server's namespace on this engine:
 - dead nodes' boxes: containers, volumes, networks and socket directories of owners whose
   heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`).
 A namespace must belong to one store: gc trusts the store's list of environments and nodes.
+
+:func:`reap_dead_nodes` is what a server runs the moment its heartbeat declared nodes dead: the
+reaper's pass, then the dead nodes' workspace volumes that no environment names (the empty
+workspace of a pre-started box never claimed), which the reaper alone never removes.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import structlog
+
 from runtime.config import Settings
 from runtime.sandbox import engine as eng
 from runtime.sandbox.reaper import Owned, Reaper, list_workspaces
 from runtime.service.retention import Retention
 from runtime.store import Store
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -99,3 +107,25 @@ class Collector:
     async def _remove_volume(self, name: str) -> None:
         """Raises ``InfraError`` when the volume is in use (a missing one is fine)."""
         await self._engine.run(eng.remove_volume, self._engine.client, name)
+
+
+async def reap_dead_nodes(
+    dead: list[str], *, reaper: Reaper, store: Store, engine: eng.Engine, namespace: str
+) -> list[str]:
+    """Remove what the ``dead`` nodes left: their boxes (the reaper's pass, which also takes any
+    other orphan) and their workspace volumes no environment names; returns those volumes."""
+    await reaper.reap_once()
+    found = await engine.run(list_workspaces, engine.client, namespace)
+    named = await store.environments.volumes()
+    removed = []
+    for name, owner in sorted(found.items()):
+        if owner not in dead or name in named:
+            continue
+        try:
+            await engine.run(eng.remove_volume, engine.client, name)
+            removed.append(name)
+        except Exception as e:  # still mounted: `hangar gc` removes it later
+            log.warning("gc.volume_kept", volume=name, owner=owner, error=str(e))
+    if removed:
+        log.info("gc.dead_nodes_volumes_removed", dead=dead, volumes=removed)
+    return removed

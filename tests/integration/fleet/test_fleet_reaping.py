@@ -1,10 +1,12 @@
 """A dead server's boxes on a shared engine, for real: three ``hangar serve`` processes on one
 PostgreSQL, one Docker engine, one namespace and one data directory (the topology of several
-servers on one host). Server A runs boxes (one kept warm after its run, one running a long shell
-call, the warm pool's); B and C have boxes of their own, C's behind the egress proxy A started.
-``kill -9`` of A; B, from A's heartbeat in the store, declares A dead and removes A's containers
-by their owner label, A's run is taken over (fenced: every step once) and completes, and B leaves
-alone its own boxes, C's boxes and the proxy C's box still uses (it still answers from C's box).
+servers on one host). Server A runs boxes (two kept warm after their runs, one running a long
+shell call, one the warm pool pre-started with an empty workspace); B and C have boxes of their
+own, C's behind the egress proxy A started. ``kill -9`` of A; B, from A's heartbeat in the store,
+declares A dead and removes A's containers by their owner label (and the pooled box's workspace,
+which no environment names); A's run is taken over (fenced: every step once) and completes; B
+leaves alone its own boxes, C's boxes and the proxy C's box still uses (it still answers from C's
+box), and A's environments keep their workspaces.
 
 Before the kill, everything the servers created on the engine (found by what it mounts and joins,
 not by its labels) carries the namespace and an owner label: boxes, pooled and kept boxes, a file
@@ -94,6 +96,21 @@ def node_ids(fleet: Fleet, namespace: str) -> set[str]:
     return asyncio.run(read())
 
 
+def unnamed_workspaces(fleet: Fleet, client: Any, namespace: str, owner: str) -> set[str]:
+    """``owner``'s workspace volumes that no environment in the store names."""
+    async def named() -> set[str]:
+        store = Store(fleet.database_url)
+        await store.open()
+        try:
+            return await store.environments.volumes()
+        finally:
+            await store.close()
+
+    filters = eng.namespace_filter(namespace, **{eng.LABEL_OWNER: owner, eng.LABEL_ROLE: eng.ROLE_WORKSPACE})
+    found = {v["Name"] for v in client.api.volumes(filters=filters).get("Volumes") or []}
+    return found - asyncio.run(named()) if found else set()
+
+
 def containers_of(client: Any, namespace: str, owner: str) -> dict[str, str]:
     """Container id -> role (``box`` or the proxy's) of ``owner``'s containers in the namespace."""
     filters = eng.namespace_filter(namespace, **{eng.LABEL_OWNER: owner})
@@ -160,6 +177,7 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
             a = fleet.add(fake.base_url, data_dir, **fast, HANGAR_NODE_DEAD_AFTER_SECONDS="4")
             (a_id,) = node_ids(fleet, ns)
             on_a = a.client()
+            plain = run(on_a, a, "quick a0")  # kept warm; the pool learns its spec and pre-starts one
             first = run(on_a, a, "quick a", environment=NETWORK)  # kept warm, behind the proxy A starts
             long = on_a.interactions.create(agent=AGENT, input="long", environment=NETWORK, background=True)
 
@@ -169,6 +187,7 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
                 return any(s.type == "code_execution_call" for s in now.steps or [])
 
             wait_for(sleeping, LIMIT, "A's long shell call to run")
+            wait_for(lambda: bool(unnamed_workspaces(fleet, engine, ns, a_id)), LIMIT, "A's pooled box")
             # B declares dead nodes 4 s after their last beat; C never does within the test, so
             # B is the one that reaps (and B's runs use no egress: the proxy is not B's to keep).
             b = fleet.add(fake.base_url, data_dir, **fast, HANGAR_NODE_DEAD_AFTER_SECONDS="4")
@@ -182,7 +201,8 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
             on_c_env = on_c_run.environment_id
             files_env = environments_of(on_c).create()  # its files through a file box of C's
             environments_of(on_c).files.upload(environment=files_env.id, path="f.txt", file=b"f")
-            environment_ids = {first.environment_id, long.environment_id, on_c_env, files_env.id}
+            environment_ids = {plain.environment_id, first.environment_id, long.environment_id, on_c_env,
+                               files_env.id}
             volumes |= {workspace_volume(e) for e in environment_ids if e}
 
             # Everything the servers created carries the namespace and the owner that made it.
@@ -196,7 +216,7 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
 
             mine_a = containers_of(engine, ns, a_id)
             proxy = [cid for cid, role in mine_a.items() if role != "box"]
-            assert len(proxy) == 1 and len(mine_a) >= 3, mine_a  # kept, running (and pooled) boxes
+            assert len(proxy) == 1 and len(mine_a) >= 5, mine_a  # 2 kept, 1 running, 1 pooled boxes
             others = {**containers_of(engine, ns, b_id), **containers_of(engine, ns, c_id)}
             assert others, "B and C have boxes"
 
@@ -207,6 +227,10 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
                 return set(containers_of(engine, ns, a_id)) <= set(proxy)
 
             wait_for(a_boxes_gone, LIMIT, "A's boxes to be reaped")
+            # and the pooled box's empty workspace (no environment names it); A's environments keep theirs
+            wait_for(lambda: not unnamed_workspaces(fleet, engine, ns, a_id), LIMIT, "A's pooled workspace")
+            for environment_id in (plain.environment_id, first.environment_id, long.environment_id):
+                engine.api.inspect_volume(workspace_volume(environment_id))
             print(f"A's boxes reaped {time.monotonic() - killed:.1f} s after the kill")  # measured only
             # (the reap's log line follows the removals)
             reaped = "reaped orphaned sandboxes"

@@ -6,7 +6,9 @@ Three kinds of leftovers in the server's namespace on this engine:
 - orphan volumes: labelled workspace volumes that no live environment in the store names (an
   expired environment's volume that could not be removed, a store that was reset);
 - dead nodes' boxes: containers, volumes, networks and socket directories of owners whose
-  heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`).
+  heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`);
+- unlabelled workspace volumes, made before Hangar labelled them, attributed to the store by
+  their name (see :mod:`runtime.service.gc_unlabelled`); the kept ones are listed with why.
 A namespace must belong to one store: gc trusts the store's list of environments and nodes.
 
 :func:`reap_dead_nodes` is what a server runs the moment its heartbeat declared nodes dead: the
@@ -24,6 +26,7 @@ import structlog
 from runtime.config import Settings
 from runtime.sandbox import engine as eng
 from runtime.sandbox.reaper import Owned, Reaper, list_workspaces
+from runtime.service.gc_unlabelled import Unlabelled, attribute
 from runtime.service.retention import Retention
 from runtime.store import Store
 
@@ -38,11 +41,14 @@ class GcReport:
     dead_boxes: Owned = field(default_factory=Owned)
     owners: dict[str, str] = field(default_factory=dict)
     """Dead box's sandbox id -> its owner (``""``: unlabelled)."""
+    unlabelled: list[Unlabelled] = field(default_factory=list)
+    """Unlabelled workspace volumes attributed to the store: removed (or to be) and kept, with why."""
     failed: dict[str, str] = field(default_factory=dict)
     """What could not be removed -> why (a volume still mounted)."""
 
     def empty(self) -> bool:
-        return not (self.expired_environments or self.orphan_volumes or self.dead_boxes)
+        going = any(u.remove for u in self.unlabelled)
+        return not (self.expired_environments or self.orphan_volumes or self.dead_boxes or going)
 
 
 class Collector:
@@ -66,6 +72,7 @@ class Collector:
         report.orphan_volumes = await self._orphan_volumes(set(report.expired_environments.values()))
         report.dead_boxes = await self._reaper.orphans()
         report.owners = dict(report.dead_boxes.owners)
+        report.unlabelled = await attribute(self._store, self._engine)
         return report
 
     async def collect(self) -> GcReport:
@@ -86,6 +93,13 @@ class Collector:
                 report.failed[name] = str(e)
         report.dead_boxes = await self._reaper.reap_once()
         report.owners = dict(report.dead_boxes.owners)
+        for found in await attribute(self._store, self._engine):
+            try:
+                if found.remove:
+                    await self._remove_volume(found.volume)
+                report.unlabelled.append(found)
+            except Exception as e:  # mounted meanwhile: reported, kept
+                report.failed[found.volume] = str(e)
         return report
 
     async def _expiring(self) -> dict[str, str]:

@@ -39,6 +39,9 @@ from runtime.store import NodeRecord, Store
 log = structlog.get_logger(__name__)
 
 OnDead = Callable[[list[str]], Awaitable[Any]]
+FORGET_AFTER_S = 24 * 3600.0
+"""Rows of nodes silent this long are dropped (their boxes were reaped long ago; an owner with no
+row counts as dead all the same)."""
 
 
 def new_node_id() -> str:
@@ -116,7 +119,9 @@ class NodeHeartbeat:
         if not await self._store.nodes.beat(self.node_id, time.time()):
             log.warning("node.heartbeat_refused", node_id=self.node_id, reason="declared dead")
             await self._register()
-        dead = await self._store.nodes.declare_dead(self.namespace, time.time(), self.dead_after)
+        now = time.time()
+        dead = await self._store.nodes.declare_dead(self.namespace, now, self.dead_after)
+        await self._store.nodes.forget_dead(self.namespace, now - max(FORGET_AFTER_S, 2 * self.dead_after))
         dead = [node_id for node_id in dead if node_id != self.node_id]
         if dead:
             log.warning("node.declared_dead", node_id=self.node_id, dead=dead, dead_after=self.dead_after)

@@ -102,6 +102,8 @@ async def test_a_stale_node_is_declared_dead_once_and_stays_dead(store: Store) -
     await store.nodes.register(NodeRecord("stale", "ns", "h", now - 100, now - 100))
     await store.nodes.register(NodeRecord("fresh", "ns", "h", now, now))
     await store.nodes.register(NodeRecord("elsewhere", "other", "h", now - 100, now - 100))
+    long_ago = now - 90_000
+    await store.nodes.register(NodeRecord("ancient", "ns", "h", long_ago, long_ago, stopped=long_ago))
     declared: list[list[str]] = []
 
     async def on_dead(ids: list[str]) -> None:
@@ -110,6 +112,7 @@ async def test_a_stale_node_is_declared_dead_once_and_stays_dead(store: Store) -
     live = NodeHeartbeat(store, "fresh", "ns", every=60, dead_after=30, on_dead=on_dead)
     assert await live.beat() == ["stale"]
     assert declared == [["stale"]]
+    assert {n.id for n in await store.nodes.of_namespace("ns")} == {"stale", "fresh"}  # "ancient": forgotten
     assert await live.beat() == []  # declared once: a second live node would find nothing either
     assert await store.nodes.live("ns", time.time(), dead_after=30) == {"fresh"}
     assert await store.nodes.live("other", time.time(), dead_after=3600) == {"elsewhere"}  # not its namespace

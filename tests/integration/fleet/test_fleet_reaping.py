@@ -96,19 +96,11 @@ def node_ids(fleet: Fleet, namespace: str) -> set[str]:
     return asyncio.run(read())
 
 
-def unnamed_workspaces(fleet: Fleet, client: Any, namespace: str, owner: str) -> set[str]:
-    """``owner``'s workspace volumes that no environment in the store names."""
-    async def named() -> set[str]:
-        store = Store(fleet.database_url)
-        await store.open()
-        try:
-            return await store.environments.volumes()
-        finally:
-            await store.close()
-
+def unnamed_workspaces(client: Any, namespace: str, owner: str, environment_ids: list[str]) -> set[str]:
+    """``owner``'s workspace volumes but those of ``environment_ids`` (its pre-started boxes')."""
     filters = eng.namespace_filter(namespace, **{eng.LABEL_OWNER: owner, eng.LABEL_ROLE: eng.ROLE_WORKSPACE})
     found = {v["Name"] for v in client.api.volumes(filters=filters).get("Volumes") or []}
-    return found - asyncio.run(named()) if found else set()
+    return found - {workspace_volume(e) for e in environment_ids}
 
 
 def containers_of(client: Any, namespace: str, owner: str) -> dict[str, str]:
@@ -168,7 +160,7 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
     ns = fleet.namespace
     fast = {
         "HANGAR_SANDBOX_IMAGE": sandbox_image, "HANGAR_NODE_HEARTBEAT_SECONDS": "1",
-        "HANGAR_FILE_BOX_IDLE_SECONDS": "3600",
+        "HANGAR_FILE_BOX_IDLE_SECONDS": "3600", "HANGAR_WARM_MIN_FREE_MB": "0",  # nothing stops on its own
     }
     engine = docker.from_env()
     volumes: set[str] = set()
@@ -187,7 +179,8 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
                 return any(s.type == "code_execution_call" for s in now.steps or [])
 
             wait_for(sleeping, LIMIT, "A's long shell call to run")
-            wait_for(lambda: bool(unnamed_workspaces(fleet, engine, ns, a_id)), LIMIT, "A's pooled box")
+            of_a = [str(i.environment_id) for i in (plain, first, long)]
+            wait_for(lambda: bool(unnamed_workspaces(engine, ns, a_id, of_a)), LIMIT, "A's pooled box")
             # B declares dead nodes 4 s after their last beat; C never does within the test, so
             # B is the one that reaps (and B's runs use no egress: the proxy is not B's to keep).
             b = fleet.add(fake.base_url, data_dir, **fast, HANGAR_NODE_DEAD_AFTER_SECONDS="4")
@@ -228,8 +221,8 @@ def test_a_live_server_reaps_a_killed_servers_boxes_and_nothing_else(
 
             wait_for(a_boxes_gone, LIMIT, "A's boxes to be reaped")
             # and the pooled box's empty workspace (no environment names it); A's environments keep theirs
-            wait_for(lambda: not unnamed_workspaces(fleet, engine, ns, a_id), LIMIT, "A's pooled workspace")
-            for environment_id in (plain.environment_id, first.environment_id, long.environment_id):
+            wait_for(lambda: not unnamed_workspaces(engine, ns, a_id, of_a), LIMIT, "A's pooled workspace")
+            for environment_id in of_a:
                 engine.api.inspect_volume(workspace_volume(environment_id))
             print(f"A's boxes reaped {time.monotonic() - killed:.1f} s after the kill")  # measured only
             # (the reap's log line follows the removals)

@@ -26,7 +26,7 @@ import structlog
 from runtime.config import Settings
 from runtime.sandbox import engine as eng
 from runtime.sandbox.reaper import Owned, Reaper, list_workspaces
-from runtime.service.gc_unlabelled import Unlabelled, attribute
+from runtime.service.gc_unlabelled import Unlabelled, attribute, mounted_volumes
 from runtime.service.retention import Retention
 from runtime.store import Store
 
@@ -116,7 +116,9 @@ class Collector:
     async def _orphan_volumes(self, going: set[str]) -> list[str]:
         found = await self._engine.run(list_workspaces, self._engine.client, self._settings.sandbox_namespace)
         named = await self._store.environments.volumes() - going
-        return sorted(name for name in found if name not in named)
+        # (a mounted one is no orphan: a live node's pre-started box, whose environment is not made yet)
+        mounted = await self._engine.run(mounted_volumes, self._engine.client)
+        return sorted(name for name in found if name not in named and name not in mounted)
 
     async def _remove_volume(self, name: str) -> None:
         """Raises ``InfraError`` when the volume is in use (a missing one is fine)."""
@@ -131,9 +133,10 @@ async def reap_dead_nodes(
     await reaper.reap_once()
     found = await engine.run(list_workspaces, engine.client, namespace)
     named = await store.environments.volumes()
+    mounted = await engine.run(mounted_volumes, engine.client)
     removed = []
     for name, owner in sorted(found.items()):
-        if owner not in dead or name in named:
+        if owner not in dead or name in named or name in mounted:
             continue
         try:
             await engine.run(eng.remove_volume, engine.client, name)

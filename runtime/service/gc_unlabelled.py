@@ -56,11 +56,21 @@ def candidates(client: Any) -> dict[str, Candidate]:
         v["Name"]: Candidate(_epoch(v.get("CreatedAt")), []) for v in volumes
         if NAME.match(v.get("Name", "")) and not _hangar_labelled(v.get("Labels"))
     }
-    for row in client.api.containers(all=True):
-        for mount in row.get("Mounts") or []:
-            if mount.get("Type") == "volume" and mount.get("Name") in found:
-                found[mount["Name"]].users.append((row.get("Names") or [row["Id"][:12]])[0].lstrip("/"))
+    for name, users in mounted_volumes(client).items():
+        if name in found:
+            found[name].users.extend(users)
     return found
+
+
+def mounted_volumes(client: Any) -> dict[str, list[str]]:
+    """Volumes that containers (of any state) mount: name -> the containers' names."""
+    users: dict[str, list[str]] = {}
+    for row in client.api.containers(all=True):
+        container = (row.get("Names") or [row["Id"][:12]])[0].lstrip("/")
+        for mount in row.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                users.setdefault(mount["Name"], []).append(container)
+    return users
 
 
 def _epoch(created: object) -> float | None:

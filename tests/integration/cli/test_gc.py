@@ -47,7 +47,9 @@ async def _seed(url: str, namespace: str) -> None:
         await store.close()
 
 
-def _box(client: Any, image: str, namespace: str, owner: str) -> tuple[str, str]:
+def _box(
+    client: Any, image: str, namespace: str, owner: str, workspace: str | None = None
+) -> tuple[str, str]:
     sandbox_id = secrets.token_hex(6)
     labels = {
         eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: sandbox_id,
@@ -58,6 +60,7 @@ def _box(client: Any, image: str, namespace: str, owner: str) -> tuple[str, str]
     container = client.containers.create(
         image, entrypoint=["sleep", "60"], labels=labels, network_mode="none",
         name=f"{namespace}-{sandbox_id}",
+        volumes={workspace: {"bind": "/workspace", "mode": "rw"}} if workspace else None,
     )
     return container.id, volume
 
@@ -84,7 +87,10 @@ async def test_gc_dry_run_lists_and_gc_removes(
     orphan = f"{namespace}-ws-orphan"
     eng.ensure_workspace_volume(docker_client, orphan, namespace, "node-dead")
     dead_box, dead_volume = _box(docker_client, sandbox_image, namespace, "node-dead")
-    live_box, live_volume = _box(docker_client, sandbox_image, namespace, "node-live")
+    # A live node's pre-started box: its workspace names an environment not made yet (no orphan).
+    pooled = f"{namespace}-ws-pooled"
+    eng.ensure_workspace_volume(docker_client, pooled, namespace, "node-live")
+    live_box, live_volume = _box(docker_client, sandbox_image, namespace, "node-live", workspace=pooled)
     try:
         dry = await hangar("gc", "--dry-run", env=env)
         assert dry.code == 0, dry.stderr
@@ -94,6 +100,7 @@ async def test_gc_dry_run_lists_and_gc_removes(
         assert f"would remove dead node's container {dead_box[:12]}" in out and "owner node-dead" in out
         assert f"would remove dead node's volume {dead_volume}" in out
         assert "env_live" not in out and live_box[:12] not in out and live_volume not in out
+        assert pooled not in out
         assert "dry run: nothing was removed" in out
         for kind, name in (("volume", f"{namespace}-ws-env_old"), ("volume", orphan), ("container", dead_box),
                            ("volume", dead_volume)):
@@ -106,7 +113,10 @@ async def test_gc_dry_run_lists_and_gc_removes(
         for kind, name in (("volume", f"{namespace}-ws-env_old"), ("volume", orphan), ("container", dead_box),
                            ("volume", dead_volume)):
             assert not _exists(docker_client, kind, name), f"gc left {name}"
-        kept = (("volume", f"{namespace}-ws-env_live"), ("container", live_box), ("volume", live_volume))
+        kept = (
+            ("volume", f"{namespace}-ws-env_live"), ("container", live_box), ("volume", live_volume),
+            ("volume", pooled),
+        )
         for kind, name in kept:
             assert _exists(docker_client, kind, name), f"gc removed {name}"
         again = await hangar("gc", "--dry-run", env=env)
@@ -116,7 +126,8 @@ async def test_gc_dry_run_lists_and_gc_removes(
             docker_client.containers.get(live_box).remove(force=True)
         with contextlib.suppress(docker.errors.NotFound):
             docker_client.containers.get(dead_box).remove(force=True)
-        for name in (live_volume, dead_volume, orphan, f"{namespace}-ws-env_live", f"{namespace}-ws-env_old"):
+        envs = (f"{namespace}-ws-env_live", f"{namespace}-ws-env_old")
+        for name in (live_volume, dead_volume, orphan, pooled, *envs):
             with contextlib.suppress(docker.errors.NotFound):
                 docker_client.volumes.get(name).remove(force=True)
 

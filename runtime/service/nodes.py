@@ -12,10 +12,10 @@ the ids of the namespace's nodes whose heartbeat is fresh.
 
 Each beat also looks for nodes of the namespace whose heartbeat aged past ``dead_after`` and
 declares them dead in the store (one conditional update: exactly one live node declares each), then
-calls ``on_dead`` (the server's reaper) at once, so a killed node's boxes go within a heartbeat of
-its death being certain, not at the next periodic reap. A node declared dead stays dead: should it
-still be running (stalled past the window), its next beat is refused and it registers again, a
-new life whose earlier boxes may already be gone.
+starts ``on_dead`` (the server's reaper) at once, beside the beats, so a killed node's boxes go
+within a heartbeat of its death being certain, not at the next periodic reap. A node declared dead
+stays dead: should it still be running (stalled past the window), its next beat is refused and it
+registers again, a new life whose earlier boxes may already be gone.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class NodeHeartbeat:
         self._every = every
         self.on_dead = on_dead
         self._task: asyncio.Task[None] | None = None
+        self._reaping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._register()
@@ -85,6 +86,10 @@ class NodeHeartbeat:
         log.info("node.started", node_id=self.node_id, namespace=self.namespace)
 
     async def stop(self) -> None:
+        if self._reaping is not None:
+            self._reaping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaping
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -125,9 +130,19 @@ class NodeHeartbeat:
         dead = [node_id for node_id in dead if node_id != self.node_id]
         if dead:
             log.warning("node.declared_dead", node_id=self.node_id, dead=dead, dead_after=self.dead_after)
-            if self.on_dead is not None:
-                try:
-                    await self.on_dead(dead)
-                except Exception as e:  # the periodic reaper takes them later
-                    log.warning("node.reap_failed", node_id=self.node_id, dead=dead, error=str(e))
+            # Not awaited here: a long reap must not hold back this node's own next beat. One at a
+            # time; what a reap in flight misses, the periodic reaper takes (their owners are dead).
+            if self.on_dead is not None and (self._reaping is None or self._reaping.done()):
+                self._reaping = asyncio.create_task(self._reap(self.on_dead, dead), name="hangar-node-reap")
         return dead
+
+    async def reaped(self) -> None:
+        """Wait for the reap of the nodes last declared dead, if one is running."""
+        if self._reaping is not None:
+            await asyncio.shield(self._reaping)
+
+    async def _reap(self, on_dead: OnDead, dead: list[str]) -> None:
+        try:
+            await on_dead(dead)
+        except Exception as e:  # the periodic reaper takes them later
+            log.warning("node.reap_failed", node_id=self.node_id, dead=dead, error=str(e))

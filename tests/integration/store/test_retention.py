@@ -111,6 +111,7 @@ async def test_a_stale_node_is_declared_dead_once_and_stays_dead(store: Store) -
 
     live = NodeHeartbeat(store, "fresh", "ns", every=60, dead_after=30, on_dead=on_dead)
     assert await live.beat() == ["stale"]
+    await live.reaped()
     assert declared == [["stale"]]
     assert {n.id for n in await store.nodes.of_namespace("ns")} == {"stale", "fresh"}  # "ancient": forgotten
     assert await live.beat() == []  # declared once: a second live node would find nothing either

@@ -111,8 +111,9 @@ class Settings(BaseSettings):
     node_heartbeat_seconds: float = Field(default=5.0, gt=0)
     """How often a server records that it is alive."""
     node_dead_after_seconds: float = Field(default=30.0, gt=0)
-    """A node whose heartbeat is older than this is dead: a live node of the same namespace removes
-    the boxes it left on a shared engine (the periodic reaper, and `hangar gc`)."""
+    """A node whose heartbeat is older than this is dead: the next live node of the same namespace
+    to beat declares it so in the store and removes the boxes it left on a shared engine at once
+    (the periodic reaper and `hangar gc` take what that misses)."""
     keepalive_seconds: float = Field(default=15.0, gt=0)
     """Interval of SSE keep-alive comments on an idle stream."""
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

@@ -27,7 +27,8 @@ def gc(
         Path | None, typer.Option("--data-dir", help="State directory (default: HANGAR_DATA_DIR).")
     ] = None,
 ) -> None:
-    """Remove expired environments, orphan workspace volumes and dead nodes' boxes."""
+    """Remove expired environments, orphan workspace volumes, dead nodes' boxes and unlabelled
+    workspace volumes no live environment has."""
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     with fail_on_hangar_error():
         report = asyncio.run(_run(settings, dry_run))
@@ -63,6 +64,11 @@ def _print(report: GcReport, namespace: str, dry_run: bool) -> None:
         console.print(f"{verb} dead node's network {name}")
     for path in sorted(boxes.socket_dirs):
         console.print(f"{verb} socket directory {path}")
+    for found in report.unlabelled:
+        if found.remove:
+            console.print(f"{verb} unlabelled volume {found.volume} ({found.reason})")
+        else:
+            console.print(f"kept unlabelled volume {found.volume}: {found.reason}")
     for what, why in sorted(report.failed.items()):
         console.print(f"kept {what}: {why}")
     if report.empty():

@@ -52,6 +52,15 @@ def measure_volume(
     return Usage(bytes=int(data["bytes"]), entries=int(data["entries"]), complete=bool(data["complete"]))
 
 
+def measure_labels(namespace: str, sandbox_id: str, owner: str | None) -> dict[str, str]:
+    """The labels of a box's measuring container: its namespace and its box's owner (a node's
+    reaper takes an unlabelled one for a dead node's)."""
+    return {
+        eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: f"quota-{sandbox_id}",
+        eng.LABEL_ROLE: "quota", **eng.owner_label(owner),
+    }
+
+
 def over_quota(usage: Usage, quota_bytes: int | None, quota_entries: int | None) -> str | None:
     """Why ``usage`` is past the quota, or ``None``."""
     if quota_bytes is not None and usage.bytes > quota_bytes:
@@ -117,10 +126,7 @@ class QuotaWatcher:
         """Measure ``box``'s workspace once: why it is over its quota, or ``None`` (also when the
         measurement failed: that is logged and tried again at the next interval)."""
         spec = box.spec
-        labels = {
-            eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: self._namespace,
-            eng.LABEL_ID: f"quota-{box.id}", eng.LABEL_ROLE: "quota",
-        }
+        labels = measure_labels(self._namespace, box.id, box.where.owner)
         try:
             usage = await self._engine.run(
                 measure_volume, self._engine.client, spec.image, box.where.workspace_volume,

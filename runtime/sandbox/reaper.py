@@ -17,9 +17,10 @@ creator's ``hangar.owner`` label; given ``live_owners`` (the nodes whose heartbe
 fresh), a reap leaves alone what a live other node owns and takes what this node no longer tracks,
 what a dead node left, and unlabelled leftovers. Host-side entries (socket directories, egress
 rules) carry no label: with owners in play one is taken with its box's objects, or on its own once
-it is older than ``entry_grace_s`` (another node's box may be starting). An environment's named
-workspace volume (``hangar.role=workspace``) is kept data, never reaped: retention and ``hangar gc``
-remove those.
+it is older than ``entry_grace_s`` (another node's box may be starting). The egress proxy is shared
+by the namespace's nodes: it stays, whoever started it, while a box that stays has a rule on it.
+An environment's named workspace volume (``hangar.role=workspace``) is kept data, never reaped:
+retention and ``hangar gc`` remove those.
 """
 
 from __future__ import annotations
@@ -166,6 +167,13 @@ def remove_owned(client: Any, owned: Owned) -> None:
             path.unlink(missing_ok=True)
 
 
+def _serves_a_staying_box(listed: Owned, orphans: Owned, keep: set[str]) -> bool:
+    """Whether the namespace's egress proxy has a rule of a box that is not reaped now: the proxy
+    serves every node's boxes, whichever node started it (its owner label names that one)."""
+    going = orphans._ids() - keep
+    return any(i not in going for i in listed.egress_entries.values() if i != PROXY_ID)
+
+
 class Reaper:
     """Reaps the namespace's orphans. ``owner``: this node's id; ``live_owners`` (set it once the
     store is open): the ids of live nodes, whose boxes are left alone. Without ``live_owners``,
@@ -197,6 +205,8 @@ class Reaper:
         others = live - {self.owner} if self.owner else live
         keep = {i for i, owner in orphans.owners.items() if owner and owner in others}
         keep |= {i for i in orphans.host_only() if not self._stale_entry(orphans, i)}
+        if _serves_a_staying_box(listed, orphans, keep):
+            keep.add(PROXY_ID)
         return orphans.without(keep)
 
     def _stale_entry(self, owned: Owned, sandbox_id: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from runtime.service.environment_config import EgressPolicy
 from runtime.service.environment_files import EnvironmentFiles, FileLimits, FilesPage
 from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
+from runtime.service.gc import reap_dead_nodes
 from runtime.service.interactions import InteractionService
 from runtime.service.nodes import NodeHeartbeat, claim_node_id
 from runtime.service.provisioning import Provisioner
@@ -127,6 +129,10 @@ async def open_services(
         )
         if (backend := docker_backend(provider)) is not None:
             backend.quota.on_usage = store.environments.record_usage_measured
+            node.on_dead = functools.partial(  # at once, not at the next periodic reap
+                reap_dead_nodes, reaper=backend.reaper, store=store, engine=backend.engine,
+                namespace=settings.sandbox_namespace,
+            )
         base = SandboxSpec(
             image=settings.sandbox_image, runtime=settings.sandbox_runtime,
             disk_quota_bytes=settings.workspace_quota_bytes,

@@ -6,8 +6,14 @@ Three kinds of leftovers in the server's namespace on this engine:
 - orphan volumes: labelled workspace volumes that no live environment in the store names (an
   expired environment's volume that could not be removed, a store that was reset);
 - dead nodes' boxes: containers, volumes, networks and socket directories of owners whose
-  heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`).
+  heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`);
+- unlabelled workspace volumes, made before Hangar labelled them, attributed to the store by
+  their name (see :mod:`runtime.service.gc_unlabelled`); the kept ones are listed with why.
 A namespace must belong to one store: gc trusts the store's list of environments and nodes.
+
+:func:`reap_dead_nodes` is what a server runs the moment its heartbeat declared nodes dead: the
+reaper's pass, then the dead nodes' workspace volumes that no environment names (the empty
+workspace of a pre-started box never claimed), which the reaper alone never removes.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import structlog
+
 from runtime.config import Settings
 from runtime.sandbox import engine as eng
 from runtime.sandbox.reaper import Owned, Reaper, list_workspaces
+from runtime.service.gc_unlabelled import Unlabelled, attribute, mounted_volumes
 from runtime.service.retention import Retention
 from runtime.store import Store
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -30,11 +41,14 @@ class GcReport:
     dead_boxes: Owned = field(default_factory=Owned)
     owners: dict[str, str] = field(default_factory=dict)
     """Dead box's sandbox id -> its owner (``""``: unlabelled)."""
+    unlabelled: list[Unlabelled] = field(default_factory=list)
+    """Unlabelled workspace volumes attributed to the store: removed (or to be) and kept, with why."""
     failed: dict[str, str] = field(default_factory=dict)
     """What could not be removed -> why (a volume still mounted)."""
 
     def empty(self) -> bool:
-        return not (self.expired_environments or self.orphan_volumes or self.dead_boxes)
+        going = any(u.remove for u in self.unlabelled)
+        return not (self.expired_environments or self.orphan_volumes or self.dead_boxes or going)
 
 
 class Collector:
@@ -58,6 +72,7 @@ class Collector:
         report.orphan_volumes = await self._orphan_volumes(set(report.expired_environments.values()))
         report.dead_boxes = await self._reaper.orphans()
         report.owners = dict(report.dead_boxes.owners)
+        report.unlabelled = await attribute(self._store, self._engine)
         return report
 
     async def collect(self) -> GcReport:
@@ -78,6 +93,13 @@ class Collector:
                 report.failed[name] = str(e)
         report.dead_boxes = await self._reaper.reap_once()
         report.owners = dict(report.dead_boxes.owners)
+        for found in await attribute(self._store, self._engine):
+            try:
+                if found.remove:
+                    await self._remove_volume(found.volume)
+                report.unlabelled.append(found)
+            except Exception as e:  # mounted meanwhile: reported, kept
+                report.failed[found.volume] = str(e)
         return report
 
     async def _expiring(self) -> dict[str, str]:
@@ -94,8 +116,33 @@ class Collector:
     async def _orphan_volumes(self, going: set[str]) -> list[str]:
         found = await self._engine.run(list_workspaces, self._engine.client, self._settings.sandbox_namespace)
         named = await self._store.environments.volumes() - going
-        return sorted(name for name in found if name not in named)
+        # (a mounted one is no orphan: a live node's pre-started box, whose environment is not made yet)
+        mounted = await self._engine.run(mounted_volumes, self._engine.client)
+        return sorted(name for name in found if name not in named and name not in mounted)
 
     async def _remove_volume(self, name: str) -> None:
         """Raises ``InfraError`` when the volume is in use (a missing one is fine)."""
         await self._engine.run(eng.remove_volume, self._engine.client, name)
+
+
+async def reap_dead_nodes(
+    dead: list[str], *, reaper: Reaper, store: Store, engine: eng.Engine, namespace: str
+) -> list[str]:
+    """Remove what the ``dead`` nodes left: their boxes (the reaper's pass, which also takes any
+    other orphan) and their workspace volumes no environment names; returns those volumes."""
+    await reaper.reap_once()
+    found = await engine.run(list_workspaces, engine.client, namespace)
+    named = await store.environments.volumes()
+    mounted = await engine.run(mounted_volumes, engine.client)
+    removed = []
+    for name, owner in sorted(found.items()):
+        if owner not in dead or name in named or name in mounted:
+            continue
+        try:
+            await engine.run(eng.remove_volume, engine.client, name)
+            removed.append(name)
+        except Exception as e:  # still mounted: `hangar gc` removes it later
+            log.warning("gc.volume_kept", volume=name, owner=owner, error=str(e))
+    if removed:
+        log.info("gc.dead_nodes_volumes_removed", dead=dead, volumes=removed)
+    return removed

@@ -9,6 +9,13 @@ node of its own (a random id), so neither takes the other's boxes.
 ``start()`` registers the node and renews its heartbeat every ``every`` seconds; ``stop()`` records
 a clean stop (after the provider removed its boxes). :meth:`live_owners` is what the reaper asks:
 the ids of the namespace's nodes whose heartbeat is fresh.
+
+Each beat also looks for nodes of the namespace whose heartbeat aged past ``dead_after`` and
+declares them dead in the store (one conditional update: exactly one live node declares each), then
+starts ``on_dead`` (the server's reaper) at once, beside the beats, so a killed node's boxes go
+within a heartbeat of its death being certain, not at the next periodic reap. A node declared dead
+stays dead: should it still be running (stalled past the window), its next beat is refused and it
+registers again, a new life whose earlier boxes may already be gone.
 """
 
 from __future__ import annotations
@@ -21,13 +28,20 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from runtime.store import NodeRecord, Store
 
 log = structlog.get_logger(__name__)
+
+OnDead = Callable[[list[str]], Awaitable[Any]]
+FORGET_AFTER_S = 24 * 3600.0
+"""Rows of nodes silent this long are dropped (their boxes were reaped long ago; an owner with no
+row counts as dead all the same)."""
 
 
 def new_node_id() -> str:
@@ -52,27 +66,30 @@ def claim_node_id(data_dir: Path, namespace: str) -> tuple[str, int | None]:
 class NodeHeartbeat:
     def __init__(
         self, store: Store, node_id: str, namespace: str, *, every: float, dead_after: float,
-        lock_fd: int | None = None,
+        lock_fd: int | None = None, on_dead: OnDead | None = None,
     ) -> None:
-        """``lock_fd``: the lock holding a stable id (released by :meth:`stop`)."""
+        """``lock_fd``: the lock holding a stable id (released by :meth:`stop`); ``on_dead``: called
+        with the ids of the nodes this one just declared dead."""
         self.node_id = node_id
         self._lock_fd = lock_fd
         self.namespace = namespace
         self.dead_after = dead_after
         self._store = store
         self._every = every
+        self.on_dead = on_dead
         self._task: asyncio.Task[None] | None = None
+        self._reaping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        now = time.time()
-        await self._store.nodes.register(NodeRecord(
-            id=self.node_id, namespace=self.namespace, hostname=socket.gethostname()[:255],
-            started=now, heartbeat=now,
-        ))
+        await self._register()
         self._task = asyncio.create_task(self._loop(), name="hangar-node-heartbeat")
         log.info("node.started", node_id=self.node_id, namespace=self.namespace)
 
     async def stop(self) -> None:
+        if self._reaping is not None:
+            self._reaping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaping
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -87,11 +104,45 @@ class NodeHeartbeat:
         """Ids of the namespace's live nodes (this one included)."""
         return await self._store.nodes.live(self.namespace, time.time(), self.dead_after)
 
+    async def _register(self) -> None:
+        now = time.time()
+        await self._store.nodes.register(NodeRecord(
+            id=self.node_id, namespace=self.namespace, hostname=socket.gethostname()[:255],
+            started=now, heartbeat=now,
+        ))
+
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._every)
             try:
-                if not await self._store.nodes.beat(self.node_id, time.time()):
-                    log.warning("node.heartbeat_refused", node_id=self.node_id)
+                await self.beat()
             except Exception as e:  # a database hiccup: the next beat tries again
                 log.warning("node.heartbeat_failed", node_id=self.node_id, error=str(e))
+
+    async def beat(self) -> list[str]:
+        """Renew the heartbeat and declare the namespace's stale nodes dead; returns their ids."""
+        if not await self._store.nodes.beat(self.node_id, time.time()):
+            log.warning("node.heartbeat_refused", node_id=self.node_id, reason="declared dead")
+            await self._register()
+        now = time.time()
+        dead = await self._store.nodes.declare_dead(self.namespace, now, self.dead_after)
+        await self._store.nodes.forget_dead(self.namespace, now - max(FORGET_AFTER_S, 2 * self.dead_after))
+        dead = [node_id for node_id in dead if node_id != self.node_id]
+        if dead:
+            log.warning("node.declared_dead", node_id=self.node_id, dead=dead, dead_after=self.dead_after)
+            # Not awaited here: a long reap must not hold back this node's own next beat. One at a
+            # time; what a reap in flight misses, the periodic reaper takes (their owners are dead).
+            if self.on_dead is not None and (self._reaping is None or self._reaping.done()):
+                self._reaping = asyncio.create_task(self._reap(self.on_dead, dead), name="hangar-node-reap")
+        return dead
+
+    async def reaped(self) -> None:
+        """Wait for the reap of the nodes last declared dead, if one is running."""
+        if self._reaping is not None:
+            await asyncio.shield(self._reaping)
+
+    async def _reap(self, on_dead: OnDead, dead: list[str]) -> None:
+        try:
+            await on_dead(dead)
+        except Exception as e:  # the periodic reaper takes them later
+            log.warning("node.reap_failed", node_id=self.node_id, dead=dead, error=str(e))

@@ -7,6 +7,7 @@ wrapped with warm paths (pool and kept boxes); a one-off command's boxes end wit
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def command_provider(settings: Settings) -> Provider:
     """The provider of a one-off command (``hangar run``, ``hangar sandbox``): its boxes live in the
     CLI namespace, apart from a server's (whose reaper would take them for orphans), and it never
     reaps (other commands may be running); ``hangar sandbox rm --all`` cleans up after a killed
-    command. No warm paths: the process ends with the command."""
+    command. No warm paths: the process ends with the command. Its boxes' owner label names the
+    command's process (``cli-<random>``), like a server's node id."""
     return get_provider(
         DockerProviderConfig(
             state_dir=settings.data_dir / "sandbox",
@@ -67,6 +69,7 @@ def command_provider(settings: Settings) -> Provider:
             reap_on_start=False,
             reap_interval_s=None,
             quota_interval_s=settings.workspace_quota_check_seconds,
+            owner=f"cli-{secrets.token_hex(6)}",
         )
     )
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from runtime.store.records import JsonObject
-from runtime.store.schema import environments, interactions
+from runtime.store.schema import environments, interactions, projects
 
 RUNNING = "in_progress"
 
@@ -140,6 +141,24 @@ class EnvironmentRepo:
         query = select(environments.c.volume).where(environments.c.expired.is_(None))
         async with self._engine.connect() as conn:
             return {row[0] for row in await conn.execute(query)}
+
+    async def of_volumes(self, names: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """Which of these volume names environments (any project) have: name -> (id, expired)."""
+        if not names:
+            return {}
+        c = environments.c
+        query = select(c.volume, c.id, c.expired).where(c.volume.in_(list(names)))
+        async with self._engine.connect() as conn:
+            return {row[0]: (row[1], row[2] is not None) for row in await conn.execute(query)}
+
+    async def history_start(self) -> float | None:
+        """When this store's first record was made (the default project's, at its first open):
+        no workspace made before it can be one of its environments'."""
+        queries = [select(func.min(t.c.created)) for t in (projects, environments, interactions)]
+        async with self._engine.connect() as conn:
+            found = [(await conn.execute(q)).scalar() for q in queries]
+        times = [float(t) for t in found if t is not None]
+        return min(times) if times else None
 
     async def running_interactions(self, environment_id: str) -> int:
         """How many interactions in this environment are still ``in_progress``."""

@@ -51,6 +51,20 @@ class NodeRepo:
         async with self._engine.begin() as conn:
             await conn.execute(update(nodes).where(nodes.c.id == node_id).values(stopped=when))
 
+    async def declare_dead(self, namespace: str, now: float, dead_after: float) -> list[str]:
+        """Record as stopped the namespace's nodes whose heartbeat is older than ``dead_after`` (in
+        one conditional statement, so exactly one caller declares each); returns their ids. A node
+        declared dead stays dead: its later beats are refused."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(nodes)
+                .where(nodes.c.namespace == namespace, nodes.c.stopped.is_(None),
+                       nodes.c.heartbeat < now - dead_after)
+                .values(stopped=now)
+                .returning(nodes.c.id)
+            )
+            return sorted(row[0] for row in result)
+
     async def of_namespace(self, namespace: str) -> list[NodeRecord]:
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(nodes).where(nodes.c.namespace == namespace))

@@ -57,6 +57,8 @@ class ServerProcess:
     """Extra ``HANGAR_*`` settings."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    log_name: str = "server.log"
+    """The log file in ``data_dir`` (servers sharing a data dir each write their own)."""
 
     @property
     def url(self) -> str:
@@ -75,7 +77,7 @@ class ServerProcess:
             "GEMINI_API_KEY": "fake",
             **self.env,
         }
-        log = (self.data_dir / "server.log").open("ab")
+        log = (self.data_dir / self.log_name).open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -106,5 +108,5 @@ class ServerProcess:
                 self.process.wait(10)
 
     def log_tail(self, lines: int = 60) -> str:
-        path = self.data_dir / "server.log"
+        path = self.data_dir / self.log_name
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

@@ -30,16 +30,17 @@ class Fleet:
         self.namespace = f"test-fleet-{secrets.token_hex(3)}"
         self.servers: list[ServerProcess] = []
 
-    def add(self, model_url: str, **settings: str) -> ServerProcess:
-        """Start one more server (short data dir: sandbox socket paths must fit)."""
-        data_dir = Path(tempfile.mkdtemp(prefix="hf-", dir="/tmp"))
+    def add(self, model_url: str, data_dir: Path | None = None, **settings: str) -> ServerProcess:
+        """Start one more server (short data dir: sandbox socket paths must fit). Servers given
+        the same ``data_dir`` share it (and its sandbox state: one engine, one namespace)."""
+        data_dir = data_dir or Path(tempfile.mkdtemp(prefix="hf-", dir="/tmp"))
         env = {
             "HANGAR_DATABASE_URL": self.database_url,
             "HANGAR_SANDBOX_NAMESPACE": self.namespace,
             "HANGAR_POLL_SECONDS": "0.2",
             **settings,
         }
-        server = ServerProcess(data_dir, model_url, env=env)
+        server = ServerProcess(data_dir, model_url, env=env, log_name=f"server-{len(self.servers)}.log")
         self.servers.append(server)
         server.start()
         return server

@@ -92,3 +92,32 @@ async def test_nodes_are_live_until_their_heartbeat_ages_or_they_stop(store: Sto
     await store.nodes.stopped("n1", now)
     assert not await store.nodes.beat("n1", now)  # a stopped node stays dead
     assert await store.nodes.live("ns", now, dead_after=30) == {"n2"}
+
+
+async def test_a_stale_node_is_declared_dead_once_and_stays_dead(store: Store) -> None:
+    from runtime.service.nodes import NodeHeartbeat
+    from runtime.store import NodeRecord
+
+    now = time.time()
+    await store.nodes.register(NodeRecord("stale", "ns", "h", now - 100, now - 100))
+    await store.nodes.register(NodeRecord("fresh", "ns", "h", now, now))
+    await store.nodes.register(NodeRecord("elsewhere", "other", "h", now - 100, now - 100))
+    long_ago = now - 90_000
+    await store.nodes.register(NodeRecord("ancient", "ns", "h", long_ago, long_ago, stopped=long_ago))
+    declared: list[list[str]] = []
+
+    async def on_dead(ids: list[str]) -> None:
+        declared.append(ids)
+
+    live = NodeHeartbeat(store, "fresh", "ns", every=60, dead_after=30, on_dead=on_dead)
+    assert await live.beat() == ["stale"]
+    await live.reaped()
+    assert declared == [["stale"]]
+    assert {n.id for n in await store.nodes.of_namespace("ns")} == {"stale", "fresh"}  # "ancient": forgotten
+    assert await live.beat() == []  # declared once: a second live node would find nothing either
+    assert await store.nodes.live("ns", time.time(), dead_after=30) == {"fresh"}
+    assert await store.nodes.live("other", time.time(), dead_after=3600) == {"elsewhere"}  # not its namespace
+    # The stale node was only stalled: its beat is refused, and it registers a new life.
+    stalled = NodeHeartbeat(store, "stale", "ns", every=60, dead_after=30)
+    await stalled.beat()
+    assert await store.nodes.live("ns", time.time(), dead_after=30) == {"fresh", "stale"}

@@ -47,3 +47,23 @@ def test_daemon_env_reaches_sandboxd() -> None:
     where = dataclasses.replace(where, daemon_env=(("SANDBOXD_TCP_PORT", "7443"),))
     env = eng.container_kwargs(SandboxSpec(), where)["environment"]
     assert env["SANDBOXD_TCP_PORT"] == "7443"
+
+
+def test_a_commands_boxes_carry_an_owner_of_their_own(tmp_path: Path) -> None:
+    from runtime.config import Settings
+    from runtime.service.sandboxes import command_provider, docker_backend
+
+    owners = set()
+    for _ in range(2):
+        backend = docker_backend(command_provider(Settings(data_dir=tmp_path)))
+        assert backend is not None
+        owners.add(backend.config.owner)
+    assert len(owners) == 2 and all(str(o).startswith("cli-") for o in owners), owners
+
+
+def test_a_quota_measurement_carries_its_boxs_owner() -> None:
+    from runtime.sandbox.quota import measure_labels
+
+    labels = measure_labels("ns1", "abc123", "node-1")
+    assert (labels[eng.LABEL_NAMESPACE], labels[eng.LABEL_OWNER]) == ("ns1", "node-1")
+    assert eng.owned_by(labels, "ns1")

@@ -186,6 +186,12 @@ class DockerProvider(Provider):
         await asyncio.to_thread(make_socket_dir, where.socket_dir, where.token)
 
     async def remove_volume(self, name: str) -> None:
+        """Stop this provider's boxes that mount the volume (waiting for one already stopping),
+        remove the namespace's other containers that do (a killed process's), then the volume. A
+        container of another namespace that mounts it still makes the removal fail."""
+        holders = [box for box in list(self._boxes.values()) if box.mounts_volume(name)]
+        await asyncio.gather(*(box.stop() for box in holders))
+        await self.engine.run(eng.remove_volume_holders, self.engine.client, name, self.config.namespace)
         await self.engine.run(eng.remove_volume, self.engine.client, name)
 
     async def volume_exists(self, name: str) -> bool:

@@ -275,3 +275,30 @@ async def test_a_new_environment_adopts_a_pre_started_box_hardened_like_a_cold_o
             await provider.remove_volume(name)
     left = [v["Name"] for v in docker_client.api.volumes()["Volumes"] or [] if f"-{tag}-" in v["Name"]]
     assert not left, left
+
+
+async def test_removing_a_volume_stops_every_box_that_holds_it(
+    warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
+    volume: str, docker_client: Any,
+) -> None:
+    """Not only the kept box: a box a caller still holds (a run being released, a file box), one
+    already stopping, and a container of the namespace no handle tracks (a killed process's)."""
+    pooled = warm(keep_seconds=60)
+    await pooled.start_warm()
+    kept = await pooled.create(make_spec(workspace_volume=volume))
+    await pooled.release(kept)
+    held = await pooled.create(make_spec(workspace_volume=volume, env=(("ROLE", "file box"),)))
+    stopping = await provider.create(make_spec(workspace_volume=volume, env=(("ROLE", "stopping"),)))
+    untracked = await provider.create(make_spec(workspace_volume=volume, env=(("ROLE", "orphan"),)))
+    assert isinstance(untracked, DockerSandbox)
+    provider.untrack(untracked.id)  # as if its process had died
+    stop = asyncio.create_task(stopping.stop())
+    await asyncio.sleep(0)
+    try:
+        await pooled.remove_volume(volume)
+        assert not await provider.volume_exists(volume)
+        assert kept.state is SandboxState.STOPPED and held.state is SandboxState.STOPPED
+        assert not docker_client.containers.list(all=True, filters={"volume": volume})
+    finally:
+        await stop
+        await untracked.stop()

@@ -18,7 +18,7 @@ import structlog
 
 from runtime.errors import InputError
 from runtime.sandbox import engine as eng
-from runtime.sandbox.base import Provider, SandboxInfo, SandboxSpec
+from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec
 from runtime.sandbox.cleanup import to_the_end
 from runtime.sandbox.docker_box import DockerSandbox
 from runtime.sandbox.docker_config import DockerProviderConfig
@@ -179,6 +179,12 @@ class DockerProvider(Provider):
         kwargs = eng.container_kwargs(spec, where)
         box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
         await self.engine.run(client.api.start, box.container_id)
+
+    async def adopt(self, box: Sandbox, spec: SandboxSpec) -> None:
+        """A box with egress gets ``spec``'s egress rule in place of its empty one."""
+        if isinstance(box, DockerSandbox) and box.egress:
+            await self.egress.assign(box.id, spec)
+        box.spec = spec
 
     def _placement(self, spec: SandboxSpec, sandbox_id: str, entrypoint: list[str] | None) -> eng.Placement:
         return eng.Placement(

@@ -6,7 +6,8 @@ container alone on the bridge network ``hangar-egress-<namespace>``, through a u
 own: the host creates ``boxes/<sandbox id>/`` in the proxy's state directory, mounts it read-only
 into that box at ``/run/egress``, and writes the box's rule to ``policy/<sandbox id>.json``; the
 proxy, which sees ``policy/`` read-only, then listens on ``boxes/<sandbox id>/proxy.sock``. The host
-waits for that socket before it hands out the box; the box's relay
+waits for that socket before it hands out the box; a pooled box, registered with an empty
+allowlist, gets its run's rule when the run adopts it (:meth:`EgressProxy.assign`); the box's relay
 (:mod:`runtime.sandboxd.egress_relay`) pipes ``127.0.0.1:3128`` to it.
 
 Several processes of one namespace (two ``hangar sandbox run``) share the proxy: under a file lock
@@ -132,6 +133,20 @@ class EgressProxy:
         log.info("egress registered", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains),
                  injecting=table.domains if table is not None else [])
         return box_dir
+
+    async def assign(self, sandbox_id: str, spec: SandboxSpec) -> None:
+        """Replace a registered box's rule with ``spec``'s: a pooled box (registered with no domain
+        at all) adopted by a run. The proxy reads it again at the box's next connection. Rules that
+        inject credentials are never assigned (their box is made for them: CA, bundle, refresh).
+        Raises ``InfraError`` when the box is not registered here."""
+        if needs_injection(spec):
+            raise InfraError("a rule with credential injections cannot be assigned to a pooled box",
+                             retryable=False)
+        rule = BoxRule(sandbox_id, spec.allowed_domains, spec.network == "egress", self._private_hosts)
+        if sandbox_id not in self._mine:
+            raise InfraError(f"sandbox {sandbox_id} has no egress registration to replace", retryable=False)
+        await asyncio.to_thread(write_rule, self.policy_dir, rule)
+        log.info("egress assigned", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains))
 
     async def wait_socket(self, sandbox_id: str, deadline: float) -> None:
         """Return once the proxy listens for the box. A proxy that exited meanwhile (it had been

@@ -231,6 +231,10 @@ class PooledProvider(Provider):
         entry = self._kept.get(volume)
         return entry.box if entry is not None else None
 
+    def kept_volumes(self) -> list[str]:
+        """The volumes of the kept boxes, least recently kept first."""
+        return list(self._kept)
+
     async def discard(self, volume: str) -> None:
         """Stop the box kept for ``volume`` (a cancelled run, a volume about to go)."""
         async with self._lock:

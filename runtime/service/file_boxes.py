@@ -59,6 +59,12 @@ class FileBoxes:
         """The volumes that have a box."""
         return [volume for volume, entry in self._entries.items() if entry.box is not None]
 
+    def idle(self, volumes: list[str]) -> list[str]:
+        """Those of ``volumes`` whose box nobody uses right now, least recently used first."""
+        entries = [(self._entries[v], v) for v in volumes if v in self._entries]
+        unused = [(e.last_used, v) for e, v in entries if e.box is not None and e.users == 0]
+        return [v for _, v in sorted(unused)]
+
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
 

@@ -2,11 +2,13 @@
 
 Live boxes are the project's agent runs in progress (each holds a box, or is about to; counted in
 the store, across servers), its boxes kept warm after a run (paused, or pre-started for one of its
-new environments) and its file boxes (the files API's); the last two are this server's own. When a
-new run or file box would take the project past its limit, the project's least recently used kept
-boxes are stopped first to make room (their workspaces stay: the next turn starts cold); a run or
-file box that still does not fit is refused with 429, ``Retry-After`` and the setting's name. A
-follow-up run takes its environment's kept box, so that box makes no room for itself.
+new environments) and its file boxes (the files API's; an environment's file box while a run is in
+progress there is the run's); the last two are this server's own. When a new run or file box would
+take the project past its limit, the project's least recently used kept boxes are stopped first to
+make room (their workspaces stay: the next turn starts cold), then its idle file boxes (a cache of
+the files API); a run or file box that still does not fit is refused with 429, ``Retry-After`` and
+the setting's name. A follow-up run takes its environment's kept box, so that box makes no room for
+itself.
 
 The run count is checked again where the run is inserted (:mod:`runtime.store.quotas`), within the
 project's serialised insert, so concurrent creates on several servers cannot all get the last place.
@@ -46,44 +48,57 @@ class LiveBoxes:
         kept, files = await self._boxes_of(project_id)
         kept = [v for v in kept if v != target]  # the run takes that one: not one more box
         runs = await self._store.environments.agent_runs_in_progress(project_id)
-        await self._make_room(project_id, kept, runs + len(files) + 1)
-        return len(kept) + len(files)
+        return await self._make_room(project_id, kept, files, runs + 1)
 
     async def for_file_box(self, volume: str) -> None:
         """Make room for a file box on ``volume``; raises ``QuotaExceeded`` when none can be made."""
         if self.limit is None:
             return
-        project_id = (await self._store.environments.projects_of([volume])).get(volume)
-        if project_id is None:
+        owner = (await self._store.environments.projects_of([volume])).get(volume)
+        if owner is None:
             return  # not an environment's workspace (nothing of a project to count)
+        project_id, environment_id = owner
+        if await self._store.environments.running_interactions(environment_id):
+            return  # a run's own file box (its sources being placed): counted with the run
         kept, files = await self._boxes_of(project_id)
-        files = [v for v in files if v != volume]
         runs = await self._store.environments.agent_runs_in_progress(project_id)
-        await self._make_room(project_id, kept, runs + len(files) + 1)
-        if runs + len(files) + len(kept) + 1 > self.limit:
-            raise live_boxes_exceeded(runs, len(files) + len(kept), self.limit, self._retry_after)
+        others = await self._make_room(project_id, kept, [v for v in files if v != volume], runs + 1)
+        if runs + others + 1 > self.limit:
+            raise live_boxes_exceeded(runs, others, self.limit, self._retry_after)
 
     async def _boxes_of(self, project_id: str) -> tuple[list[str], list[str]]:
         """The volumes of the project's kept boxes (least recently kept first) and file boxes."""
         kept = self._warm.kept_volumes() if self._warm is not None else []
         files = self._files.volumes()
-        projects = await self._store.environments.projects_of(list({*kept, *files}))
-        return [v for v in kept if projects.get(v) == project_id], [
-            v for v in files if projects.get(v) == project_id
-        ]
+        owners = await self._store.environments.projects_of(list({*kept, *files}))
+        mine = {volume for volume, (project, _) in owners.items() if project == project_id}
+        runs = self._store.environments.running_interactions
+        # A file box where a run is in progress is that run's (placing its sources).
+        files = [v for v in files if v in mine and not await runs(owners[v][1])]
+        return [v for v in kept if v in mine], files
 
-    async def _make_room(self, project_id: str, kept: list[str], others: int) -> None:
-        """Stop the least recently used of ``kept`` (removed from it) while ``others`` boxes and
-        the kept ones exceed the limit; none when that cannot make enough room (the request is
-        refused anyway)."""
+    async def _make_room(self, project_id: str, kept: list[str], files: list[str], needed: int) -> int:
+        """Stop the project's least recently used kept boxes, then its idle file boxes, while
+        ``needed`` boxes and these pass the limit; stops none when that cannot make enough room
+        (the request is refused anyway). Returns how many of ``kept`` and ``files`` are left."""
         assert self.limit is not None
-        if others > self.limit:
-            return
-        while kept and others + len(kept) > self.limit and self._warm is not None:
-            volume = kept.pop(0)
-            log.info("kept sandbox stopped: the project is at its live box limit",
-                     project_id=project_id, volume=volume, limit=self.limit)
-            try:
-                await self._warm.discard(volume)
-            except HangarError as e:
-                log.warning("could not stop kept sandbox", volume=volume, error=e.message)
+        left = len(kept) + len(files)
+        stoppable = [(self._stop_kept, v) for v in kept]
+        stoppable += [(self._files.release, v) for v in self._files.idle(files)]
+        if needed + left - len(stoppable) > self.limit:
+            return left
+        for stop, volume in stoppable:
+            if needed + left <= self.limit:
+                break
+            log.info("box stopped: the project is at its live box limit", project_id=project_id,
+                     volume=volume, limit=self.limit)
+            await stop(volume)
+            left -= 1
+        return left
+
+    async def _stop_kept(self, volume: str) -> None:
+        assert self._warm is not None
+        try:
+            await self._warm.discard(volume)
+        except HangarError as e:
+            log.warning("could not stop kept sandbox", volume=volume, error=e.message)

@@ -141,15 +141,16 @@ class EnvironmentRepo:
         async with self._engine.connect() as conn:
             return {row[0] for row in await conn.execute(query)}
 
-    async def projects_of(self, volumes: list[str]) -> dict[str, str]:
-        """Volume -> project of the environments (not expired) whose workspaces these are."""
+    async def projects_of(self, volumes: list[str]) -> dict[str, tuple[str, str]]:
+        """Volume -> (project, environment id) of the environments (not expired) whose workspaces
+        these are."""
         if not volumes:
             return {}
-        query = select(environments.c.volume, environments.c.project_id).where(
+        query = select(environments.c.volume, environments.c.project_id, environments.c.id).where(
             environments.c.volume.in_(volumes), environments.c.expired.is_(None)
         )
         async with self._engine.connect() as conn:
-            return {row[0]: row[1] for row in await conn.execute(query)}
+            return {row[0]: (row[1], row[2]) for row in await conn.execute(query)}
 
     async def agent_runs_in_progress(self, project_id: str) -> int:
         """The project's agent interactions ``in_progress`` (each holds, or will hold, a box)."""

@@ -126,8 +126,8 @@ class Settings(BaseSettings):
     """Boxes one project may have live at once: its agent interactions ``in_progress`` (across
     servers) plus this server's boxes of the project kept warm after a run or serving the files API.
     At the limit the project's least recently used kept boxes (then idle file boxes) are stopped to
-    make room; a new run
-    (or files call needing a box) that still does not fit is refused with 429 and ``Retry-After``.
+    make room; a new run (or files call needing a box) that still does not fit is refused with 429
+    and ``Retry-After``.
     ``None`` (the default): no limit."""
     project_max_workspace_bytes: int | None = Field(default=None, ge=1)
     """Workspace storage one project may use: the sum of its environments' last measured usage.

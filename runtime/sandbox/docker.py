@@ -203,7 +203,9 @@ class DockerProvider(Provider):
         remove the namespace's other containers that do (a killed process's), then the volume. A
         container of another namespace that mounts it still makes the removal fail."""
         holders = [box for box in list(self._boxes.values()) if box.mounts_volume(name)]
-        await asyncio.gather(*(box.stop() for box in holders))
+        for failed in await asyncio.gather(*(box.stop() for box in holders), return_exceptions=True):
+            if isinstance(failed, Exception):  # its container is removed below all the same
+                log.warning("sandbox on a removed volume not stopped", volume=name, error=str(failed))
         await self.engine.run(eng.remove_volume_holders, self.engine.client, name, self.config.namespace)
         await self.engine.run(eng.remove_volume, self.engine.client, name)
 

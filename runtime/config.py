@@ -150,10 +150,12 @@ class Settings(BaseSettings):
     """Interactions one project may have ``in_progress`` (queued or running) at once; a create past
     it is refused with 429 and ``Retry-After``. ``None`` (the default): no limit."""
     project_max_live_boxes: int | None = Field(default=None, ge=1)
-    """Agent interactions one project may have ``in_progress`` at once; past it, 429 with
-    ``Retry-After``. Despite the name it counts agent runs in progress (each holds one box while it
-    runs), not boxes kept warm after a run nor the short-lived boxes of the files API. ``None``
-    (the default): no limit."""
+    """Boxes one project may have live at once: its agent interactions ``in_progress`` (across
+    servers) plus this server's boxes of the project kept warm after a run or serving the files API.
+    At the limit the project's least recently used kept boxes (then idle file boxes) are stopped to
+    make room; a new run (or files call needing a box) that still does not fit is refused with 429
+    and ``Retry-After``.
+    ``None`` (the default): no limit."""
     project_max_workspace_bytes: int | None = Field(default=None, ge=1)
     """Workspace storage one project may use: the sum of its environments' last measured usage.
     An upload that would pass it and a new agent interaction while the project has reached it are

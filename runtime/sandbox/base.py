@@ -210,6 +210,12 @@ class Provider(abc.ABC):
         run on its workspace when ``keep``; this one stops it."""
         await box.stop()
 
+    async def adopt(self, box: Sandbox, spec: SandboxSpec) -> None:
+        """Hand a pre-started ``box`` of this provider to a run of ``spec``, which differs from the
+        box's own spec only in what can be assigned after creation (see
+        :func:`~runtime.sandbox.pooled.pool_shape`): from now on ``box.spec`` is ``spec``."""
+        box.spec = spec
+
     @abc.abstractmethod
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """A new ready sandbox. Raises ``ImageMissing``, ``EngineUnavailable`` or

@@ -18,7 +18,8 @@ import structlog
 
 from runtime.errors import InputError
 from runtime.sandbox import engine as eng
-from runtime.sandbox.base import Provider, SandboxInfo, SandboxSpec
+from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec
+from runtime.sandbox.cleanup import to_the_end
 from runtime.sandbox.docker_box import DockerSandbox
 from runtime.sandbox.docker_config import DockerProviderConfig
 from runtime.sandbox.egress import PROXY_ID, EgressProxy, box_environment
@@ -143,35 +144,47 @@ class DockerProvider(Provider):
         box = self.sandbox_class(sandbox_id, spec, provider=self, where=where, fresh_volume=fresh)
         self._boxes[sandbox_id] = box
         try:
-            if spec.network != "none":
-                box.egress = True
-                box.where = where = dataclasses.replace(
-                    where,
-                    proxy_env=tuple(box_environment(spec).items()),
-                    egress_dir=await self.egress.prepare(sandbox_id, spec),
-                )
-            await self._prepare_socket_dir(where)
-            client = self.engine.client
-            if not spec.workspace_volume:
-                labels = eng.hangar_labels(spec, where)
-                await self.engine.run(client.api.create_volume, where.workspace_volume, labels=labels)
-            else:
-                await self.engine.run(
-                    eng.ensure_workspace_volume, client, where.workspace_volume, where.namespace, where.owner
-                )
-            kwargs = eng.container_kwargs(spec, where)
-            box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
-            await self.engine.run(client.api.start, box.container_id)
+            # To its end even when cancelled: the cleanup below then knows every object it made.
+            await to_the_end(self._make(box, spec))
             await box.wait_ready(started + spec.start_timeout_s)
             if box.egress:
                 await self.egress.wait_socket(sandbox_id, started + spec.start_timeout_s)
             self.quota.watch(box)
         except BaseException as e:
-            box.log.warning("sandbox start failed; removing it", error=str(e))
-            await asyncio.shield(box.stop())
+            box.log.warning("sandbox start failed; removing it", error=str(e) or type(e).__name__)
+            await to_the_end(box.stop())
             raise
         box.log.info("sandbox ready", ms=round((time.monotonic() - started) * 1000), image=spec.image)
         return box
+
+    async def _make(self, box: DockerSandbox, spec: SandboxSpec) -> None:
+        """The box's objects: egress registration, socket directory, volume, started container."""
+        where = box.where
+        if spec.network != "none":
+            box.egress = True
+            box.where = where = dataclasses.replace(
+                where,
+                proxy_env=tuple(box_environment(spec).items()),
+                egress_dir=await self.egress.prepare(box.id, spec),
+            )
+        await self._prepare_socket_dir(where)
+        client = self.engine.client
+        if not spec.workspace_volume:
+            labels = eng.hangar_labels(spec, where)
+            await self.engine.run(client.api.create_volume, where.workspace_volume, labels=labels)
+        else:
+            await self.engine.run(
+                eng.ensure_workspace_volume, client, where.workspace_volume, where.namespace, where.owner
+            )
+        kwargs = eng.container_kwargs(spec, where)
+        box.container_id = (await self.engine.run(client.containers.create, **kwargs)).id
+        await self.engine.run(client.api.start, box.container_id)
+
+    async def adopt(self, box: Sandbox, spec: SandboxSpec) -> None:
+        """A box with egress gets ``spec``'s egress rule in place of its empty one."""
+        if isinstance(box, DockerSandbox) and box.egress:
+            await self.egress.assign(box.id, spec)
+        box.spec = spec
 
     def _placement(self, spec: SandboxSpec, sandbox_id: str, entrypoint: list[str] | None) -> eng.Placement:
         return eng.Placement(
@@ -186,6 +199,14 @@ class DockerProvider(Provider):
         await asyncio.to_thread(make_socket_dir, where.socket_dir, where.token)
 
     async def remove_volume(self, name: str) -> None:
+        """Stop this provider's boxes that mount the volume (waiting for one already stopping),
+        remove the namespace's other containers that do (a killed process's), then the volume. A
+        container of another namespace that mounts it still makes the removal fail."""
+        holders = [box for box in list(self._boxes.values()) if box.mounts_volume(name)]
+        for failed in await asyncio.gather(*(box.stop() for box in holders), return_exceptions=True):
+            if isinstance(failed, Exception):  # its container is removed below all the same
+                log.warning("sandbox on a removed volume not stopped", volume=name, error=str(failed))
+        await self.engine.run(eng.remove_volume_holders, self.engine.client, name, self.config.namespace)
         await self.engine.run(eng.remove_volume, self.engine.client, name)
 
     async def volume_exists(self, name: str) -> bool:

@@ -228,6 +228,12 @@ class DockerSandbox(Sandbox):
         """Return once the box was stopped and its resources removed (by anyone: the watchdog too)."""
         await self._stopped.wait()
 
+    def mounts_volume(self, name: str) -> bool:
+        """Whether the box mounts the named volume (its workspace or another mount)."""
+        return self.where.workspace_volume == name or any(
+            m.type == "volume" and m.source == name for m in self.spec.mounts
+        )
+
     def expiry_reason(self) -> str | None:
         """Why the watchdog should stop this box now, if it should."""
         if self.state is SandboxState.DEAD:

@@ -6,7 +6,8 @@ container alone on the bridge network ``hangar-egress-<namespace>``, through a u
 own: the host creates ``boxes/<sandbox id>/`` in the proxy's state directory, mounts it read-only
 into that box at ``/run/egress``, and writes the box's rule to ``policy/<sandbox id>.json``; the
 proxy, which sees ``policy/`` read-only, then listens on ``boxes/<sandbox id>/proxy.sock``. The host
-waits for that socket before it hands out the box; the box's relay
+waits for that socket before it hands out the box; a pooled box, registered with an empty
+allowlist, gets its run's rule when the run adopts it (:meth:`EgressProxy.assign`); the box's relay
 (:mod:`runtime.sandboxd.egress_relay`) pipes ``127.0.0.1:3128`` to it.
 
 Several processes of one namespace (two ``hangar sandbox run``) share the proxy: under a file lock
@@ -39,6 +40,13 @@ import structlog
 from runtime.errors import HangarError, InfraError, NotFound
 from runtime.sandbox import engine as eng
 from runtime.sandbox.base import SandboxSpec
+from runtime.sandbox.egress_container import (
+    POLICY_MOUNT,
+    PROXY_ID,
+    PROXY_UID,
+    ensure_network,
+    proxy_container_kwargs,
+)
 from runtime.sandbox.egress_credentials import CredentialSource
 from runtime.sandbox.egress_inject import Plan, needs_injection, plan
 from runtime.sandbox.egress_tls import issue_leaf, load_or_create_ca, write_bundle
@@ -46,19 +54,14 @@ from runtime.sandboxd.egress_policy import POLICY_SUFFIX, BoxRule, Injection, wr
 from runtime.sandboxd.egress_proxy import SOCKET_NAME
 from runtime.sandboxd.egress_relay import ENV_SOCKET, HOST, PORT
 
+__all__ = ["PROXY_ID", "EgressProxy", "box_environment", "ensure_network", "proxy_container_kwargs"]
+
 log = structlog.get_logger(__name__)
 
-PROXY_ID = "egress-proxy"
-"""The proxy's ``hangar.sandbox_id`` label and state directory name (the reaper keys on it)."""
-PROXY_UID = 65534
-"""The proxy's user: none of a box's."""
-POLICY_MOUNT = "/run/egress/policy"
-BOXES_MOUNT = "/run/egress/boxes"
 BOX_MOUNT = eng.EGRESS_MOUNT
 """Where a box sees its own proxy socket directory (read-only)."""
 RELAY_URL = f"http://{HOST}:{PORT}"
 NO_PROXY = "localhost,127.0.0.1,::1"
-IDLE_EXIT_S = 300.0
 _START_TIMEOUT_S = 15.0
 REFRESH_S = 30.0
 """How often the secrets of boxes with injections are resolved again (and an OAuth2 token that
@@ -132,6 +135,20 @@ class EgressProxy:
         log.info("egress registered", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains),
                  injecting=table.domains if table is not None else [])
         return box_dir
+
+    async def assign(self, sandbox_id: str, spec: SandboxSpec) -> None:
+        """Replace a registered box's rule with ``spec``'s: a pooled box (registered with no domain
+        at all) adopted by a run. The proxy reads it again at the box's next connection. Rules that
+        inject credentials are never assigned (their box is made for them: CA, bundle, refresh).
+        Raises ``InfraError`` when the box is not registered here."""
+        if needs_injection(spec):
+            raise InfraError("a rule with credential injections cannot be assigned to a pooled box",
+                             retryable=False)
+        rule = BoxRule(sandbox_id, spec.allowed_domains, spec.network == "egress", self._private_hosts)
+        if sandbox_id not in self._mine:
+            raise InfraError(f"sandbox {sandbox_id} has no egress registration to replace", retryable=False)
+        await asyncio.to_thread(write_rule, self.policy_dir, rule)
+        log.info("egress assigned", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains))
 
     async def wait_socket(self, sandbox_id: str, deadline: float) -> None:
         """Return once the proxy listens for the box. A proxy that exited meanwhile (it had been
@@ -323,69 +340,6 @@ class EgressProxy:
             eng.remove_container(client, container_id)
             raise
         return container_id
-
-
-def proxy_container_kwargs(
-    image: str, *, namespace: str, name: str, state_dir: Path, network: str, runtime: str | None, init: bool,
-    owner: str | None = None,
-) -> dict[str, Any]:
-    """``containers.create`` arguments of the proxy: hardened like a box, small limits, its policy
-    read-only."""
-    from docker.types import Mount
-
-    kwargs: dict[str, Any] = {
-        "image": image,
-        "name": name,
-        "entrypoint": ["/opt/venv/bin/python", "-I", "-u", "-m", "runtime.sandboxd.egress_proxy"],
-        "working_dir": "/opt/hangar",
-        "hostname": "egress-proxy",
-        "user": f"{PROXY_UID}:{PROXY_UID}",
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "pids_limit": 64,
-        "mem_limit": 256 * eng.MB,
-        "memswap_limit": 256 * eng.MB,
-        "nano_cpus": int(1e9),
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777"},
-        "mounts": [
-            Mount(POLICY_MOUNT, str(state_dir / "policy"), type="bind", read_only=True),
-            Mount(BOXES_MOUNT, str(state_dir / "boxes"), type="bind", read_only=False),
-        ],
-        "network_mode": network,
-        "init": init,
-        "labels": {
-            eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID,
-            eng.LABEL_ROLE: PROXY_ID, **eng.owner_label(owner),
-        },
-        "environment": {
-            "EGRESS_POLICY_DIR": POLICY_MOUNT, "EGRESS_BOXES_DIR": BOXES_MOUNT,
-            "EGRESS_IDLE_EXIT_S": str(IDLE_EXIT_S),
-        },
-    }
-    if runtime:
-        kwargs["runtime"] = runtime
-    return kwargs
-
-
-def ensure_network(client: Any, name: str, namespace: str, owner: str | None = None) -> None:
-    """The namespace's egress bridge (only the proxy joins it), created on first use."""
-    import docker.errors
-
-    try:
-        attrs = client.api.inspect_network(name)
-    except docker.errors.NotFound:
-        labels = {
-            eng.LABEL_MANAGED: "1", eng.LABEL_NAMESPACE: namespace, eng.LABEL_ID: PROXY_ID,
-            **eng.owner_label(owner),
-        }
-        client.api.create_network(
-            name, driver="bridge", check_duplicate=True, labels=labels,
-            options={"com.docker.network.bridge.enable_icc": "false"},
-        )
-        return
-    if not eng.owned_by(attrs.get("Labels"), namespace):
-        raise InfraError(f"network {name} exists but is not Hangar's egress network of {namespace}")
 
 
 def _chown(path: Path, uid: int) -> None:

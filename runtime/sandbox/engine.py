@@ -302,6 +302,14 @@ def remove_volume(client: Any, name: str) -> None:
         client.api.remove_volume(name, force=True)
 
 
+def remove_volume_holders(client: Any, name: str, namespace: str) -> None:
+    """Remove the namespace's containers that mount the named volume (never another namespace's)."""
+    filters = {**namespace_filter(namespace), "volume": [name]}
+    for row in client.api.containers(all=True, filters=filters):
+        if owned_by(row.get("Labels"), namespace):
+            remove_container(client, row["Id"])
+
+
 def volume_exists(client: Any, name: str) -> bool:
     import docker.errors
 

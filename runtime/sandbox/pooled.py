@@ -2,10 +2,15 @@
 kept (paused) after a run so the next run on the same workspace resumes them.
 
 ``create`` takes, in order: the box kept for the spec's workspace volume (same spec only: one
-whose network, env or limits differ is never reused, it stops), a pooled box of the same spec
-(only for a fresh workspace without egress: a pooled box then carries nothing of another spec),
-else a cold box of the wrapped provider. Every box is made by the wrapped provider's ``create``,
-so a pooled or kept box is hardened exactly like a cold one and keeps its own checked socket.
+whose network, env or limits differ is never reused, it stops), a pooled box of the same
+:func:`pool_shape` (only for a fresh workspace), else a cold box of the wrapped provider. Every box
+is made by the wrapped provider's ``create``, so a pooled or kept box is hardened exactly like a cold
+one and keeps its own checked socket.
+
+Boxes with egress are pooled too: a pooled box is made with an empty allowlist (it reaches nothing)
+and gets its run's rule when the run adopts it (``Provider.adopt``), before the run's first
+command; a pooled box serves one run and is never pooled again, so it never carries another spec's
+rule. Specs whose egress injects credentials are never pooled (their box is made for them).
 
 ``release`` ends a run: with ``keep`` the box is paused and kept for ``keep_seconds`` (its shell
 and Python sessions and background processes stay as they were), else stopped. The kept boxes are
@@ -28,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.errors import HangarError
 from runtime.sandbox.base import Provider, Sandbox, SandboxInfo, SandboxSpec, SandboxState
+from runtime.sandbox.cleanup import to_the_end
+from runtime.sandbox.egress_inject import needs_injection
 from runtime.sandbox.pool import PoolConfig, WarmPool, memory_tight
 
 log = structlog.get_logger(__name__)
@@ -51,11 +58,27 @@ class WarmConfig(BaseModel):
 class _Kept:
     box: Sandbox
     since: float
+    pooled: bool = False
+    """Pre-started for a new environment (made from a :func:`pool_shape`), no run adopted it yet."""
+
+
+def pool_shape(spec: SandboxSpec) -> SandboxSpec:
+    """What a pre-started box for ``spec`` is made from: ``spec`` less what adoption assigns. A box
+    with egress starts with an empty allowlist (it reaches nothing until a run's rule replaces it);
+    no credential is injected into a pooled box (see :func:`shapeable`)."""
+    if spec.network == "none":
+        return spec.model_copy(update={"credential_scope": None})
+    return spec.model_copy(update={"network": "allowlist", "allowed_domains": (), "credential_scope": None})
+
+
+def shapeable(spec: SandboxSpec) -> bool:
+    """Whether a box of :func:`pool_shape` can serve ``spec`` (no credential injection)."""
+    return not needs_injection(spec)
 
 
 def poolable(spec: SandboxSpec) -> bool:
-    """A fresh workspace without egress: a pre-started box of this spec is as good as a new one."""
-    return spec.workspace_volume is None and spec.network == "none"
+    """A fresh workspace: a pre-started box of its shape, adopted, is as good as a new one."""
+    return spec.workspace_volume is None and shapeable(spec)
 
 
 class PooledProvider(Provider):
@@ -123,8 +146,22 @@ class PooledProvider(Provider):
         if box is not None:
             return box
         if poolable(spec) and self.config.pool_size > 0:
-            return await self.pool.acquire(spec)
+            box = await self.pool.acquire(pool_shape(spec))
+            if await self._adopted(box, spec):
+                return box
         return await self.inner.create(spec)
+
+    async def _adopted(self, box: Sandbox, spec: SandboxSpec) -> bool:
+        """Give ``box`` (of ``spec``'s shape) to a run of ``spec``; stops it when that fails."""
+        try:
+            await to_the_end(self.inner.adopt(box, spec))
+        except BaseException as e:
+            log.warning("pooled sandbox not adopted; stopping it", sandbox_id=box.id, error=str(e))
+            await to_the_end(box.stop())
+            if not isinstance(e, HangarError):
+                raise
+            return False
+        return True
 
     async def release(self, box: Sandbox, *, keep: bool = True) -> None:
         volume = box.spec.workspace_volume
@@ -160,7 +197,7 @@ class PooledProvider(Provider):
         if box is None or volume is None:
             return None
         environment_id = self._env_of.pop(volume)
-        self._kept[volume] = _Kept(box, time.monotonic())
+        self._kept[volume] = _Kept(box, time.monotonic(), pooled=True)
         log.info("pooled sandbox claimed", sandbox_id=box.id, environment_id=environment_id)
         return environment_id
 
@@ -169,10 +206,10 @@ class PooledProvider(Provider):
         self._workspace_name = workspace_name
 
     def _learn(self, spec: SandboxSpec) -> None:
-        """Pre-start boxes of this run's spec for new environments (fresh, network-less ones only)."""
-        if self._workspace_name is None or self.config.pool_size == 0 or spec.network != "none":
+        """Pre-start boxes of this run's shape for new environments."""
+        if self._workspace_name is None or self.config.pool_size == 0 or not shapeable(spec):
             return
-        self._template = spec.model_copy(update={"workspace_volume": None})
+        self._template = pool_shape(spec).model_copy(update={"workspace_volume": None})
         self.environments.warm(self._template)
 
     def _with_new_workspace(self, template: SandboxSpec) -> SandboxSpec:
@@ -194,6 +231,10 @@ class PooledProvider(Provider):
         entry = self._kept.get(volume)
         return entry.box if entry is not None else None
 
+    def kept_volumes(self) -> list[str]:
+        """The volumes of the kept boxes, least recently kept first."""
+        return list(self._kept)
+
     async def discard(self, volume: str) -> None:
         """Stop the box kept for ``volume`` (a cancelled run, a volume about to go)."""
         async with self._lock:
@@ -207,9 +248,12 @@ class PooledProvider(Provider):
             return None
         async with self._lock:
             entry = self._kept.get(volume)
-            if entry is None or entry.box.spec != spec:
+            if entry is None or not _serves(entry, spec):
                 return None  # another spec on this volume (a file box, a changed network): its own box
             del self._kept[volume]
+        # A pre-started box gets the run's egress rule while it is still paused.
+        if entry.pooled and not await self._adopted(entry.box, spec):
+            return None
         try:
             await entry.box.resume()
         except HangarError as e:
@@ -252,6 +296,9 @@ class PooledProvider(Provider):
 
     # --- delegated ----------------------------------------------------------------------------
 
+    async def adopt(self, box: Sandbox, spec: SandboxSpec) -> None:
+        await self.inner.adopt(box, spec)
+
     async def list(self) -> list[SandboxInfo]:
         return await self.inner.list()
 
@@ -268,3 +315,10 @@ class PooledProvider(Provider):
 
     async def volume_exists(self, name: str) -> bool:
         return await self.inner.volume_exists(name)
+
+
+def _serves(entry: _Kept, spec: SandboxSpec) -> bool:
+    """A kept box serves only its own spec; a pre-started one any spec of its shape."""
+    if entry.pooled:
+        return shapeable(spec) and pool_shape(spec) == entry.box.spec
+    return entry.box.spec == spec

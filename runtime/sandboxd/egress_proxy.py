@@ -7,8 +7,9 @@ where the box's relay (:mod:`runtime.sandboxd.egress_relay`) forwards ``127.0.0.
 connection's box is the socket it arrived on: nothing a box sends can claim another box's rules.
 
 The rules are one file per box in ``EGRESS_POLICY_DIR`` (mounted read-only: the proxy cannot change
-them), rescanned every few milliseconds (:class:`~runtime.sandboxd.egress_policy.PolicyDir`); a box
-gets its socket once its file is there and loses it when the file goes.
+them), rescanned every few milliseconds and at every new connection
+(:class:`~runtime.sandboxd.egress_policy.PolicyDir`), so a replaced rule applies from the next
+connection on; a box gets its socket once its file is there and loses it when the file goes.
 
 ``CONNECT host:port`` opens a tunnel; an absolute-URI request (``GET http://host/...``) is forwarded
 as plain HTTP, one request per connection. Hosts outside the box's rule, IP literals (allowlist
@@ -135,6 +136,8 @@ class EgressProxy:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
             writer.close()
             return
+        # Read again now: a pooled box's rule is replaced when a run adopts it, just before it runs.
+        self.policy.scan()
         rule = self.policy.rules.get(box_id)
         request: Request | None = None
         try:

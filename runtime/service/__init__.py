@@ -26,6 +26,7 @@ from runtime.service.environments import EnvironmentService
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.gc import reap_dead_nodes
 from runtime.service.interactions import InteractionService
+from runtime.service.live_boxes import LiveBoxes
 from runtime.service.nodes import NodeHeartbeat, claim_node_id
 from runtime.service.provisioning import Provisioner
 from runtime.service.retention import Retention
@@ -139,6 +140,11 @@ async def open_services(
             disk_quota_entries=settings.workspace_quota_entries,
         )
         boxes = FileBoxes(provider, base, idle_seconds=settings.file_box_idle_seconds)
+        live_boxes = LiveBoxes(
+            store, settings.project_max_live_boxes, files=boxes,
+            warm=provider if isinstance(provider, PooledProvider) else None,
+        )
+        boxes.admit = live_boxes.for_file_box
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
             policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,
@@ -185,6 +191,7 @@ async def open_services(
                     max_agent_runs=settings.project_max_live_boxes,
                     max_workspace_bytes=settings.project_max_workspace_bytes,
                 ),
+                live_boxes=live_boxes,
             )
             triggers = TriggerService(store, service, background, catalog, environments, guard)
             scheduler = Scheduler(triggers, settings.trigger_poll_seconds)

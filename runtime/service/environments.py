@@ -32,6 +32,7 @@ from runtime.agents.wire import Environment as EnvironmentConfig
 from runtime.agents.wire import InteractionEnvironment, Network, NetworkConfig, Source
 from runtime.errors import InputError, NotFound
 from runtime.sandbox.base import Provider
+from runtime.sandbox.cleanup import to_the_end
 from runtime.service.credentials import CredentialService
 from runtime.service.environment_config import (
     EgressPolicy,
@@ -125,7 +126,7 @@ class EnvironmentService:
             try:
                 await self._place(record, request.sources)
             except BaseException:
-                await self._discard(record)
+                await to_the_end(self._discard(record))  # a cancelled create leaves nothing either
                 raise
         return await self.describe(record, count=bool(request.sources))
 
@@ -141,7 +142,7 @@ class EnvironmentService:
         try:
             copied = await self._provisioner.fork(source.volume, record.volume)
         except BaseException:
-            await self._discard(record)
+            await to_the_end(self._discard(record))
             raise
         if source.applied_sources:
             await self._store.environments.add_applied(record.id, source.applied_sources)

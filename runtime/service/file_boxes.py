@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -52,6 +52,18 @@ class FileBoxes:
         self._idle = idle_seconds
         self._entries: dict[str, _Entry] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.admit: Callable[[str], Awaitable[None]] | None = None
+        """Called with the volume before a box is started for it; raises to refuse (a limit)."""
+
+    def volumes(self) -> list[str]:
+        """The volumes that have a box."""
+        return [volume for volume, entry in self._entries.items() if entry.box is not None]
+
+    def idle(self, volumes: list[str]) -> list[str]:
+        """Those of ``volumes`` whose box nobody uses right now, least recently used first."""
+        entries = [(self._entries[v], v) for v in volumes if v in self._entries]
+        unused = [(e.last_used, v) for e, v in entries if e.box is not None and e.users == 0]
+        return [v for _, v in sorted(unused)]
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
@@ -78,6 +90,8 @@ class FileBoxes:
                 if entry.box is not None and (entry.box.expired() is not None or _unusable(entry.box)):
                     await self._stop(entry)
                 if entry.box is None:
+                    if self.admit is not None:
+                        await self.admit(volume)
                     spec = self._spec.model_copy(update={"workspace_volume": volume})
                     entry.box = await self._provider.create(spec)
                 entry.users += 1

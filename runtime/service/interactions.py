@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from runtime.errors import InputError, NotFound, QuotaExceeded
 from runtime.outbound import OutboundGuard
 from runtime.service.agents import AgentCatalog
 from runtime.service.environments import EnvironmentService
+from runtime.service.live_boxes import LiveBoxes
 from runtime.service.outbound_urls import check_tool_urls, check_webhook_uris
 from runtime.service.paging import Page, next_token, page_bounds
 from runtime.service.read_cache import ReadCache
@@ -60,8 +62,12 @@ class InteractionService:
         read_cache_seconds: float = 2.0,
         outbound: OutboundGuard | None = None,
         limits: RunLimits | None = None,
+        live_boxes: LiveBoxes | None = None,
     ) -> None:
+        """``live_boxes`` counts the project's kept and file boxes against its live box limit
+        (and stops its least recently used kept boxes to make room)."""
         self._limits = limits
+        self._live_boxes = live_boxes
         self._outbound = outbound or OutboundGuard()
         self._finished: ReadCache[Interaction] = ReadCache(ttl_seconds=read_cache_seconds)
         self._agents = agents
@@ -131,7 +137,13 @@ class InteractionService:
             updated=now,
         )
         created = InteractionCreated(interaction=interaction_ref(record, RUNNING))
-        inserted = await self._insert(record, dump_event(created), idempotency_key, fresh, environment_id)
+        limits = self._limits
+        if kind == "agent" and limits is not None and self._live_boxes is not None:
+            others = await self._live_boxes.for_run(project_id, environment_id)
+            limits = dataclasses.replace(limits, live_boxes=others)
+        inserted = await self._insert(
+            record, dump_event(created), idempotency_key, fresh, environment_id, limits
+        )
         if inserted.id != record.id and fresh and self._environments is not None and environment_id:
             await self._environments.forget(project_id, environment_id)  # a replay made it for nothing
         self._worker.submit()
@@ -144,10 +156,11 @@ class InteractionService:
         key: str | None,
         fresh: bool,
         environment_id: str | None,
+        limits: RunLimits | None,
     ) -> InteractionRecord:
         """Insert within the project's limits; an environment made for a refused run is forgotten."""
         try:
-            return await self._store.interactions.insert(record, first, key, limits=self._limits)
+            return await self._store.interactions.insert(record, first, key, limits=limits)
         except QuotaExceeded:
             if fresh and self._environments is not None and environment_id:
                 await self._environments.forget(record.project_id, environment_id)

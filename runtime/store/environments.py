@@ -160,6 +160,26 @@ class EnvironmentRepo:
         times = [float(t) for t in found if t is not None]
         return min(times) if times else None
 
+    async def projects_of(self, volumes: list[str]) -> dict[str, tuple[str, str]]:
+        """Volume -> (project, environment id) of the environments (not expired) whose workspaces
+        these are."""
+        if not volumes:
+            return {}
+        query = select(environments.c.volume, environments.c.project_id, environments.c.id).where(
+            environments.c.volume.in_(volumes), environments.c.expired.is_(None)
+        )
+        async with self._engine.connect() as conn:
+            return {row[0]: (row[1], row[2]) for row in await conn.execute(query)}
+
+    async def agent_runs_in_progress(self, project_id: str) -> int:
+        """The project's agent interactions ``in_progress`` (each holds, or will hold, a box)."""
+        query = select(func.count()).select_from(interactions).where(
+            interactions.c.project_id == project_id, interactions.c.status == RUNNING,
+            interactions.c.kind == "agent",
+        )
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
     async def running_interactions(self, environment_id: str) -> int:
         """How many interactions in this environment are still ``in_progress``."""
         async with self._engine.connect() as conn:

@@ -1,7 +1,9 @@
 """Per-project limits on runs, checked where a run is inserted, and on workspace storage.
 
 ``max_running``: interactions ``in_progress`` (queued or running) of the project; ``max_agent_runs``:
-agent interactions ``in_progress`` (each holds a live box while it runs). The count runs in the
+the project's live boxes: agent interactions ``in_progress`` (each holds a box while it runs) plus
+``live_boxes``, the project's other live boxes the server counted (kept warm, serving files; see
+:mod:`runtime.service.live_boxes`). The count runs in the
 inserting transaction, after the insert, so that it includes every concurrent create that got
 there first: on SQLite the insert takes the database's write lock; on PostgreSQL creates of one
 project are serialised with a transaction-scoped advisory lock. Over a limit, the transaction
@@ -29,6 +31,8 @@ class RunLimits:
     """``HANGAR_PROJECT_MAX_RUNNING_INTERACTIONS``."""
     max_agent_runs: int | None = None
     """``HANGAR_PROJECT_MAX_LIVE_BOXES``."""
+    live_boxes: int = 0
+    """The project's live boxes besides its agent runs' (kept warm, file boxes), counted with them."""
     max_workspace_bytes: int | None = None
     """``HANGAR_PROJECT_MAX_WORKSPACE_BYTES``: a new agent run is refused while the project's
     measured workspaces have reached it (no byte left to write)."""
@@ -64,13 +68,19 @@ async def check_run_limits(conn: AsyncConnection, record: InteractionRecord, lim
         agents = int(
             await conn.scalar(select(func.count()).where(*mine, interactions.c.kind == "agent")) or 0
         ) - 1
-        if agents >= limits.max_agent_runs:
-            raise QuotaExceeded(
-                f"project limit reached: {agents} agent runs in progress (each holds a live box), "
-                f"the most HANGAR_PROJECT_MAX_LIVE_BOXES allows ({limits.max_agent_runs}); "
-                "retry once some finished",
-                retry_after=limits.retry_after,
-            )
+        if agents + limits.live_boxes >= limits.max_agent_runs:
+            raise live_boxes_exceeded(agents, limits.live_boxes, limits.max_agent_runs, limits.retry_after)
+
+
+def live_boxes_exceeded(runs: int, others: int, limit: int, retry_after: float) -> QuotaExceeded:
+    """The refusal of one more box when the project has ``runs`` agent runs in progress and
+    ``others`` other live boxes (kept warm, serving files) and the limit is ``limit``."""
+    return QuotaExceeded(
+        f"project limit reached: {runs + others} live boxes ({runs} agent runs in progress, {others} "
+        f"kept warm or serving files), the most HANGAR_PROJECT_MAX_LIVE_BOXES allows ({limit}); "
+        "retry once some finished",
+        retry_after=retry_after,
+    )
 
 
 def workspace_exceeded(used: int, incoming: int, limit: int, retry_after: float) -> QuotaExceeded:

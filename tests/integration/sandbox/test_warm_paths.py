@@ -5,6 +5,7 @@ give way least recently used first, and go before their volume does."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -16,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.base import SandboxSpec, SandboxState
+from runtime.sandbox.base import EgressRule, SandboxSpec, SandboxState
 from runtime.sandbox.docker import DockerProvider, DockerSandbox
-from runtime.sandbox.pooled import PooledProvider, WarmConfig
+from runtime.sandbox.pooled import PooledProvider, WarmConfig, pool_shape, poolable
 from runtime.sandbox.reaper import list_owned
 
 pytestmark = pytest.mark.docker
@@ -64,21 +65,57 @@ def _hardening(docker_client: Any, box: DockerSandbox) -> dict[str, Any]:
     }
 
 
+NETWORKS = {
+    "none": {},
+    "allowlist": {"network": "allowlist", "allowed_domains": ("pypi.org", "*.example.test")},
+    "egress": {"network": "egress"},
+}
+
+
+@pytest.mark.parametrize("network", list(NETWORKS))
 async def test_a_pooled_box_is_hardened_exactly_like_a_cold_one(
     warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
-    docker_client: Any,
+    docker_client: Any, network: str,
 ) -> None:
-    spec = make_spec(labels=(("test", "pool-hardening"),))
+    spec = make_spec(labels=(("test", "pool-hardening"),), **NETWORKS[network])
+    shape = pool_shape(spec)
     pooled = warm(pool_size=1)
     await pooled.start_warm()
-    pooled.pool.warm(spec)
-    await pooled.pool.wait_full(spec)
-    waiting = pooled.pool._idle[spec.key()][0].box
+    pooled.pool.warm(shape)
+    await pooled.pool.wait_full(shape)
+    waiting = pooled.pool._idle[shape.key()][0].box
     async with await pooled.create(spec) as box, await provider.create(spec) as cold:
-        assert box is waiting  # from the pool
+        assert box is waiting and box.spec == spec  # from the pool, adopted for this spec
         assert isinstance(box, DockerSandbox) and isinstance(cold, DockerSandbox)
         assert _hardening(docker_client, box) == _hardening(docker_client, cold)
         assert (await box.client.exec(["id", "-u"])).stdout == (await cold.client.exec(["id", "-u"])).stdout
+        if box.egress:  # the proxy holds the run's rule for it, as for the cold box
+            rules = [_rule(provider, b.id) for b in (box, cold)]
+            assert rules[0] == rules[1] == {
+                "open": network == "egress", "domains": list(spec.allowed_domains)
+            }
+
+
+def _rule(provider: DockerProvider, sandbox_id: str) -> dict[str, Any]:
+    data = json.loads((provider.egress.policy_dir / f"{sandbox_id}.json").read_text())
+    return {"open": data["open"], "domains": data["domains"]}
+
+
+async def test_a_spec_that_injects_credentials_is_never_pooled(
+    warm: Callable[..., PooledProvider], make_spec: Callable[..., SandboxSpec],
+) -> None:
+    spec = make_spec(network="allowlist", allowed_domains=("api.example.test",),
+                     egress_rules=(EgressRule(domain="api.example.test", headers=(("X-Key", "k"),)),))
+    shape = pool_shape(spec)
+    pooled = warm(pool_size=1)
+    await pooled.start_warm()
+    pooled.pool.warm(shape)
+    await pooled.pool.wait_full(shape)
+    waiting = pooled.pool._idle[shape.key()][0].box
+    assert not poolable(spec)
+    async with await pooled.create(spec) as box:
+        assert box is not waiting and box.spec == spec
+    assert pooled.pool.available(shape) == 1
 
 
 async def test_a_box_of_another_spec_is_not_taken_from_a_pool(
@@ -187,7 +224,7 @@ KEEPER = textwrap.dedent("""
     from pathlib import Path
     from runtime.sandbox.base import SandboxSpec
     from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
-    from runtime.sandbox.pooled import PooledProvider, WarmConfig
+    from runtime.sandbox.pooled import PooledProvider, WarmConfig, pool_shape, poolable
 
     async def main():
         config = DockerProviderConfig(
@@ -275,3 +312,30 @@ async def test_a_new_environment_adopts_a_pre_started_box_hardened_like_a_cold_o
             await provider.remove_volume(name)
     left = [v["Name"] for v in docker_client.api.volumes()["Volumes"] or [] if f"-{tag}-" in v["Name"]]
     assert not left, left
+
+
+async def test_removing_a_volume_stops_every_box_that_holds_it(
+    warm: Callable[..., PooledProvider], provider: DockerProvider, make_spec: Callable[..., SandboxSpec],
+    volume: str, docker_client: Any,
+) -> None:
+    """Not only the kept box: a box a caller still holds (a run being released, a file box), one
+    already stopping, and a container of the namespace no handle tracks (a killed process's)."""
+    pooled = warm(keep_seconds=60)
+    await pooled.start_warm()
+    kept = await pooled.create(make_spec(workspace_volume=volume))
+    await pooled.release(kept)
+    held = await pooled.create(make_spec(workspace_volume=volume, env=(("ROLE", "file box"),)))
+    stopping = await provider.create(make_spec(workspace_volume=volume, env=(("ROLE", "stopping"),)))
+    untracked = await provider.create(make_spec(workspace_volume=volume, env=(("ROLE", "orphan"),)))
+    assert isinstance(untracked, DockerSandbox)
+    provider.untrack(untracked.id)  # as if its process had died
+    stop = asyncio.create_task(stopping.stop())
+    await asyncio.sleep(0)
+    try:
+        await pooled.remove_volume(volume)
+        assert not await provider.volume_exists(volume)
+        assert kept.state is SandboxState.STOPPED and held.state is SandboxState.STOPPED
+        assert not docker_client.containers.list(all=True, filters={"volume": volume})
+    finally:
+        await stop
+        await untracked.stop()

@@ -1,11 +1,12 @@
 """From inside real boxes: no other box, no host service, no other namespace is reachable.
 
 Boxes have only loopback, so direct attempts fail before any packet leaves; attempts through the
-proxy are refused by its checks (the host listener counts every connection it gets: none)."""
+proxy are refused by its checks (the host listener counts every connection it gets: none). The
+attackers are cold boxes, then boxes taken from a warm pool and adopted."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from network_harness import EchoServer, HostListener, attach_proxy, network_gate
 
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerSandbox
+from runtime.sandbox.pooled import PooledProvider, WarmConfig, pool_shape
 
 pytestmark = pytest.mark.docker
 
@@ -29,19 +31,49 @@ async def listening_box(ns_a: DockerProvider, net_spec: SandboxSpec) -> AsyncIte
         yield box
 
 
+Make = Callable[[SandboxSpec], Awaitable[DockerSandbox]]
+
+
+@pytest.fixture(scope="module", params=["cold", "pooled"])
+async def make(request: pytest.FixtureRequest, ns_a: DockerProvider) -> AsyncIterator[Make]:
+    """How the attackers' boxes are made: cold, or taken from a warm pool and adopted (the
+    attacks must fail the same way)."""
+    if request.param == "cold":
+
+        async def cold(spec: SandboxSpec) -> DockerSandbox:
+            return await ns_a.create(spec)
+
+        yield cold
+        return
+    pooled = PooledProvider(ns_a, WarmConfig(pool_size=1, min_free_mb=0))
+    await pooled.start_warm()
+
+    async def from_pool(spec: SandboxSpec) -> DockerSandbox:
+        shape = pool_shape(spec)
+        pooled.pool.warm(shape)
+        await pooled.pool.wait_full(shape)
+        waiting = pooled.pool._idle[shape.key()][0].box
+        box = await pooled.create(spec)
+        assert box is waiting and isinstance(box, DockerSandbox)
+        return box
+
+    yield from_pool
+    await pooled.close_warm()
+
+
 @pytest.fixture(scope="module")
 async def attacker(
-    ns_a: DockerProvider, net_spec: SandboxSpec, net_docker: Any, echo: EchoServer
+    ns_a: DockerProvider, net_spec: SandboxSpec, net_docker: Any, echo: EchoServer, make: Make
 ) -> AsyncIterator[DockerSandbox]:
     spec = net_spec.model_copy(update={"network": "allowlist", "allowed_domains": ("allowed.test",)})
-    async with await ns_a.create(spec) as box:
+    async with await make(spec) as box:
         attach_proxy(net_docker, ns_a.egress.container_name, echo.network)
         yield box
 
 
 @pytest.fixture(scope="module")
-async def open_attacker(ns_a: DockerProvider, net_spec: SandboxSpec) -> AsyncIterator[DockerSandbox]:
-    async with await ns_a.create(net_spec.model_copy(update={"network": "egress"})) as box:
+async def open_attacker(net_spec: SandboxSpec, make: Make) -> AsyncIterator[DockerSandbox]:
+    async with await make(net_spec.model_copy(update={"network": "egress"})) as box:
         yield box
 
 

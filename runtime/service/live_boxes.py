@@ -1,0 +1,104 @@
+"""``HANGAR_PROJECT_MAX_LIVE_BOXES``: the boxes a project has live at once.
+
+Live boxes are the project's agent runs in progress (each holds a box, or is about to; counted in
+the store, across servers), its boxes kept warm after a run (paused, or pre-started for one of its
+new environments) and its file boxes (the files API's; an environment's file box while a run is in
+progress there is the run's); the last two are this server's own. When a new run or file box would
+take the project past its limit, the project's least recently used kept boxes are stopped first to
+make room (their workspaces stay: the next turn starts cold), then its idle file boxes (a cache of
+the files API); a run or file box that still does not fit is refused with 429, ``Retry-After`` and
+the setting's name. A follow-up run takes its environment's kept box, so that box makes no room for
+itself.
+
+The run count is checked again where the run is inserted (:mod:`runtime.store.quotas`), within the
+project's serialised insert, so concurrent creates on several servers cannot all get the last place.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from runtime.errors import HangarError
+from runtime.sandbox.pooled import PooledProvider
+from runtime.service.file_boxes import FileBoxes
+from runtime.store import Store
+from runtime.store.quotas import live_boxes_exceeded
+from runtime.worker.agent_runner import workspace_volume
+
+log = structlog.get_logger(__name__)
+
+
+class LiveBoxes:
+    def __init__(
+        self, store: Store, limit: int | None, *, warm: PooledProvider | None, files: FileBoxes,
+        retry_after: float = 5.0,
+    ) -> None:
+        self._store = store
+        self.limit = limit
+        self._warm = warm
+        self._files = files
+        self._retry_after = retry_after
+
+    async def for_run(self, project_id: str, environment_id: str | None) -> int:
+        """Make room for a new agent run in ``environment_id``; returns the project's live boxes
+        other than its runs' (the insert counts them with its runs against the limit)."""
+        if self.limit is None:
+            return 0
+        target = workspace_volume(environment_id) if environment_id else None
+        kept, files = await self._boxes_of(project_id)
+        kept = [v for v in kept if v != target]  # the run takes that one: not one more box
+        runs = await self._store.environments.agent_runs_in_progress(project_id)
+        return await self._make_room(project_id, kept, files, runs + 1)
+
+    async def for_file_box(self, volume: str) -> None:
+        """Make room for a file box on ``volume``; raises ``QuotaExceeded`` when none can be made."""
+        if self.limit is None:
+            return
+        owner = (await self._store.environments.projects_of([volume])).get(volume)
+        if owner is None:
+            return  # not an environment's workspace (nothing of a project to count)
+        project_id, environment_id = owner
+        if await self._store.environments.running_interactions(environment_id):
+            return  # a run's own file box (its sources being placed): counted with the run
+        kept, files = await self._boxes_of(project_id)
+        runs = await self._store.environments.agent_runs_in_progress(project_id)
+        others = await self._make_room(project_id, kept, [v for v in files if v != volume], runs + 1)
+        if runs + others + 1 > self.limit:
+            raise live_boxes_exceeded(runs, others, self.limit, self._retry_after)
+
+    async def _boxes_of(self, project_id: str) -> tuple[list[str], list[str]]:
+        """The volumes of the project's kept boxes (least recently kept first) and file boxes."""
+        kept = self._warm.kept_volumes() if self._warm is not None else []
+        files = self._files.volumes()
+        owners = await self._store.environments.projects_of(list({*kept, *files}))
+        mine = {volume for volume, (project, _) in owners.items() if project == project_id}
+        runs = self._store.environments.running_interactions
+        # A file box where a run is in progress is that run's (placing its sources).
+        files = [v for v in files if v in mine and not await runs(owners[v][1])]
+        return [v for v in kept if v in mine], files
+
+    async def _make_room(self, project_id: str, kept: list[str], files: list[str], needed: int) -> int:
+        """Stop the project's least recently used kept boxes, then its idle file boxes, while
+        ``needed`` boxes and these pass the limit; stops none when that cannot make enough room
+        (the request is refused anyway). Returns how many of ``kept`` and ``files`` are left."""
+        assert self.limit is not None
+        left = len(kept) + len(files)
+        stoppable = [(self._stop_kept, v) for v in kept]
+        stoppable += [(self._files.release, v) for v in self._files.idle(files)]
+        if needed + left - len(stoppable) > self.limit:
+            return left
+        for stop, volume in stoppable:
+            if needed + left <= self.limit:
+                break
+            log.info("box stopped: the project is at its live box limit", project_id=project_id,
+                     volume=volume, limit=self.limit)
+            await stop(volume)
+            left -= 1
+        return left
+
+    async def _stop_kept(self, volume: str) -> None:
+        assert self._warm is not None
+        try:
+            await self._warm.discard(volume)
+        except HangarError as e:
+            log.warning("could not stop kept sandbox", volume=volume, error=e.message)

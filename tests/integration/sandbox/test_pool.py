@@ -66,11 +66,13 @@ async def test_dead_pooled_box_is_discarded(
 
 
 async def test_aged_boxes_are_replaced(provider: DockerProvider, pool_spec: SandboxSpec) -> None:
-    async with WarmPool(provider, PoolConfig(size=1, max_age_s=0.3, check_interval_s=0.2)) as pool:
+    # an age of a second: long enough that a loaded engine is not kept creating and removing boxes
+    # back to back (a 0.3 s age once left dockerd stalled on a start), short enough for the test
+    async with WarmPool(provider, PoolConfig(size=1, max_age_s=1.0, check_interval_s=0.2)) as pool:
         pool.warm(pool_spec)
         await pool.wait_full(pool_spec)
         first = pool._idle[pool_spec.key()][0].box
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             queue = pool._idle[pool_spec.key()]
             if queue and queue[0].box is not first:

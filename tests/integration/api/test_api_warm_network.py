@@ -13,7 +13,7 @@ from typing import Any
 import docker
 import pytest
 from api_harness import HangarServer
-from test_api_warm import boxes_on, created_at, paused_since, results, wait_done
+from test_api_warm import boxes_on, created_at, pre_started, results, wait_done
 
 from runtime.llm import call, turn
 
@@ -48,7 +48,6 @@ def test_a_new_allowlist_environment_adopts_a_pre_started_box_with_its_own_rule(
 ) -> None:
     client = hangar.client()
     hangar.script.set(turn(calls=[call("shell", command=CURL.format("first.test"), id="s1")]), turn("One."))
-    asked_first = time.time()
     first = wait_done(hangar, client.interactions.create(
         agent=AGENT, input="one", environment=network("first.test"), background=True
     ).id)
@@ -57,7 +56,7 @@ def test_a_new_allowlist_environment_adopts_a_pre_started_box_with_its_own_rule(
     kept = [c.id for c in boxes_on(engine, first.environment_id)]
     namespace = engine.api.inspect_container(kept[0])["Config"]["Labels"]["hangar.namespace"]
     deadline = time.monotonic() + 60  # (other tests' runs may have pre-started boxes without egress)
-    while not with_egress(engine, paused_since(engine, namespace, asked_first), kept):
+    while not with_egress(engine, pre_started(engine, client, namespace), kept):
         assert time.monotonic() < deadline, "no box with egress was pre-started"
         time.sleep(0.2)
 

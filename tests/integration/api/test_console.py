@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import secrets
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -425,6 +426,46 @@ async def test_the_triggers_tab_hides_when_not_served_and_shows_the_sdk_shape(
     assert patches == ['{"status":"paused"}']
     await page.screenshot(path=str(tmp_path / "console-triggers.png"), full_page=True)
     await context.close()
+
+
+async def test_the_triggers_tab_drives_real_triggers(
+    hangar: HangarServer, browser: Browser, tmp_path: Path
+) -> None:
+    """Against the server's own /v1/triggers: the console lists a trigger, pauses and resumes it (the
+    server's trigger changes), and links an execution to the run it started."""
+    hangar.script.set(turn(calls=[WALKTHROUGH]), turn("Triggered."))
+    name = f"nightly <b>{secrets.token_hex(3)}</b>"
+    body = {"display_name": name, "schedule": "0 3 * * *", "time_zone": "UTC",
+            "interaction": {"agent": AGENT, "input": "scheduled work"}}
+    async with httpx.AsyncClient(base_url=hangar.url, headers={"x-goog-api-key": hangar.dev_key}) as client:
+        trigger = (await client.post("/v1/triggers", json=body)).raise_for_status().json()
+        execution = (await client.post(f"/v1/triggers/{trigger['id']}/executions")).raise_for_status().json()
+        try:
+            page, requested = await console(browser, hangar.url, hangar.dev_key)
+            await page.get_by_role("link", name="Triggers").click()
+            card = page.locator("#triggers li.trigger", has_text=name)
+            await expect(card).to_contain_text(name)  # as text, not markup
+
+            await card.get_by_role("button", name="Pause").click()
+            await expect(card.get_by_role("button", name="Resume")).to_be_visible()
+            assert (await client.get(f"/v1/triggers/{trigger['id']}")).json()["status"] == "paused"
+            await card.get_by_role("button", name="Resume").click()
+            await expect(card.get_by_role("button", name="Pause")).to_be_visible()
+            assert (await client.get(f"/v1/triggers/{trigger['id']}")).json()["status"] == "active"
+
+            run_id = execution["interaction_id"]
+            assert run_id, execution
+            await card.locator("summary", has_text="Executions").click()
+            link = card.get_by_role("link", name=run_id)
+            await expect(link).to_have_attribute("href", f"#/runs/{run_id}")
+            await page.screenshot(path=str(tmp_path / "console-real-triggers.png"), full_page=True)
+            await link.click()
+            await expect(page.locator("#run-title")).to_contain_text(run_id)
+            await has_status(page, "completed")
+            await not_pwned(page)
+            checked(hangar, requested)
+        finally:
+            await client.delete(f"/v1/triggers/{trigger['id']}")
 
 
 UNLABELLED = """() => [...document.querySelectorAll('#view :is(input, select, textarea, button)')]

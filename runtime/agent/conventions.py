@@ -11,6 +11,7 @@ matter is not YAML) fails the run with a message naming the file, before the mod
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import posixpath
 
@@ -36,9 +37,7 @@ async def apply_conventions(
     Raises:
         InputError: a convention file is invalid (the message names it).
     """
-    agents_md = await _read_text(box, AGENTS_MD, MAX_AGENTS_MD_BYTES)
-    skills = await discover_skills(box)
-    hooks_data = await _read(box, HOOKS_FILE)
+    agents_md, skills, hooks_data = await _read_conventions(box)
     update: dict[str, object] = {}
     if agents_md or skills:
         update["system_instruction"] = with_workspace_conventions(
@@ -51,6 +50,20 @@ async def apply_conventions(
             runner.check_handlers()
             update["toolset"] = config.toolset.with_hooks(runner)
     return dataclasses.replace(config, **update) if update else config  # type: ignore[arg-type]
+
+
+async def _read_conventions(box: SandboxdClient) -> tuple[str | None, list[SkillEntry], bytes | None]:
+    """AGENTS.md, the skills and the hooks file, read at once (three round trips to the box, in
+    parallel: they come before the run's first model call). An error is raised in that order."""
+    found = await asyncio.gather(
+        _read_text(box, AGENTS_MD, MAX_AGENTS_MD_BYTES), discover_skills(box), _read(box, HOOKS_FILE),
+        return_exceptions=True,
+    )
+    for item in found:
+        if isinstance(item, BaseException):
+            raise item
+    agents_md, skills, hooks_data = found
+    return agents_md, skills, hooks_data  # type: ignore[return-value]
 
 
 async def discover_skills(box: SandboxdClient) -> list[SkillEntry]:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from runtime.agents import AgentRegistry
@@ -60,7 +60,11 @@ class InteractionService:
         read_cache_seconds: float = 2.0,
         outbound: OutboundGuard | None = None,
         limits: RunLimits | None = None,
+        wake: Callable[[str], None] | None = None,
     ) -> None:
+        """``wake(environment_id)`` starts resuming the environment's kept box as soon as a run on
+        it is accepted (the resume then overlaps the insert and the worker's claim)."""
+        self._wake = wake
         self._limits = limits
         self._outbound = outbound or OutboundGuard()
         self._finished: ReadCache[Interaction] = ReadCache(ttl_seconds=read_cache_seconds)
@@ -112,6 +116,8 @@ class InteractionService:
             if self._environments is not None:
                 environment_id = self._environments.new_id()  # a pre-started box's, when one is ready
                 await self._environments.register(project_id, environment_id)
+        if kind == "agent" and environment_id is not None and self._wake is not None:
+            self._wake(environment_id)  # even if the insert then refuses it: the box dozes off again
         now = time.time()
         record = InteractionRecord(
             id="int_" + secrets.token_hex(12),

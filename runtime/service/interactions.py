@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound, QuotaExceeded
@@ -42,6 +42,7 @@ from runtime.worker.timefmt import iso
 from runtime.worker.worker import interaction_ref
 
 RUNNING = InteractionStatus.IN_PROGRESS.value
+T = TypeVar("T")
 _STATUSES = frozenset(s.value for s in InteractionStatus)
 CANCEL_WAIT_SECONDS = 10.0
 
@@ -96,17 +97,11 @@ class InteractionService:
         await check_tool_urls(self._outbound, request.tools)
         if self._environments is not None:
             await self._environments.check_tool_credentials(project_id, request.tools)
-        # NotFound (404) for an unknown agent or environment, before anything is stored
-        if kind == "agent" and self._catalog is not None:
-            await self._catalog.resolve(project_id, target)
-        elif kind == "agent" and self._agents is not None:
-            self._agents.get(target)
-        previous_environment = None
-        if request.previous_interaction_id is not None:
-            previous = await self._record(project_id, request.previous_interaction_id)
-            if previous.status == RUNNING:
-                raise InputError(f"previous interaction {previous.id} is still in_progress")
-            previous_environment = previous.environment_id
+        # NotFound (404) for an unknown agent or environment, before anything is stored. The
+        # agent and the previous interaction are read at once; the agent's error comes first.
+        _, previous_environment = await _in_order(
+            self._check_agent(project_id, kind, target), self._previous_environment(project_id, request)
+        )
         environment_id, fresh = await self._environment_of(project_id, kind, request)
         if environment_id is None and previous_environment and self._environments is not None:
             await self._environments.check_not_expired(project_id, previous_environment)
@@ -142,6 +137,23 @@ class InteractionService:
             await self._environments.forget(project_id, environment_id)  # a replay made it for nothing
         self._worker.submit()
         return inserted
+
+    async def _check_agent(self, project_id: str, kind: str, target: str) -> None:
+        """Raises :class:`NotFound` for an unknown agent."""
+        if kind == "agent" and self._catalog is not None:
+            await self._catalog.resolve(project_id, target)
+        elif kind == "agent" and self._agents is not None:
+            self._agents.get(target)
+
+    async def _previous_environment(self, project_id: str, request: CreateInteraction) -> str | None:
+        """The environment of the interaction ``request`` continues, if any. Raises
+        :class:`NotFound`, or :class:`InputError` while that interaction still runs."""
+        if request.previous_interaction_id is None:
+            return None
+        previous = await self._record(project_id, request.previous_interaction_id)
+        if previous.status == RUNNING:
+            raise InputError(f"previous interaction {previous.id} is still in_progress")
+        return previous.environment_id
 
     async def _insert(
         self,
@@ -300,6 +312,15 @@ class InteractionService:
         if record is None:
             raise NotFound(f"interaction {interaction_id} not found")
         return record
+
+
+async def _in_order(first: Awaitable[None], second: Awaitable[T]) -> tuple[None, T]:
+    """Both awaited at once; when both fail, the first one's error is raised."""
+    done = await asyncio.gather(first, second, return_exceptions=True)
+    for item in done:
+        if isinstance(item, BaseException):
+            raise item
+    return None, done[1]  # type: ignore[return-value]
 
 
 def _interaction(

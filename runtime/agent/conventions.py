@@ -23,8 +23,9 @@ from runtime.sandbox.client import SandboxdClient
 from runtime.sandboxd.protocol import WORKSPACE
 from runtime.tools.hooks import HOOKS_FILE, HookRunner, OutboundGuard, parse_hooks
 
-AGENTS_MD = ".agents/AGENTS.md"
-SKILLS_DIR = ".agents/skills"
+CONVENTIONS_DIR = ".agents"
+AGENTS_MD = f"{CONVENTIONS_DIR}/AGENTS.md"
+SKILLS_DIR = f"{CONVENTIONS_DIR}/skills"
 MAX_AGENTS_MD_BYTES = 256 * 1024
 MAX_SKILLS = 100
 
@@ -37,6 +38,8 @@ async def apply_conventions(
     Raises:
         InputError: a convention file is invalid (the message names it).
     """
+    if not await _exists(box, CONVENTIONS_DIR):  # most workspaces: one round trip, not three
+        return config
     agents_md, skills, hooks_data = await _read_conventions(box)
     update: dict[str, object] = {}
     if agents_md or skills:
@@ -50,6 +53,15 @@ async def apply_conventions(
             runner.check_handlers()
             update["toolset"] = config.toolset.with_hooks(runner)
     return dataclasses.replace(config, **update) if update else config  # type: ignore[arg-type]
+
+
+async def _exists(box: SandboxdClient, path: str) -> bool:
+    """Whether ``path`` is there (a refused path counts as missing, as for each file under it)."""
+    try:
+        await box.stat(path)
+    except InputError:
+        return False
+    return True
 
 
 async def _read_conventions(box: SandboxdClient) -> tuple[str | None, list[SkillEntry], bytes | None]:

@@ -11,6 +11,7 @@ matter is not YAML) fails the run with a message naming the file, before the mod
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import posixpath
 
@@ -22,8 +23,9 @@ from runtime.sandbox.client import SandboxdClient
 from runtime.sandboxd.protocol import WORKSPACE
 from runtime.tools.hooks import HOOKS_FILE, HookRunner, OutboundGuard, parse_hooks
 
-AGENTS_MD = ".agents/AGENTS.md"
-SKILLS_DIR = ".agents/skills"
+CONVENTIONS_DIR = ".agents"
+AGENTS_MD = f"{CONVENTIONS_DIR}/AGENTS.md"
+SKILLS_DIR = f"{CONVENTIONS_DIR}/skills"
 MAX_AGENTS_MD_BYTES = 256 * 1024
 MAX_SKILLS = 100
 
@@ -36,9 +38,9 @@ async def apply_conventions(
     Raises:
         InputError: a convention file is invalid (the message names it).
     """
-    agents_md = await _read_text(box, AGENTS_MD, MAX_AGENTS_MD_BYTES)
-    skills = await discover_skills(box)
-    hooks_data = await _read(box, HOOKS_FILE)
+    if not await _exists(box, CONVENTIONS_DIR):  # most workspaces: one round trip, not three
+        return config
+    agents_md, skills, hooks_data = await _read_conventions(box)
     update: dict[str, object] = {}
     if agents_md or skills:
         update["system_instruction"] = with_workspace_conventions(
@@ -51,6 +53,29 @@ async def apply_conventions(
             runner.check_handlers()
             update["toolset"] = config.toolset.with_hooks(runner)
     return dataclasses.replace(config, **update) if update else config  # type: ignore[arg-type]
+
+
+async def _exists(box: SandboxdClient, path: str) -> bool:
+    """Whether ``path`` is there (a refused path counts as missing, as for each file under it)."""
+    try:
+        await box.stat(path)
+    except InputError:
+        return False
+    return True
+
+
+async def _read_conventions(box: SandboxdClient) -> tuple[str | None, list[SkillEntry], bytes | None]:
+    """AGENTS.md, the skills and the hooks file, read at once (three round trips to the box, in
+    parallel: they come before the run's first model call). An error is raised in that order."""
+    found = await asyncio.gather(
+        _read_text(box, AGENTS_MD, MAX_AGENTS_MD_BYTES), discover_skills(box), _read(box, HOOKS_FILE),
+        return_exceptions=True,
+    )
+    for item in found:
+        if isinstance(item, BaseException):
+            raise item
+    agents_md, skills, hooks_data = found
+    return agents_md, skills, hooks_data  # type: ignore[return-value]
 
 
 async def discover_skills(box: SandboxdClient) -> list[SkillEntry]:

@@ -200,11 +200,17 @@ class WarmPool:
             box: Sandbox | None = None
             try:
                 box = await self.provider.create(self._prepare(spec) if self._prepare else spec)
+                # One call through the request handlers first: they load in the background after
+                # the daemon answers, and a box paused mid-load finished it on its first call
+                # (100-250 ms of the first tool result on a loaded 2-core machine).
+                await box.client.stat(".")
                 if self.config.paused:
                     await box.pause()
-            except HangarError as e:
+            except BaseException as e:  # a refill cancelled (the pool closing) leaves no box behind
                 if box is not None:
                     await self._stop(box)
+                if not isinstance(e, HangarError):
+                    raise
                 log.warning("warm pool refill failed", spec_key=key, error=str(e))
                 await asyncio.sleep(1.0)  # don't spin on a broken image or engine
                 return

@@ -54,12 +54,20 @@ class WarmConfig(BaseModel):
     sweep_interval_s: float = Field(default=5.0, gt=0)
 
 
+WAKE_GRACE_S = 10.0
+"""How long a box woken for a run (:meth:`PooledProvider.wake`) waits to be taken before it is
+paused again."""
+
+
 @dataclass
 class _Kept:
     box: Sandbox
     since: float
     pooled: bool = False
     """Pre-started for a new environment (made from a :func:`pool_shape`), no run adopted it yet."""
+
+    waking: asyncio.Task[None] | None = None
+    """Its resume, started ahead of the run about to take it (:meth:`PooledProvider.wake`)."""
 
 
 def pool_shape(spec: SandboxSpec) -> SandboxSpec:
@@ -108,6 +116,7 @@ class PooledProvider(Provider):
         """By workspace volume, least recently kept first."""
         self._lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.inner.start()
@@ -130,6 +139,8 @@ class PooledProvider(Provider):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        for task in list(self._background):
+            task.cancel()
         kept = [k.box for k in self._kept.values()]
         self._kept.clear()
         await asyncio.gather(*(b.stop() for b in kept), return_exceptions=True)
@@ -226,6 +237,39 @@ class PooledProvider(Provider):
             self._env_of.pop(volume, None)
             await self.inner.remove_volume(volume)
 
+    def wake(self, volume: str) -> None:
+        """A run on ``volume`` is about to start: begin resuming its kept box now, so the unpause
+        overlaps the run's bookkeeping and its ``create`` finds the box running. A woken box not
+        taken within :data:`WAKE_GRACE_S` is paused again."""
+        entry = self._kept.get(volume)
+        if entry is None or entry.waking is not None or entry.box.state is not SandboxState.PAUSED:
+            return
+        entry.waking = asyncio.create_task(entry.box.resume())
+        entry.waking.add_done_callback(lambda task: task.cancelled() or task.exception())
+        asyncio.get_running_loop().call_later(WAKE_GRACE_S, self._doze_later, volume, entry)
+
+    def _doze_later(self, volume: str, entry: _Kept) -> None:
+        if self._kept.get(volume) is entry:  # not taken (nor stopped) meanwhile
+            task = asyncio.create_task(self._doze(volume, entry))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _doze(self, volume: str, entry: _Kept) -> None:
+        """Pause again a woken box nobody took (a stopped one is dropped)."""
+        async with self._lock:
+            if self._kept.get(volume) is not entry or entry.waking is None:
+                return
+            try:
+                await entry.waking
+                await entry.box.pause()
+            except HangarError as e:
+                log.warning("woken sandbox unusable; stopping it", sandbox_id=entry.box.id, error=e.message)
+                del self._kept[volume]
+            else:
+                entry.waking = None
+                return
+        await entry.box.stop()
+
     def kept(self, volume: str) -> Sandbox | None:
         """The box kept for ``volume``, if any."""
         entry = self._kept.get(volume)
@@ -255,7 +299,7 @@ class PooledProvider(Provider):
         if entry.pooled and not await self._adopted(entry.box, spec):
             return None
         try:
-            await entry.box.resume()
+            await (entry.waking if entry.waking is not None else entry.box.resume())
         except HangarError as e:
             log.warning("kept sandbox unusable; starting another", sandbox_id=entry.box.id, error=e.message)
             await entry.box.stop()
@@ -274,7 +318,8 @@ class PooledProvider(Provider):
         async with self._lock:
             for volume, entry in list(self._kept.items()):
                 idle = window is None or now - entry.since > window
-                if idle or entry.box.state is not SandboxState.PAUSED:
+                awake = entry.box.state is not SandboxState.PAUSED and entry.waking is None
+                if idle or awake:  # a woken box is paused again if not taken (_doze)
                     doomed.append(self._kept.pop(volume).box)
             while len(self._kept) > self.config.max_kept:
                 doomed.append(self._kept.popitem(last=False)[1].box)
@@ -314,6 +359,8 @@ class PooledProvider(Provider):
         await self.inner.remove_volume(name)
 
     async def volume_exists(self, name: str) -> bool:
+        if name in self._kept:  # its kept box holds it mounted: no engine round trip
+            return True
         return await self.inner.volume_exists(name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -37,7 +37,7 @@ from runtime.store import Store, StoredEvent
 from runtime.store.quotas import RunLimits
 from runtime.tools.mcp import guarded_connect
 from runtime.worker import Broker, Runner, RunnerRegistry, Worker
-from runtime.worker.agent_runner import AgentRunner
+from runtime.worker.agent_runner import AgentRunner, workspace_volume
 from runtime.worker.events import render_event
 from runtime.worker.model_runner import ModelRunner
 from runtime.worker.scheduler import Scheduler
@@ -185,7 +185,7 @@ async def open_services(
         try:
             service = InteractionService(
                 store, background, broker, poll_seconds=settings.poll_seconds, agents=agents,
-                catalog=catalog, environments=environments, outbound=guard,
+                catalog=catalog, environments=environments, outbound=guard, wake=_waker(provider),
                 limits=RunLimits(
                     max_running=settings.project_max_running_interactions,
                     max_agent_runs=settings.project_max_live_boxes,
@@ -258,6 +258,13 @@ def _dispatcher(
         timeout_seconds=settings.webhook_timeout_seconds,
     )
     return WebhookDispatcher(store, policy, poll_seconds=settings.poll_seconds, guard=guard, signer=signer)
+
+
+def _waker(provider: Provider | None) -> Callable[[str], None] | None:
+    """Wakes an environment's kept box when a run on it is accepted (see ``PooledProvider.wake``)."""
+    if not isinstance(provider, PooledProvider):
+        return None
+    return lambda environment_id: provider.wake(workspace_volume(environment_id))
 
 
 def _retention(

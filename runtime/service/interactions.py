@@ -12,8 +12,8 @@ import contextlib
 import dataclasses
 import secrets
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from runtime.agents import AgentRegistry
 from runtime.errors import InputError, NotFound, QuotaExceeded
@@ -44,6 +44,7 @@ from runtime.worker.timefmt import iso
 from runtime.worker.worker import interaction_ref
 
 RUNNING = InteractionStatus.IN_PROGRESS.value
+T = TypeVar("T")
 _STATUSES = frozenset(s.value for s in InteractionStatus)
 CANCEL_WAIT_SECONDS = 10.0
 
@@ -63,9 +64,13 @@ class InteractionService:
         outbound: OutboundGuard | None = None,
         limits: RunLimits | None = None,
         live_boxes: LiveBoxes | None = None,
+        wake: Callable[[str], None] | None = None,
     ) -> None:
         """``live_boxes`` counts the project's kept and file boxes against its live box limit
-        (and stops its least recently used kept boxes to make room)."""
+        (and stops its least recently used kept boxes to make room). ``wake(environment_id)`` starts
+        resuming the environment's kept box as soon as a run on it is accepted (the resume then
+        overlaps the insert and the worker's claim)."""
+        self._wake = wake
         self._limits = limits
         self._live_boxes = live_boxes
         self._outbound = outbound or OutboundGuard()
@@ -98,17 +103,11 @@ class InteractionService:
         await check_tool_urls(self._outbound, request.tools)
         if self._environments is not None:
             await self._environments.check_tool_credentials(project_id, request.tools)
-        # NotFound (404) for an unknown agent or environment, before anything is stored
-        if kind == "agent" and self._catalog is not None:
-            await self._catalog.resolve(project_id, target)
-        elif kind == "agent" and self._agents is not None:
-            self._agents.get(target)
-        previous_environment = None
-        if request.previous_interaction_id is not None:
-            previous = await self._record(project_id, request.previous_interaction_id)
-            if previous.status == RUNNING:
-                raise InputError(f"previous interaction {previous.id} is still in_progress")
-            previous_environment = previous.environment_id
+        # NotFound (404) for an unknown agent or environment, before anything is stored. The
+        # agent and the previous interaction are read at once; the agent's error comes first.
+        _, previous_environment = await _in_order(
+            self._check_agent(project_id, kind, target), self._previous_environment(project_id, request)
+        )
         environment_id, fresh = await self._environment_of(project_id, kind, request)
         if environment_id is None and previous_environment and self._environments is not None:
             await self._environments.check_not_expired(project_id, previous_environment)
@@ -118,6 +117,8 @@ class InteractionService:
             if self._environments is not None:
                 environment_id = self._environments.new_id()  # a pre-started box's, when one is ready
                 await self._environments.register(project_id, environment_id)
+        if kind == "agent" and environment_id is not None and self._wake is not None:
+            self._wake(environment_id)  # even if the insert then refuses it: the box dozes off again
         now = time.time()
         record = InteractionRecord(
             id="int_" + secrets.token_hex(12),
@@ -148,6 +149,23 @@ class InteractionService:
             await self._environments.forget(project_id, environment_id)  # a replay made it for nothing
         self._worker.submit()
         return inserted
+
+    async def _check_agent(self, project_id: str, kind: str, target: str) -> None:
+        """Raises :class:`NotFound` for an unknown agent."""
+        if kind == "agent" and self._catalog is not None:
+            await self._catalog.resolve(project_id, target)
+        elif kind == "agent" and self._agents is not None:
+            self._agents.get(target)
+
+    async def _previous_environment(self, project_id: str, request: CreateInteraction) -> str | None:
+        """The environment of the interaction ``request`` continues, if any. Raises
+        :class:`NotFound`, or :class:`InputError` while that interaction still runs."""
+        if request.previous_interaction_id is None:
+            return None
+        previous = await self._record(project_id, request.previous_interaction_id)
+        if previous.status == RUNNING:
+            raise InputError(f"previous interaction {previous.id} is still in_progress")
+        return previous.environment_id
 
     async def _insert(
         self,
@@ -307,6 +325,15 @@ class InteractionService:
         if record is None:
             raise NotFound(f"interaction {interaction_id} not found")
         return record
+
+
+async def _in_order(first: Awaitable[None], second: Awaitable[T]) -> tuple[None, T]:
+    """Both awaited at once; when both fail, the first one's error is raised."""
+    done = await asyncio.gather(first, second, return_exceptions=True)
+    for item in done:
+        if isinstance(item, BaseException):
+            raise item
+    return None, done[1]  # type: ignore[return-value]
 
 
 def _interaction(

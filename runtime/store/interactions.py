@@ -352,6 +352,13 @@ class InteractionRepo:
         """Log ``event`` as number ``seq``. With ``lease``, only while that lease is held: raises
         :class:`LeaseLost` otherwise (nothing is written). Without, the caller owns the log by
         other means (it moved the interaction out of ``in_progress`` itself)."""
+        await self.append_events(interaction_id, seq, [event], lease=lease)
+
+    async def append_events(
+        self, interaction_id: str, first_seq: int, events: Sequence[JsonObject], *, lease: Lease | None = None
+    ) -> None:
+        """Log ``events`` as numbers ``first_seq``, ``first_seq + 1``, ... in one transaction (all
+        or none), fenced like :meth:`append_event`."""
         async with self._engine.begin() as conn:
             if lease is not None:
                 # Not conditioned on the status: the owner logs ``interaction.completed`` after it
@@ -367,16 +374,18 @@ class InteractionRepo:
                 )
                 if fenced.rowcount == 0:
                     raise LeaseLost(interaction_id)
-            await conn.execute(
-                interaction_events.insert().values(
-                    interaction_id=interaction_id, seq=seq, event=event, created=time.time()
-                )
-            )
+            now = time.time()
+            rows = [
+                {"interaction_id": interaction_id, "seq": first_seq + i, "event": event, "created": now}
+                for i, event in enumerate(events)
+            ]
+            await conn.execute(interaction_events.insert(), rows)
             if conn.dialect.name == "postgresql":
-                await conn.execute(
-                    text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": EVENTS_CHANNEL, "payload": notify_payload(interaction_id, seq, event)},
-                )
+                notices = [
+                    {"channel": EVENTS_CHANNEL, "payload": notify_payload(interaction_id, seq, event)}
+                    for seq, event in enumerate(events, start=first_seq)
+                ]
+                await conn.execute(text("SELECT pg_notify(:channel, :payload)"), notices)
 
     async def events_after(self, interaction_id: str, after: int = 0) -> list[StoredEvent]:
         async with self._engine.connect() as conn:

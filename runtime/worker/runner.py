@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,6 +38,17 @@ from runtime.worker.events import (
 )
 
 Emit = Callable[[Event], Awaitable[None]]
+
+
+@runtime_checkable
+class BatchEmit(Protocol):
+    """An :data:`Emit` that can also log several events in one write (the worker's log writer)."""
+
+    async def __call__(self, event: Event) -> None: ...
+
+    async def many(self, events: Sequence[Event]) -> None:
+        """Log ``events`` together, in order (all or none), then publish them."""
+        ...
 
 
 class InteractionConfig(BaseModel):
@@ -117,9 +128,13 @@ class StepWriter:
         self._next = len(run.input_steps) + len(run.resumed_steps)
 
     async def start(self, step: Step) -> int:
+        index = self._take()
+        await self._emit(StepStart(index=index, step=step))
+        return index
+
+    def _take(self) -> int:
         index = self._next
         self._next += 1
-        await self._emit(StepStart(index=index, step=step))
         return index
 
     async def delta(self, index: int, delta: Delta) -> None:
@@ -129,13 +144,21 @@ class StepWriter:
         await self._emit(StepStop(index=index, usage=usage))
 
     async def whole(self, step: Step) -> int:
-        """Emit a complete step at once (start, the arguments of a call, stop)."""
+        """Emit a complete step at once (start, the arguments of a call, stop): in one write
+        when ``emit`` can (:class:`BatchEmit`), so a reader gets them one write sooner."""
+        index = self._take()
+        events: list[Event] = []
         if isinstance(step, FunctionCallStep):
-            index = await self.start(step.model_copy(update={"arguments": {}}))
-            await self.delta(index, ArgumentsDelta(arguments=json.dumps(step.arguments)))
+            events.append(StepStart(index=index, step=step.model_copy(update={"arguments": {}})))
+            events.append(StepDelta(index=index, delta=ArgumentsDelta(arguments=json.dumps(step.arguments))))
         else:
-            index = await self.start(step)
-        await self.stop(index)
+            events.append(StepStart(index=index, step=step))
+        events.append(StepStop(index=index))
+        if isinstance(self._emit, BatchEmit):
+            await self._emit.many(events)
+        else:
+            for event in events:
+                await self._emit(event)
         return index
 
     async def finish(self, index: int, step: Step) -> None:

@@ -26,15 +26,16 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from runtime import metrics
 from runtime.errors import HangarError, InfraError
-from runtime.steps import parse_steps
-from runtime.store import InteractionRecord, Lease, LeaseLost, Store, StoredEvent
+from runtime.steps import Step, parse_steps
+from runtime.store import InteractionRecord, JsonObject, Lease, LeaseLost, Store, StoredEvent
 from runtime.wire import InteractionStatus
 from runtime.worker.broker import Broker
 from runtime.worker.events import (
@@ -93,17 +94,50 @@ class LogWriter:
         self._seq = last_seq
         self._lease = lease
         self._lost = lost
+        self._last: asyncio.Future[None] | None = None
+        """Done once the write asked for last is: writes go one at a time, in the order they were
+        asked for (one started in the background, :meth:`soon`, goes before the run's next)."""
 
     async def __call__(self, event: Event) -> None:
-        data = dump_event(event)
+        await self.many([event])
+
+    async def many(self, events: Sequence[Event]) -> None:
+        """Append ``events`` in one write (all of them or none), then publish them in order."""
+        await self._write(*self._queue(), [dump_event(event) for event in events])
+
+    def soon(self, event: Event) -> asyncio.Future[None]:
+        """Start writing ``event`` now, ahead of every event asked for later; returns the write
+        (to be awaited: it raises like ``__call__``)."""
+        write = asyncio.ensure_future(self._write(*self._queue(), [dump_event(event)]))
+        write.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return write
+
+    def _queue(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """(the write to wait for, this one's own turn), taken when the write is asked for."""
+        previous, mine = self._last, asyncio.get_running_loop().create_future()
+        self._last = mine
+        return previous, mine
+
+    async def _write(
+        self, previous: asyncio.Future[None] | None, mine: asyncio.Future[None], data: list[JsonObject]
+    ) -> None:
         try:
-            await self._store.interactions.append_event(self._id, self._seq + 1, data, lease=self._lease)
-        except (IntegrityError, LeaseLost) as e:
-            if self._lost is not None:
-                self._lost.set()
-            raise InfraError(f"lost ownership of interaction {self._id}'s log", retryable=False) from e
-        self._seq += 1
-        self._broker.publish(self._id, StoredEvent(seq=self._seq, event=data))
+            if previous is not None:
+                await asyncio.shield(previous)
+            try:
+                await self._store.interactions.append_events(self._id, self._seq + 1, data, lease=self._lease)
+            except (IntegrityError, LeaseLost) as e:
+                if self._lost is not None:
+                    self._lost.set()
+                raise InfraError(f"lost ownership of interaction {self._id}'s log", retryable=False) from e
+            for item in data:
+                self._seq += 1
+                self._broker.publish(self._id, StoredEvent(seq=self._seq, event=item))
+        finally:
+            if previous is None or previous.done():
+                _settle(mine)
+            else:  # cancelled while waiting: the next write still waits for the previous one
+                previous.add_done_callback(lambda _: _settle(mine))
 
     @classmethod
     async def open(
@@ -251,14 +285,20 @@ class Worker:
         lost = asyncio.Event()
         lease = Lease(self.owner, record.lease_epoch)
         heartbeat = asyncio.create_task(self._heartbeat(record.id, lease.epoch, cancel, lost))
+        # The earlier turns load while the log is read and the status written (reads only).
+        history = asyncio.ensure_future(load_history(self._store.interactions, record))
+        status: asyncio.Future[None] | None = None
         try:
-            writer = await LogWriter.open(self._store, self._broker, record.id, lease, lost)
-            resumed = resumption(record, await self._store.interactions.events_after(record.id))
-            await writer(StatusUpdate(interaction_id=record.id, status=InteractionStatus.IN_PROGRESS))
+            logged, last = await self._log_of(record)
+            writer = LogWriter(self._store, self._broker, record.id, last, lease, lost)
+            resumed = resumption(record, logged)
+            # Written while the run starts (provisioning needs no log): its first event waits for it.
+            status = writer.soon(StatusUpdate(interaction_id=record.id, status=InteractionStatus.IN_PROGRESS))
             if resumed.attempts:
                 bound.warning("interaction.resumed", attempt=resumed.attempts + 1, steps=len(resumed.steps))
             try:
-                result = await self._resume(record, writer, resumed, cancel, lost)
+                result = await self._resume(record, writer, resumed, cancel, lost, history)
+                await status
             except asyncio.CancelledError:
                 if not self._stopping:
                     raise
@@ -277,7 +317,20 @@ class Worker:
                 bound.exception("interaction.finish_failed")
         finally:
             heartbeat.cancel()
+            _drop(history)
+            if status is not None:
+                _drop(status)
             self._cancels.pop(record.id, None)
+
+    async def _log_of(self, record: InteractionRecord) -> tuple[list[StoredEvent], int]:
+        """The log of a claimed interaction and its last sequence number. At its first claim
+        (epoch 1: every other epoch bump ends the run) it holds only ``interaction.created``,
+        written with the interaction: not read again. Were it not so, the first write would be
+        refused (the next sequence number is taken) and the run resumed at the next claim."""
+        if record.lease_epoch == 1:
+            return [], 1
+        logged = await self._store.interactions.events_after(record.id)
+        return logged, logged[-1].seq if logged else 0
 
     async def _resume(
         self,
@@ -286,6 +339,7 @@ class Worker:
         resumed: Resumption,
         cancel: asyncio.Event,
         lost: asyncio.Event,
+        history: Awaitable[list[Step]],
     ) -> RunResult:
         if resumed.attempts >= self._max_attempts:
             return _failed(
@@ -295,7 +349,7 @@ class Worker:
             )
         for index in resumed.open_indexes:  # streamed by a process that died: close them
             await writer(StepStop(index=index))
-        return await self._run(record, writer, cancel, lost, resumed)
+        return await self._run(record, writer, cancel, lost, resumed, history)
 
     async def _run(
         self,
@@ -304,6 +358,7 @@ class Worker:
         cancel: asyncio.Event,
         lost: asyncio.Event,
         resumed: Resumption,
+        history: Awaitable[list[Step]],
     ) -> RunResult:
         runner = self._runners.get(record.kind)
         if runner is None:
@@ -315,7 +370,7 @@ class Worker:
                 interaction=record,
                 config=InteractionConfig.model_validate(record.config),
                 input_steps=parse_steps(record.input),
-                history=await load_history(self._store.interactions, record),
+                history=await history,
                 resumed_steps=resumed.steps,
             )
             task = asyncio.create_task(runner.run(run, writer, cancel))
@@ -391,6 +446,18 @@ async def _first(*events: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def _settle(turn: asyncio.Future[None]) -> None:
+    if not turn.done():
+        turn.set_result(None)
+
+
+def _drop(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` if it still runs; its error, if it ended with one nobody awaited, is dropped."""
+    task.cancel()
+    if task.done() and not task.cancelled():
+        task.exception()
 
 
 def _failed(code: str, message: str) -> RunResult:

@@ -4,8 +4,9 @@ and idle capacity measured by actually holding N paused boxes.
 
 Baselines, measured in the same run on the same engine: ``docker run`` + one exec of the same
 image (for the first tool results), and N paused bare containers of the same image (for the
-memory of a held box). Run with ``make bench`` or ``python -m tests.bench.bench_warm [--quick] [--capacity]``
-(``--capacity``: only the held paused boxes).
+memory of a held box). Run with ``make bench`` or
+``python -m tests.bench.bench_warm [--quick] [--capacity | --interactions]`` (``--capacity``: only
+the held paused boxes; ``--interactions``: only the first tool results).
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ async def remove_volumes(engine: Any, names: list[str], limit_s: float = 30.0) -
                 await asyncio.sleep(0.5)
 
 
-async def run(quick: bool = False, capacity_only: bool = False) -> None:
+async def run(quick: bool = False, capacity_only: bool = False, interactions_only: bool = False) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     engine = docker.from_env()
     image = await asyncio.to_thread(ensure_image, engine, log=lambda _line: None)
@@ -259,8 +260,9 @@ async def run(quick: bool = False, capacity_only: bool = False) -> None:
     if not capacity_only:
         console.print(await interaction_table(engine, image, 5 if quick else 15))
     engine.close()
-    held = await held_memory(image, 10 if quick else HOLD_COUNT)
-    console.print(capacity_line(held))
+    if not interactions_only:
+        held = await held_memory(image, 10 if quick else HOLD_COUNT)
+        console.print(capacity_line(held))
     if not capacity_only:
         console.print("goals: fresh ≤ 100 ms, follow-up ≤ 60 ms (p50)")
 
@@ -289,7 +291,11 @@ async def interaction_table(engine: Any, image: str, n: int) -> Table:
 
 
 def main() -> None:
-    asyncio.run(run(quick="--quick" in sys.argv, capacity_only="--capacity" in sys.argv))
+    asyncio.run(run(
+        quick="--quick" in sys.argv,
+        capacity_only="--capacity" in sys.argv,
+        interactions_only="--interactions" in sys.argv,
+    ))
 
 
 if __name__ == "__main__":

@@ -299,6 +299,7 @@ async def test_a_new_environment_adopts_a_pre_started_box_hardened_like_a_cold_o
         await pooled.release(box, keep=False)
 
         # A box pre-started for another spec is not taken: the run starts its own.
+        await pooled.environments.wait_full(template)  # refilled since the first claim
         other = pooled.claim_environment()
         assert other is not None
         claimed.append(f"hangar-ws-test-{tag}-{other}")

@@ -129,14 +129,19 @@ async def reap_dead_nodes(
     dead: list[str], *, reaper: Reaper, store: Store, engine: eng.Engine, namespace: str
 ) -> list[str]:
     """Remove what the ``dead`` nodes left: their boxes (the reaper's pass, which also takes any
-    other orphan) and their workspace volumes no environment names; returns those volumes."""
+    other orphan) and their workspace volumes no environment names; returns those volumes.
+
+    A dead node may have registered again under its id since (a stalled node, a restart with its
+    stable id) and made a workspace for a box whose container is not created yet: the live owners
+    are asked after the listing, so such a node's volumes (all made after it registered) stay."""
     await reaper.reap_once()
     found = await engine.run(list_workspaces, engine.client, namespace)
     named = await store.environments.volumes()
     mounted = await engine.run(mounted_volumes, engine.client)
+    live = await reaper.live_owners() if reaper.live_owners is not None else set()
     removed = []
     for name, owner in sorted(found.items()):
-        if owner not in dead or name in named or name in mounted:
+        if owner not in dead or owner in live or name in named or name in mounted:
             continue
         try:
             await engine.run(eng.remove_volume, engine.client, name)

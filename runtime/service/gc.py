@@ -8,7 +8,8 @@ Three kinds of leftovers in the server's namespace on this engine:
 - dead nodes' boxes: containers, volumes, networks and socket directories of owners whose
   heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`);
 - unlabelled workspace volumes, made before Hangar labelled them, attributed to the store by
-  their name (see :mod:`runtime.service.gc_unlabelled`); the kept ones are listed with why.
+  their name (see :mod:`runtime.service.gc_unlabelled`); the kept ones are listed with why. Those
+  whose environment has no row in this store are only removed with ``include_unknown``.
 A namespace must belong to one store: gc trusts the store's list of environments and nodes.
 
 :func:`reap_dead_nodes` is what a server runs the moment its heartbeat declared nodes dead: the
@@ -52,8 +53,13 @@ class GcReport:
 
 
 class Collector:
-    def __init__(self, settings: Settings, store: Store, engine: eng.Engine) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, engine: eng.Engine, *, include_unknown: bool = False
+    ) -> None:
+        """``include_unknown``: also remove unlabelled workspaces of environments this store has no
+        row for (they may be another deployment's, on a shared engine)."""
         self._settings = settings
+        self._include_unknown = include_unknown
         self._store = store
         self._engine = engine
         sockets_dir = settings.data_dir / "sandbox" / "sockets" / settings.sandbox_namespace
@@ -72,7 +78,7 @@ class Collector:
         report.orphan_volumes = await self._orphan_volumes(set(report.expired_environments.values()))
         report.dead_boxes = await self._reaper.orphans()
         report.owners = dict(report.dead_boxes.owners)
-        report.unlabelled = await attribute(self._store, self._engine)
+        report.unlabelled = await attribute(self._store, self._engine, include_unknown=self._include_unknown)
         return report
 
     async def collect(self) -> GcReport:
@@ -93,7 +99,7 @@ class Collector:
                 report.failed[name] = str(e)
         report.dead_boxes = await self._reaper.reap_once()
         report.owners = dict(report.dead_boxes.owners)
-        for found in await attribute(self._store, self._engine):
+        for found in await attribute(self._store, self._engine, include_unknown=self._include_unknown):
             try:
                 if found.remove:
                     await self._remove_volume(found.volume)

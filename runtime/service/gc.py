@@ -120,15 +120,24 @@ class Collector:
         return found
 
     async def _orphan_volumes(self, going: set[str]) -> list[str]:
-        found = await self._engine.run(list_workspaces, self._engine.client, self._settings.sandbox_namespace)
-        named = await self._store.environments.volumes() - going
-        # (a mounted one is no orphan: a live node's pre-started box, whose environment is not made yet)
-        mounted = await self._engine.run(mounted_volumes, self._engine.client)
-        return sorted(name for name in found if name not in named and name not in mounted)
+        namespace = self._settings.sandbox_namespace
+        return sorted(await unnamed_workspaces(self._store, self._engine, namespace, going))
 
     async def _remove_volume(self, name: str) -> None:
         """Raises ``InfraError`` when the volume is in use (a missing one is fine)."""
         await self._engine.run(eng.remove_volume, self._engine.client, name)
+
+
+async def unnamed_workspaces(
+    store: Store, engine: eng.Engine, namespace: str, going: set[str] | None = None
+) -> dict[str, str]:
+    """The namespace's labelled workspace volumes that no environment names (but those of
+    ``going``, being expired) and no container mounts: name -> owner label. (A mounted one is no
+    orphan: a live node's pre-started box, whose environment is not made yet.)"""
+    found = await engine.run(list_workspaces, engine.client, namespace)
+    named = await store.environments.volumes() - (going or set())
+    mounted = await engine.run(mounted_volumes, engine.client)
+    return {name: owner for name, owner in found.items() if name not in named and name not in mounted}
 
 
 async def reap_dead_nodes(
@@ -141,13 +150,11 @@ async def reap_dead_nodes(
     stable id) and made a workspace for a box whose container is not created yet: the live owners
     are asked after the listing, so such a node's volumes (all made after it registered) stay."""
     await reaper.reap_once()
-    found = await engine.run(list_workspaces, engine.client, namespace)
-    named = await store.environments.volumes()
-    mounted = await engine.run(mounted_volumes, engine.client)
+    found = await unnamed_workspaces(store, engine, namespace)
     live = await reaper.live_owners() if reaper.live_owners is not None else set()
     removed = []
     for name, owner in sorted(found.items()):
-        if owner not in dead or owner in live or name in named or name in mounted:
+        if owner not in dead or owner in live:
             continue
         try:
             await engine.run(eng.remove_volume, engine.client, name)

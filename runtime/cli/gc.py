@@ -23,25 +23,32 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
     ] = False,
+    include_unknown: Annotated[
+        bool, typer.Option(
+            "--include-unknown",
+            help="Also remove unlabelled workspace volumes whose environment this store has no row for "
+            "(kept by default: on a shared engine they may be another deployment's).",
+        ),
+    ] = False,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="State directory (default: HANGAR_DATA_DIR).")
     ] = None,
 ) -> None:
     """Remove expired environments, orphan workspace volumes, dead nodes' boxes and unlabelled
-    workspace volumes no live environment has."""
+    workspace volumes of expired environments."""
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     with fail_on_hangar_error():
-        report = asyncio.run(_run(settings, dry_run))
+        report = asyncio.run(_run(settings, dry_run, include_unknown))
     _print(report, settings.sandbox_namespace, dry_run)
 
 
-async def _run(settings: Settings, dry_run: bool) -> GcReport:
+async def _run(settings: Settings, dry_run: bool, include_unknown: bool) -> GcReport:
     store = Store(settings.resolved_database_url)
     await store.open()
     engine = Engine(max_workers=4)
     try:
         await engine.connect()
-        collector = Collector(settings, store, engine)
+        collector = Collector(settings, store, engine, include_unknown=include_unknown)
         return await (collector.plan() if dry_run else collector.collect())
     finally:
         await engine.close()

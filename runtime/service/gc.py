@@ -8,7 +8,8 @@ Three kinds of leftovers in the server's namespace on this engine:
 - dead nodes' boxes: containers, volumes, networks and socket directories of owners whose
   heartbeat in the store is stale, or that carry no owner (see :mod:`runtime.sandbox.reaper`);
 - unlabelled workspace volumes, made before Hangar labelled them, attributed to the store by
-  their name (see :mod:`runtime.service.gc_unlabelled`); the kept ones are listed with why.
+  their name (see :mod:`runtime.service.gc_unlabelled`); the kept ones are listed with why. Those
+  whose environment has no row in this store are only removed with ``include_unknown``.
 A namespace must belong to one store: gc trusts the store's list of environments and nodes.
 
 :func:`reap_dead_nodes` is what a server runs the moment its heartbeat declared nodes dead: the
@@ -52,8 +53,13 @@ class GcReport:
 
 
 class Collector:
-    def __init__(self, settings: Settings, store: Store, engine: eng.Engine) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, engine: eng.Engine, *, include_unknown: bool = False
+    ) -> None:
+        """``include_unknown``: also remove unlabelled workspaces of environments this store has no
+        row for (they may be another deployment's, on a shared engine)."""
         self._settings = settings
+        self._include_unknown = include_unknown
         self._store = store
         self._engine = engine
         sockets_dir = settings.data_dir / "sandbox" / "sockets" / settings.sandbox_namespace
@@ -72,7 +78,7 @@ class Collector:
         report.orphan_volumes = await self._orphan_volumes(set(report.expired_environments.values()))
         report.dead_boxes = await self._reaper.orphans()
         report.owners = dict(report.dead_boxes.owners)
-        report.unlabelled = await attribute(self._store, self._engine)
+        report.unlabelled = await attribute(self._store, self._engine, include_unknown=self._include_unknown)
         return report
 
     async def collect(self) -> GcReport:
@@ -93,7 +99,7 @@ class Collector:
                 report.failed[name] = str(e)
         report.dead_boxes = await self._reaper.reap_once()
         report.owners = dict(report.dead_boxes.owners)
-        for found in await attribute(self._store, self._engine):
+        for found in await attribute(self._store, self._engine, include_unknown=self._include_unknown):
             try:
                 if found.remove:
                     await self._remove_volume(found.volume)
@@ -114,29 +120,41 @@ class Collector:
         return found
 
     async def _orphan_volumes(self, going: set[str]) -> list[str]:
-        found = await self._engine.run(list_workspaces, self._engine.client, self._settings.sandbox_namespace)
-        named = await self._store.environments.volumes() - going
-        # (a mounted one is no orphan: a live node's pre-started box, whose environment is not made yet)
-        mounted = await self._engine.run(mounted_volumes, self._engine.client)
-        return sorted(name for name in found if name not in named and name not in mounted)
+        namespace = self._settings.sandbox_namespace
+        return sorted(await unnamed_workspaces(self._store, self._engine, namespace, going))
 
     async def _remove_volume(self, name: str) -> None:
         """Raises ``InfraError`` when the volume is in use (a missing one is fine)."""
         await self._engine.run(eng.remove_volume, self._engine.client, name)
 
 
+async def unnamed_workspaces(
+    store: Store, engine: eng.Engine, namespace: str, going: set[str] | None = None
+) -> dict[str, str]:
+    """The namespace's labelled workspace volumes that no environment names (but those of
+    ``going``, being expired) and no container mounts: name -> owner label. (A mounted one is no
+    orphan: a live node's pre-started box, whose environment is not made yet.)"""
+    found = await engine.run(list_workspaces, engine.client, namespace)
+    named = await store.environments.volumes() - (going or set())
+    mounted = await engine.run(mounted_volumes, engine.client)
+    return {name: owner for name, owner in found.items() if name not in named and name not in mounted}
+
+
 async def reap_dead_nodes(
     dead: list[str], *, reaper: Reaper, store: Store, engine: eng.Engine, namespace: str
 ) -> list[str]:
     """Remove what the ``dead`` nodes left: their boxes (the reaper's pass, which also takes any
-    other orphan) and their workspace volumes no environment names; returns those volumes."""
+    other orphan) and their workspace volumes no environment names; returns those volumes.
+
+    A dead node may have registered again under its id since (a stalled node, a restart with its
+    stable id) and made a workspace for a box whose container is not created yet: the live owners
+    are asked after the listing, so such a node's volumes (all made after it registered) stay."""
     await reaper.reap_once()
-    found = await engine.run(list_workspaces, engine.client, namespace)
-    named = await store.environments.volumes()
-    mounted = await engine.run(mounted_volumes, engine.client)
+    found = await unnamed_workspaces(store, engine, namespace)
+    live = await reaper.live_owners() if reaper.live_owners is not None else set()
     removed = []
     for name, owner in sorted(found.items()):
-        if owner not in dead or name in named or name in mounted:
+        if owner not in dead or owner in live:
             continue
         try:
             await engine.run(eng.remove_volume, engine.client, name)

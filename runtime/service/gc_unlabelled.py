@@ -8,12 +8,14 @@ the one ``workspace_volume`` gives the environment id the store records for it (
 ``volume`` column), or, with no row, the id spelled in the name (the digest must match it).
 Any other volume, however it is named, is never looked at.
 
-An attributed volume is removed when no container (of any state) uses it and its environment
-expired, or the store has no such environment, no stored interaction names it, and the volume was
-made after the store's first record; it is kept while its environment is live, interactions name
-it, a container mounts it, or it is older than the store (so a new deployment's gc on an engine
-another deployment used never takes that one's old workspaces: they carry no namespace). Where
-several deployments with separate stores share an engine, look at ``hangar gc --dry-run`` first.
+An attributed volume is removed when no container (of any state) uses it and its environment's
+row in this store is expired; it is kept while its environment is live or a container mounts it.
+A volume whose environment has no row here is kept by default: the name proves it is a Hangar
+workspace, not that it is this deployment's (deployments with separate stores may share an engine,
+and these volumes carry no namespace). Only with ``include_unknown`` (``hangar gc
+--include-unknown``) is such a volume removed, and then only when no stored interaction names its
+environment and it was made after the store's first record (a new deployment never takes the old
+workspaces of one that used the engine before).
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ def spelled_environment(name: str) -> str | None:
     return match[1]
 
 
-async def attribute(store: Store, engine: eng.Engine) -> list[Unlabelled]:
-    """Every unlabelled workspace volume Hangar can prove is its own, with gc's verdict."""
+async def attribute(store: Store, engine: eng.Engine, *, include_unknown: bool = False) -> list[Unlabelled]:
+    """Every unlabelled workspace volume Hangar can prove is its own, with gc's verdict;
+    ``include_unknown``: judge those with no environment row here too (else they are kept)."""
     volumes = await engine.run(candidates, engine.client)
     recorded = await store.environments.of_volumes(sorted(volumes))
     spelled = {n: e for n in volumes if n not in recorded and (e := spelled_environment(n)) is not None}
@@ -107,7 +110,7 @@ async def attribute(store: Store, engine: eng.Engine) -> list[Unlabelled]:
                 False, f"environment {environment_id} is live")
         elif name in spelled:
             environment_id = spelled[name]
-            verdict = _unknown(environment_id, environment_id in named, volume, since)
+            verdict = _unknown(environment_id, environment_id in named, volume, since, include_unknown)
         else:
             continue  # named like a workspace, but not by Hangar's rule: not ours to judge
         if volume.users and verdict[0]:
@@ -116,8 +119,12 @@ async def attribute(store: Store, engine: eng.Engine) -> list[Unlabelled]:
     return found
 
 
-def _unknown(environment_id: str, named: bool, volume: Candidate, since: float | None) -> tuple[bool, str]:
+def _unknown(
+    environment_id: str, named: bool, volume: Candidate, since: float | None, include_unknown: bool
+) -> tuple[bool, str]:
     """The verdict on a workspace whose environment has no row in the store."""
+    if not include_unknown:
+        return False, f"no environment {environment_id} in this store (--include-unknown removes it)"
     if named:
         return False, f"interactions of environment {environment_id} are stored"
     # (the engine's times have whole seconds)

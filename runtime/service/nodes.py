@@ -13,7 +13,10 @@ the ids of the namespace's nodes whose heartbeat is fresh.
 Each beat also looks for nodes of the namespace whose heartbeat aged past ``dead_after`` and
 declares them dead in the store (one conditional update: exactly one live node declares each), then
 starts ``on_dead`` (the server's reaper) at once, beside the beats, so a killed node's boxes go
-within a heartbeat of its death being certain, not at the next periodic reap. A node declared dead
+within a heartbeat of its death being certain, not at the next periodic reap. One reap runs at a
+time: nodes declared while one is in flight wait in a queue and get a pass of their own right
+after it (each node is declared once, and only ``on_dead`` removes a dead node's unclaimed
+workspaces; the periodic reaper leaves workspace volumes alone). A node declared dead
 stays dead: should it still be running (stalled past the window), its next beat is refused and it
 registers again, a new life whose earlier boxes may already be gone.
 """
@@ -79,6 +82,8 @@ class NodeHeartbeat:
         self.on_dead = on_dead
         self._task: asyncio.Task[None] | None = None
         self._reaping: asyncio.Task[None] | None = None
+        self._pending: list[str] = []
+        """Nodes declared dead whose reap has not started yet."""
 
     async def start(self) -> None:
         await self._register()
@@ -131,18 +136,24 @@ class NodeHeartbeat:
         if dead:
             log.warning("node.declared_dead", node_id=self.node_id, dead=dead, dead_after=self.dead_after)
             # Not awaited here: a long reap must not hold back this node's own next beat. One at a
-            # time; what a reap in flight misses, the periodic reaper takes (their owners are dead).
-            if self.on_dead is not None and (self._reaping is None or self._reaping.done()):
-                self._reaping = asyncio.create_task(self._reap(self.on_dead, dead), name="hangar-node-reap")
+            # time: a reap in flight takes these in a pass of their own once it is done.
+            if self.on_dead is not None:
+                self._pending.extend(dead)
+                if self._reaping is None or self._reaping.done():
+                    self._reaping = asyncio.create_task(self._reap(self.on_dead), name="hangar-node-reap")
         return dead
 
     async def reaped(self) -> None:
-        """Wait for the reap of the nodes last declared dead, if one is running."""
+        """Wait for the reaps of the nodes declared dead so far, if one is running."""
         if self._reaping is not None:
             await asyncio.shield(self._reaping)
 
-    async def _reap(self, on_dead: OnDead, dead: list[str]) -> None:
-        try:
-            await on_dead(dead)
-        except Exception as e:  # the periodic reaper takes them later
-            log.warning("node.reap_failed", node_id=self.node_id, dead=dead, error=str(e))
+    async def _reap(self, on_dead: OnDead) -> None:
+        """Passes until no declared node waits (no await between the last check and the end, so
+        a beat either sees this task running and queues, or sees it done and starts another)."""
+        while self._pending:
+            dead, self._pending = self._pending, []
+            try:
+                await on_dead(dead)
+            except Exception as e:  # their boxes: the periodic reaper; their workspaces: `hangar gc`
+                log.warning("node.reap_failed", node_id=self.node_id, dead=dead, error=str(e))

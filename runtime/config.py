@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     warm_min_free_mb: int = Field(default=1024, ge=0)
     """Host memory (MemAvailable) below which kept boxes stop, least recently used first, and the
     warm pool is not refilled."""
+    warm_shapes: int = Field(default=4, ge=1)
+    """Sandbox shapes (image, resources, env, with or without network) of recent runs that new
+    environments get ``warm_pool_size`` pre-started boxes of each; the least recently used shape
+    past it, or one unused for 30 minutes (not the most recent), stops being refilled and its boxes
+    go with their empty workspaces."""
 
     # --- webhooks ----------------------------------------------------------------------------------
     webhook_max_attempts: int = Field(default=6, ge=1)

@@ -112,6 +112,14 @@ class WarmPool:
             self._idle[key] = collections.deque()
         self._wake.set()
 
+    def forget(self, spec: SandboxSpec) -> None:
+        """Keep no more boxes of this spec: its idle boxes are stopped (and discarded), and one
+        still starting is when it is ready."""
+        key = spec.key()
+        self._specs.pop(key, None)
+        for pooled in self._idle.pop(key, ()):
+            self._discard(pooled.box, "forgotten")
+
     def available(self, spec: SandboxSpec) -> int:
         return len(self._idle.get(spec.key(), ()))
 
@@ -214,6 +222,10 @@ class WarmPool:
                 log.warning("warm pool refill failed", spec_key=key, error=str(e))
                 await asyncio.sleep(1.0)  # don't spin on a broken image or engine
                 return
-        self._idle[key].append(_Pooled(box))
+        queue = self._idle.get(key)
+        if queue is None:  # forgotten while it started
+            await self._stop(box)
+            return
+        queue.append(_Pooled(box))
         async with self._refilled:
             self._refilled.notify_all()

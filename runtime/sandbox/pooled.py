@@ -12,6 +12,12 @@ and gets its run's rule when the run adopts it (``Provider.adopt``), before the 
 command; a pooled box serves one run and is never pooled again, so it never carries another spec's
 rule. Specs whose egress injects credentials are never pooled (their box is made for them).
 
+New environments are handed pre-started boxes too (:meth:`PooledProvider.claim_environment`), each
+on the empty workspace of an environment id not handed out yet: ``pool_size`` of each shape of the
+``max_shapes`` most recently used ones (a kept run's or a claim's; a mix of agents, networks or
+resources gets a box of each), refilled in the background while the host's memory allows. A shape
+unused for ``shape_idle_s`` is no longer refilled and its boxes go, with their workspaces.
+
 ``release`` ends a run: with ``keep`` the box is paused and kept for ``keep_seconds`` (its shell
 and Python sessions and background processes stay as they were), else stopped. The kept boxes are
 bounded by ``max_kept`` and by host memory (least recently used stop first); removing a volume
@@ -52,11 +58,24 @@ class WarmConfig(BaseModel):
     """Kept boxes stop (least recently used first) and the pool is not refilled while the host
     has less memory available than this."""
     sweep_interval_s: float = Field(default=5.0, gt=0)
+    max_shapes: int = Field(default=4, ge=1)
+    """Shapes (:func:`pool_shape`) of recent runs that new environments get ``pool_size``
+    pre-started boxes of; past it the least recently used shape goes (its boxes with it)."""
+    shape_idle_s: float = Field(default=1800.0, gt=0)
+    """A shape no run used (and no new environment claimed) for this long is no longer refilled and
+    its boxes go, with their empty workspaces; the most recent shape stays."""
 
 
 WAKE_GRACE_S = 10.0
 """How long a box woken for a run (:meth:`PooledProvider.wake`) waits to be taken before it is
 paused again."""
+
+
+@dataclass
+class _Shape:
+    template: SandboxSpec
+    """A :func:`pool_shape` less its workspace: what new environments' boxes are made from."""
+    used: float
 
 
 @dataclass
@@ -110,8 +129,9 @@ class PooledProvider(Provider):
         """Pre-started boxes, each on the (empty) workspace of an environment id not handed out yet."""
         self._env_of: dict[str, str] = {}
         """Workspace volume -> environment id, of the boxes in :attr:`environments`."""
-        self._template: SandboxSpec | None = None
-        """The spec (less its workspace) of the last run kept: what a new environment likely runs."""
+        self._shapes: collections.OrderedDict[str, _Shape] = collections.OrderedDict()
+        """The shapes of recent runs (what new environments likely run), by key, least recently
+        used first."""
         self._kept: collections.OrderedDict[str, _Kept] = collections.OrderedDict()
         """By workspace volume, least recently kept first."""
         self._lock = asyncio.Lock()
@@ -197,20 +217,35 @@ class PooledProvider(Provider):
 
     # --- new environments ------------------------------------------------------------------------
 
-    def claim_environment(self) -> str | None:
+    def claim_environment(self, spec: SandboxSpec | None = None) -> str | None:
         """The id for a new environment whose box is already started (paused, on the environment's
-        own empty workspace), or ``None`` when none is ready. The box is kept for the id: the
-        environment's first run takes it when its spec is the same (else it starts its own)."""
-        if self._template is None:
+        own empty workspace) for a first run of ``spec`` (its workspace aside; ``None``: not known,
+        the most recent run's shape is taken), or ``None`` when none is ready. The box is kept for
+        the id: the environment's first run takes it when its spec has the box's shape (else it
+        starts its own)."""
+        template = self._shape_for(spec)
+        if template is None:
             return None
-        box = self.environments.claim(self._template)
+        box = self.environments.claim(template)
         volume = box.spec.workspace_volume if box is not None else None
         if box is None or volume is None:
             return None
         environment_id = self._env_of.pop(volume)
         self._kept[volume] = _Kept(box, time.monotonic(), pooled=True)
+        self._use(template, learn=False)
         log.info("pooled sandbox claimed", sandbox_id=box.id, environment_id=environment_id)
         return environment_id
+
+    def _shape_for(self, spec: SandboxSpec | None) -> SandboxSpec | None:
+        """The template of pre-started boxes that serve a first run of ``spec``; the most recent
+        one when ``spec`` is ``None``; ``None`` when no pre-started box can serve it."""
+        if spec is None:
+            return next(reversed(self._shapes.values())).template if self._shapes else None
+        return _template(spec) if shapeable(spec) else None
+
+    def shapes(self) -> list[SandboxSpec]:
+        """The templates new environments' boxes are pre-started from, least recently used first."""
+        return [shape.template for shape in self._shapes.values()]
 
     def name_workspaces(self, workspace_name: Callable[[str], str]) -> None:
         """Name environments' workspace volumes after their ids (enables :meth:`claim_environment`)."""
@@ -220,8 +255,36 @@ class PooledProvider(Provider):
         """Pre-start boxes of this run's shape for new environments."""
         if self._workspace_name is None or self.config.pool_size == 0 or not shapeable(spec):
             return
-        self._template = pool_shape(spec).model_copy(update={"workspace_volume": None})
-        self.environments.warm(self._template)
+        self._use(_template(spec), learn=True)
+
+    def _use(self, template: SandboxSpec, *, learn: bool) -> None:
+        """``template`` was just used: it becomes the most recent shape (``learn``: added if new,
+        and the least recently used past ``max_shapes`` goes)."""
+        key = template.key()
+        shape = self._shapes.get(key)
+        if shape is None and not learn:
+            return
+        if shape is None:
+            self._shapes[key] = shape = _Shape(template, time.monotonic())
+            self.environments.warm(template)
+            log.info("warm pool shape added", spec_key=key, shapes=len(self._shapes))
+        shape.used = time.monotonic()
+        self._shapes.move_to_end(key)
+        while len(self._shapes) > self.config.max_shapes:
+            self._drop_shape(next(iter(self._shapes)), "least recently used")
+
+    def _expire_shapes(self) -> None:
+        """Drop the shapes unused for ``shape_idle_s`` (never the most recent one)."""
+        now = time.monotonic()
+        for key, shape in list(self._shapes.items())[:-1]:
+            if now - shape.used > self.config.shape_idle_s:
+                self._drop_shape(key, "unused")
+
+    def _drop_shape(self, key: str, why: str) -> None:
+        """No more pre-started boxes of this shape; its boxes go with their empty workspaces."""
+        shape = self._shapes.pop(key)
+        self.environments.forget(shape.template)
+        log.info("warm pool shape dropped", spec_key=key, reason=why)
 
     def _with_new_workspace(self, template: SandboxSpec) -> SandboxSpec:
         assert self._workspace_name is not None
@@ -337,6 +400,7 @@ class PooledProvider(Provider):
         window = self.config.keep_seconds or self.config.sweep_interval_s
         while True:
             await asyncio.sleep(min(self.config.sweep_interval_s, window / 4))
+            self._expire_shapes()
             await self._trim()
 
     # --- delegated ----------------------------------------------------------------------------
@@ -362,6 +426,11 @@ class PooledProvider(Provider):
         if name in self._kept:  # its kept box holds it mounted: no engine round trip
             return True
         return await self.inner.volume_exists(name)
+
+
+def _template(spec: SandboxSpec) -> SandboxSpec:
+    """The template of pre-started boxes for new environments a run of ``spec`` can adopt."""
+    return pool_shape(spec).model_copy(update={"workspace_volume": None})
 
 
 def _serves(entry: _Kept, spec: SandboxSpec) -> bool:

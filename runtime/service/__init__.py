@@ -149,6 +149,7 @@ async def open_services(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
             policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,
             claim=provider.claim_environment if isinstance(provider, PooledProvider) else None,
+            base_spec=base,
         )
         if provider is not None:
             registry.register(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,7 +31,7 @@ from runtime.agents import AgentSpec
 from runtime.agents.wire import Environment as EnvironmentConfig
 from runtime.agents.wire import InteractionEnvironment, Network, NetworkConfig, Source
 from runtime.errors import InputError, NotFound
-from runtime.sandbox.base import Provider
+from runtime.sandbox.base import Provider, SandboxSpec
 from runtime.sandbox.cleanup import to_the_end
 from runtime.service.credentials import CredentialService
 from runtime.service.environment_config import (
@@ -41,6 +41,7 @@ from runtime.service.environment_config import (
     check_sources,
     parse_environment,
 )
+from runtime.service.environment_runs import as_made, first_run_spec, network_for, request_environment
 from runtime.service.file_boxes import FileBoxes
 from runtime.service.paging import Page, next_token, page_bounds
 from runtime.service.provisioning import Provisioner, digest
@@ -91,11 +92,15 @@ class EnvironmentService:
         provisioner: Provisioner,
         policy: EgressPolicy | None = None,
         credentials: CredentialService | None = None,
-        claim: Callable[[], str | None] | None = None,
+        claim: Callable[[SandboxSpec | None], str | None] | None = None,
+        base_spec: SandboxSpec | None = None,
     ) -> None:
         """``claim`` hands out the id of a new environment whose box is already started (the warm
-        pool's; ``None`` when none is ready)."""
+        pool's) for a first run of the given spec (``None``: not known), or ``None`` when none is
+        ready; ``base_spec`` is the runtime's defaults the runs' specs are laid over (the agent
+        runner's)."""
         self._claim = claim
+        self._base_spec = base_spec or SandboxSpec()
         self._store = store
         self._boxes = boxes
         self.provider = provider
@@ -103,9 +108,20 @@ class EnvironmentService:
         self.policy = policy or EgressPolicy()
         self._credentials = credentials
 
-    def new_id(self) -> str:
-        """The id of a new environment: one with a pre-started box when the pool has one."""
-        return (self._claim() if self._claim is not None else None) or _new_id()
+    def new_id(
+        self, agent: AgentSpec | None = None, config: Mapping[str, Any] | None = None,
+        environment: Any = None,
+    ) -> str:
+        """The id of a new environment: one with a pre-started box when the pool has one of the
+        shape a first run of ``agent`` in it will need (the environment's echoed ``config``, the
+        request's ``environment`` field); without an agent, of the most recent runs' shape."""
+        if self._claim is None:
+            return _new_id()
+        spec = (
+            first_run_spec(agent, config or {}, environment, self.policy, self._base_spec)
+            if agent is not None else None
+        )
+        return self._claim(spec) or _new_id()
 
     async def create(self, project_id: str, body: dict[str, Any]) -> Environment:
         """Create an environment with its sources in place. Raises :class:`InputError` for an
@@ -184,22 +200,25 @@ class EnvironmentService:
         if record is not None and (record.expired is not None or await self._status(record) == "expired"):
             raise NotFound(f"environment '{record.id}' has expired: its workspace is gone")
 
-    async def for_interaction(self, project_id: str, environment: Any) -> tuple[str | None, bool]:
-        """The id of the environment an agent interaction runs in, per its ``environment`` field
-        (``None``: the caller makes a fresh one), and whether it was made now. Checks the object
-        whole; re-applies its ``network`` to an existing environment. Raises :class:`InputError`
-        or :class:`NotFound`."""
+    async def for_interaction(
+        self, project_id: str, environment: Any, agent: AgentSpec | None = None
+    ) -> tuple[str | None, bool]:
+        """The id of the environment an agent interaction (of ``agent``, resolved, when known) runs
+        in, per its ``environment`` field (``None``: the caller makes a fresh one), and whether it
+        was made now. Checks the object whole; re-applies its ``network`` to an existing
+        environment. Raises :class:`InputError` or :class:`NotFound`."""
         if environment is None:
             return None, False
         if environment == FRESH:
-            return (await self.register(project_id, self.new_id())).id, True
+            return (await self.register(project_id, self.new_id(agent))).id, True
         if isinstance(environment, str):
             return (await self.usable(project_id, environment)).id, False
         request = parse_environment(environment, "environment")
         check_environment(request, "environment", self.policy)
         await self.check_credentials(project_id, request, "environment")
         if request.environment_id is None:
-            return (await self.register(project_id, self.new_id(), _echoed(request, {}))).id, True
+            config = _echoed(request, {})
+            return (await self.register(project_id, self.new_id(agent, config, environment), config)).id, True
         record = await self.usable(project_id, request.environment_id)
         config = _echoed(request, record.config)
         if config != record.config:
@@ -248,9 +267,7 @@ class EnvironmentService:
         default) and the ``env`` values of both. Raises :class:`InputError` when the environment's
         open egress is no longer allowed or a repository cannot be cloned."""
         base = agent.base_environment if isinstance(agent.base_environment, EnvironmentConfig) else None
-        request = (
-            InteractionEnvironment.model_validate(environment) if isinstance(environment, dict) else None
-        )
+        request = request_environment(environment)
         env_id = interaction.environment_id or interaction.id
         record = await self._store.environments.get(env_id, interaction.project_id)
         if record is not None and record.expired is not None:
@@ -261,7 +278,7 @@ class EnvironmentService:
                 await self._fork_into(record, template)
             network_only = {k: v for k, v in template.config.items() if k == "network"}
             base = EnvironmentConfig.model_validate(network_only)
-        network = self._network(record, agent, base)
+        network = network_for(record.config if record is not None else {}, agent, base, self.policy)
         if record is not None and "network" in record.config:
             # A tenant's rules, checked again: the operator may have closed open egress since.
             check_network(EnvironmentConfig.model_validate({"network": network}).network,
@@ -271,14 +288,7 @@ class EnvironmentService:
         if not resumed:
             sources = [*((base.sources or []) if base else []), *((request.sources or []) if request else [])]
             await self._place_new(record, workspace_volume(env_id), sources)
-        # Values stay typed: a credential reference must reach the sandbox spec as one (its placeholder).
-        env = {**((base.env or {}) if base else {}), **((request.env or {}) if request else {})}
-        if network is None:
-            environment_config = (base or EnvironmentConfig()).model_copy(update={"env": env or None})
-            return agent.model_copy(update={"base_environment": environment_config})
-        environment_config = EnvironmentConfig.model_validate({"network": network, "env": env or None})
-        sandbox = agent.sandbox.model_copy(update={"network": None})
-        return agent.model_copy(update={"base_environment": environment_config, "sandbox": sandbox})
+        return as_made(agent, base, request, network)
 
     async def _template(self, project_id: str, environment_id: str) -> EnvironmentRecord:
         try:
@@ -306,18 +316,6 @@ class EnvironmentService:
         await self._provisioner.place(record.volume if record else volume, pending, "environment.sources")
         if record is not None:
             await self._store.environments.add_applied(record.id, [digest(s) for s in pending])
-
-    def _network(self, record: EnvironmentRecord | None, agent: AgentSpec,
-                 base: EnvironmentConfig | None) -> Any:
-        """The environment's network, else the agent's ``base_environment`` one (over what an
-        agent file it extends says in ``sandbox.network``); ``None`` when the agent file decides."""
-        if record is not None and "network" in record.config:
-            return record.config["network"]
-        if base is not None and base.network is not None:
-            return base.model_dump(mode="json", include={"network"})["network"]
-        if agent.sandbox.network is not None:
-            return None
-        return self.policy.default_network()
 
     async def get(self, project_id: str, environment_id: str) -> Environment:
         return await self.describe(await self.record(project_id, environment_id), count=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from runtime.agents import AgentRegistry
+from runtime.agents import AgentRegistry, AgentSpec
 from runtime.errors import InputError, NotFound, QuotaExceeded
 from runtime.outbound import OutboundGuard
 from runtime.service.agents import AgentCatalog
@@ -45,6 +45,7 @@ from runtime.worker.worker import interaction_ref
 
 RUNNING = InteractionStatus.IN_PROGRESS.value
 T = TypeVar("T")
+F = TypeVar("F")
 _STATUSES = frozenset(s.value for s in InteractionStatus)
 CANCEL_WAIT_SECONDS = 10.0
 
@@ -105,17 +106,17 @@ class InteractionService:
             await self._environments.check_tool_credentials(project_id, request.tools)
         # NotFound (404) for an unknown agent or environment, before anything is stored. The
         # agent and the previous interaction are read at once; the agent's error comes first.
-        _, previous_environment = await _in_order(
+        agent, previous_environment = await _in_order(
             self._check_agent(project_id, kind, target), self._previous_environment(project_id, request)
         )
-        environment_id, fresh = await self._environment_of(project_id, kind, request)
+        environment_id, fresh = await self._environment_of(project_id, kind, request, agent)
         if environment_id is None and previous_environment and self._environments is not None:
             await self._environments.check_not_expired(project_id, previous_environment)
         environment_id = environment_id or previous_environment
         if environment_id is None and kind == "agent":
             environment_id, fresh = f"env_{secrets.token_hex(8)}", True
             if self._environments is not None:
-                environment_id = self._environments.new_id()  # a pre-started box's, when one is ready
+                environment_id = self._environments.new_id(agent)  # a pre-started box's, when one is ready
                 await self._environments.register(project_id, environment_id)
         if kind == "agent" and environment_id is not None and self._wake is not None:
             self._wake(environment_id)  # even if the insert then refuses it: the box dozes off again
@@ -150,12 +151,14 @@ class InteractionService:
         self._worker.submit()
         return inserted
 
-    async def _check_agent(self, project_id: str, kind: str, target: str) -> None:
-        """Raises :class:`NotFound` for an unknown agent."""
+    async def _check_agent(self, project_id: str, kind: str, target: str) -> AgentSpec | None:
+        """The agent, resolved as its runs will be (``None`` when not known here). Raises
+        :class:`NotFound` for an unknown agent."""
         if kind == "agent" and self._catalog is not None:
-            await self._catalog.resolve(project_id, target)
-        elif kind == "agent" and self._agents is not None:
+            return await self._catalog.resolve(project_id, target)
+        if kind == "agent" and self._agents is not None:
             self._agents.get(target)
+        return None
 
     async def _previous_environment(self, project_id: str, request: CreateInteraction) -> str | None:
         """The environment of the interaction ``request`` continues, if any. Raises
@@ -185,18 +188,18 @@ class InteractionService:
             raise
 
     async def _environment_of(
-        self, project_id: str, kind: str, request: CreateInteraction
+        self, project_id: str, kind: str, request: CreateInteraction, agent: AgentSpec | None
     ) -> tuple[str | None, bool]:
-        """The environment the request names or describes (see :class:`EnvironmentService`), and
-        whether it was made for this request; ``None`` when it says nothing. Raises
-        :class:`InputError` or :class:`NotFound`."""
+        """The environment the request (of ``agent``, when known) names or describes (see
+        :class:`EnvironmentService`), and whether it was made for this request; ``None`` when it
+        says nothing. Raises :class:`InputError` or :class:`NotFound`."""
         if request.environment is None:
             return None, False
         if kind != "agent":
             raise InputError("environment: only agent interactions run in an environment")
         if self._environments is None:
             return request.environment_id(), False
-        return await self._environments.for_interaction(project_id, request.environment)
+        return await self._environments.for_interaction(project_id, request.environment, agent)
 
     async def get(self, project_id: str, interaction_id: str, *, include_input: bool = False) -> Interaction:
         """Raises :class:`NotFound` for an unknown id or one of another project."""
@@ -327,13 +330,13 @@ class InteractionService:
         return record
 
 
-async def _in_order(first: Awaitable[None], second: Awaitable[T]) -> tuple[None, T]:
+async def _in_order(first: Awaitable[F], second: Awaitable[T]) -> tuple[F, T]:
     """Both awaited at once; when both fail, the first one's error is raised."""
     done = await asyncio.gather(first, second, return_exceptions=True)
     for item in done:
         if isinstance(item, BaseException):
             raise item
-    return None, done[1]  # type: ignore[return-value]
+    return done[0], done[1]  # type: ignore[return-value]
 
 
 def _interaction(

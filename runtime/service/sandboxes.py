@@ -30,6 +30,7 @@ def warm_config(settings: Settings) -> WarmConfig:
     return WarmConfig(
         pool_size=settings.warm_pool_size, keep_seconds=settings.keep_warm_seconds,
         max_kept=settings.warm_max_boxes, min_free_mb=settings.warm_min_free_mb,
+        max_shapes=settings.warm_shapes,
     )
 
 

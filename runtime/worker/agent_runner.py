@@ -57,6 +57,21 @@ def workspace_volume(environment_id: str) -> str:
     return f"hangar-ws-{safe}-{digest}"
 
 
+def run_base(base_spec: SandboxSpec, environment_id: str | None, project_id: str) -> SandboxSpec:
+    """The runtime's defaults for a run in ``environment_id`` (``None``: the workspace aside) of
+    ``project_id``, that the agent's own spec is laid over (:meth:`AgentSpec.sandbox_spec`)."""
+    volume = workspace_volume(environment_id) if environment_id is not None else None
+    return base_spec.model_copy(update={"workspace_volume": volume, "credential_scope": project_id})
+
+
+def run_spec(
+    agent: AgentSpec, base_spec: SandboxSpec, environment_id: str | None = None, project_id: str = ""
+) -> SandboxSpec:
+    """What the box of a run of ``agent`` (as its environment makes it: ``EnvironmentPreparer``)
+    is made from; no I/O, so the service can tell a new environment's shape when it is created."""
+    return agent.sandbox_spec(run_base(base_spec, environment_id, project_id))
+
+
 class AgentResolver(Protocol):
     async def resolve(self, project_id: str, agent_id: str) -> AgentSpec:
         """The agent as the project sees it (its own agents, then the shipped ones), resolved."""
@@ -127,9 +142,7 @@ class AgentRunner:
         if self.mcp_connect is not None:
             config.mcp_connect = self.mcp_connect
         env_id = record.environment_id or record.id
-        base = self.base_spec.model_copy(update={
-            "workspace_volume": workspace_volume(env_id), "credential_scope": record.project_id,
-        })
+        base = run_base(self.base_spec, env_id, record.project_id)
         writer = StepWriter(emit, run)
         steps = run.conversation
         if run.resumed_steps:

@@ -73,9 +73,11 @@ class LiveBoxes:
         owners = await self._store.environments.projects_of(list({*kept, *files}))
         mine = {volume for volume, (project, _) in owners.items() if project == project_id}
         runs = self._store.environments.running_interactions
-        # A file box where a run is in progress is that run's (placing its sources).
+        # A file box where a run is in progress is that run's (placing its sources); so is a kept
+        # box (a follow-up inserted but not resumed yet): counted once, as the run, and not stopped.
         files = [v for v in files if v in mine and not await runs(owners[v][1])]
-        return [v for v in kept if v in mine], files
+        kept = [v for v in kept if v in mine and not await runs(owners[v][1])]
+        return kept, files
 
     async def _make_room(self, project_id: str, kept: list[str], files: list[str], needed: int) -> int:
         """Stop the project's least recently used kept boxes, then its idle file boxes, while

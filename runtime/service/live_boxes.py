@@ -2,8 +2,10 @@
 
 Live boxes are the project's agent runs in progress (each holds a box, or is about to; counted in
 the store, across servers), its boxes kept warm after a run (paused, or pre-started for one of its
-new environments) and its file boxes (the files API's; an environment's file box while a run is in
-progress there is the run's); the last two are this server's own. When a new run or file box would
+new environments) and its file boxes (the files API's, and the boxes that clone or fork into a new
+environment; an environment's file box while a run is in progress there is the run's, as is its
+kept box); the last two are this server's own. Admissions of a project's file boxes run one at a
+time, each counting the boxes still being started. When a new run or file box would
 take the project past its limit, the project's least recently used kept boxes are stopped first to
 make room (their workspaces stay: the next turn starts cold), then its idle file boxes (a cache of
 the files API); a run or file box that still does not fit is refused with 429, ``Retry-After`` and

@@ -200,13 +200,17 @@ class DockerProvider(Provider):
 
     async def remove_volume(self, name: str) -> None:
         """Stop this provider's boxes that mount the volume (waiting for one already stopping),
-        remove the namespace's other containers that do (a killed process's), then the volume. A
-        container of another namespace that mounts it still makes the removal fail."""
+        remove the namespace's other containers that do (a killed process's, a dead node's), then
+        the volume. A container of another namespace or of a live other node that mounts it still
+        makes the removal fail."""
         holders = [box for box in list(self._boxes.values()) if box.mounts_volume(name)]
         for failed in await asyncio.gather(*(box.stop() for box in holders), return_exceptions=True):
             if isinstance(failed, Exception):  # its container is removed below all the same
                 log.warning("sandbox on a removed volume not stopped", volume=name, error=str(failed))
-        await self.engine.run(eng.remove_volume_holders, self.engine.client, name, self.config.namespace)
+        live = await self.reaper.live_owners() if self.reaper.live_owners is not None else set()
+        spare = frozenset(live - {self.config.owner})
+        namespace = self.config.namespace
+        await self.engine.run(eng.remove_volume_holders, self.engine.client, name, namespace, spare)
         await self.engine.run(eng.remove_volume, self.engine.client, name)
 
     async def volume_exists(self, name: str) -> bool:

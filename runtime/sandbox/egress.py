@@ -140,14 +140,18 @@ class EgressProxy:
         """Replace a registered box's rule with ``spec``'s: a pooled box (registered with no domain
         at all) adopted by a run. The proxy reads it again at the box's next connection. Rules that
         inject credentials are never assigned (their box is made for them: CA, bundle, refresh).
-        Raises ``InfraError`` when the box is not registered here."""
+        Raises ``InfraError`` when the box is not registered here or its rule cannot be written
+        (the pool then stops the box and the run gets a cold one)."""
         if needs_injection(spec):
             raise InfraError("a rule with credential injections cannot be assigned to a pooled box",
                              retryable=False)
         rule = BoxRule(sandbox_id, spec.allowed_domains, spec.network == "egress", self._private_hosts)
         if sandbox_id not in self._mine:
             raise InfraError(f"sandbox {sandbox_id} has no egress registration to replace", retryable=False)
-        await asyncio.to_thread(write_rule, self.policy_dir, rule)
+        try:
+            await asyncio.to_thread(write_rule, self.policy_dir, rule)
+        except OSError as e:  # a full disk, permissions: the box cannot be given this rule
+            raise InfraError(f"could not write the egress rule of sandbox {sandbox_id}: {e}") from e
         log.info("egress assigned", sandbox_id=sandbox_id, open=rule.open, domains=list(rule.domains))
 
     async def wait_socket(self, sandbox_id: str, deadline: float) -> None:

@@ -302,11 +302,15 @@ def remove_volume(client: Any, name: str) -> None:
         client.api.remove_volume(name, force=True)
 
 
-def remove_volume_holders(client: Any, name: str, namespace: str) -> None:
-    """Remove the namespace's containers that mount the named volume (never another namespace's)."""
+def remove_volume_holders(
+    client: Any, name: str, namespace: str, spare: frozenset[str] = frozenset()
+) -> None:
+    """Remove the namespace's containers that mount the named volume (never another namespace's),
+    but not those whose owner is in ``spare`` (live other nodes: their boxes are in use)."""
     filters = {**namespace_filter(namespace), "volume": [name]}
     for row in client.api.containers(all=True, filters=filters):
-        if owned_by(row.get("Labels"), namespace):
+        labels = row.get("Labels") or {}
+        if owned_by(labels, namespace) and labels.get(LABEL_OWNER) not in spare:
             remove_container(client, row["Id"])
 
 

@@ -248,6 +248,31 @@ class PolicyDir:
         self._files, self.rules = files, rules
         return changed
 
+    def refresh(self, box_id: str) -> BoxRule | None:
+        """The box's rule, its own file checked again: reloaded when its (inode, mtime, size)
+        changed. A directory's mtime can stay the same across a write and a rename within one
+        timestamp tick, so :meth:`scan` alone may keep a replaced rule."""
+        path = self.path / f"{box_id}{POLICY_SUFFIX}"
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            self._files.pop(box_id, None)
+            self.rules.pop(box_id, None)
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._files.get(box_id) == stamp and box_id in self.rules:
+            return self.rules[box_id]
+        self._files[box_id] = stamp
+        try:
+            rule: BoxRule | None = BoxRule.from_json(path.read_text())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            rule = None
+        if rule is None or rule.sandbox_id != box_id:
+            self.rules.pop(box_id, None)  # unreadable: no rule (fails closed)
+            return None
+        self.rules[box_id] = rule
+        return rule
+
     def _load(
         self, entry: os.DirEntry[str], box_id: str, files: dict[str, tuple[int, int, int]]
     ) -> BoxRule | None:

@@ -136,9 +136,10 @@ class EgressProxy:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
             writer.close()
             return
-        # Read again now: a pooled box's rule is replaced when a run adopts it, just before it runs.
+        # Read again now: a pooled box's rule is replaced when a run adopts it, just before it runs
+        # (its own file, whatever the directory's mtime says).
         self.policy.scan()
-        rule = self.policy.rules.get(box_id)
+        rule = self.policy.refresh(box_id)
         request: Request | None = None
         try:
             request = parse_head(head)

@@ -144,7 +144,7 @@ async def open_services(
             store, settings.project_max_live_boxes, files=boxes,
             warm=provider if isinstance(provider, PooledProvider) else None,
         )
-        boxes.admit = live_boxes.for_file_box
+        boxes.admit = live_boxes.admitting
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
             policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,

@@ -341,11 +341,13 @@ class EnvironmentService:
         await self._store.environments.accessed(record.id, time.time())
 
     async def describe(self, record: EnvironmentRecord, *, count: bool) -> Environment:
-        """The resource; with ``count`` the workspace is measured (starting a file box)."""
+        """The resource; with ``count`` the workspace is measured (starting a file box outside the
+        live box limit: a read, or the end of a create whose work was admitted, is never refused
+        nor stops other boxes)."""
         files = size = 0
         status = await self._status(record)
         if count and status == "active" and self.provider is not None:
-            async with self._boxes.open(record.volume) as box:
+            async with self._boxes.open(record.volume, admit=False) as box:
                 entries = await box.client.list_files(".", recursive=True)
             files = sum(1 for e in entries if e.type == "file")
             size = sum(e.size for e in entries if e.type == "file")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 import structlog
@@ -26,6 +28,7 @@ log = structlog.get_logger(__name__)
 class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     box: Sandbox | None = None
+    creating: bool = False
     users: int = 0
     last_used: float = field(default_factory=time.monotonic)
 
@@ -52,16 +55,19 @@ class FileBoxes:
         self._idle = idle_seconds
         self._entries: dict[str, _Entry] = {}
         self._sweeper: asyncio.Task[None] | None = None
-        self.admit: Callable[[str], Awaitable[None]] | None = None
-        """Called with the volume before a box is started for it; raises to refuse (a limit)."""
+        self._working: Counter[str] = Counter()
+        self.admit: Callable[[str], AbstractAsyncContextManager[None]] | None = None
+        """Entered with the volume before a box is started for it; raises to refuse (a limit). The
+        box's place is taken (counted by :meth:`volumes`) inside it, so concurrent admissions see it."""
 
     def volumes(self) -> list[str]:
-        """The volumes that have a box."""
-        return [volume for volume, entry in self._entries.items() if entry.box is not None]
+        """The volumes that have a box (or one being started): file boxes, then working boxes."""
+        boxes = [v for v, e in self._entries.items() if e.box is not None or e.creating]
+        return boxes + list(self._working.elements())
 
     def idle(self, volumes: list[str]) -> list[str]:
         """Those of ``volumes`` whose box nobody uses right now, least recently used first."""
-        entries = [(self._entries[v], v) for v in volumes if v in self._entries]
+        entries = [(self._entries[v], v) for v in dict.fromkeys(volumes) if v in self._entries]
         unused = [(e.last_used, v) for e, v in entries if e.box is not None and e.users == 0]
         return [v for _, v in sorted(unused)]
 
@@ -76,9 +82,26 @@ class FileBoxes:
         await asyncio.gather(*(self.release(v) for v in list(self._entries)), return_exceptions=True)
 
     @contextlib.asynccontextmanager
-    async def open(self, volume: str) -> AsyncIterator[Sandbox]:
-        """A ready box with ``volume`` at ``/workspace``. Raises :class:`InfraError` when sandboxes
-        are unavailable on this server."""
+    async def working(self, volume: str) -> AsyncIterator[None]:
+        """Admit and count another box on ``volume`` while the body runs (a clone's or a fork's,
+        which the caller starts and stops itself)."""
+        async with self._admitted(volume):
+            self._working[volume] += 1
+        try:
+            yield
+        finally:
+            self._working[volume] -= 1
+            if self._working[volume] <= 0:
+                del self._working[volume]
+
+    def _admitted(self, volume: str) -> AbstractAsyncContextManager[None]:
+        return self.admit(volume) if self.admit is not None else contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def open(self, volume: str, *, admit: bool = True) -> AsyncIterator[Sandbox]:
+        """A ready box with ``volume`` at ``/workspace``; without ``admit`` a new box skips the live
+        box limit (a read that must neither be refused nor stop other boxes). Raises
+        :class:`InfraError` when sandboxes are unavailable on this server."""
         if self._provider is None:
             raise InfraError("environment files need sandboxes, which are off or unavailable on this server",
                              code="sandboxes_unavailable", retryable=False)
@@ -89,19 +112,38 @@ class FileBoxes:
                     continue  # released while we waited for the lock
                 if entry.box is not None and (entry.box.expired() is not None or _unusable(entry.box)):
                     await self._stop(entry)
-                if entry.box is None:
-                    if self.admit is not None:
-                        await self.admit(volume)
-                    spec = self._spec.model_copy(update={"workspace_volume": volume})
-                    entry.box = await self._provider.create(spec)
+                box = entry.box or await self._create(entry, volume, admit)
                 entry.users += 1
-                box = entry.box
                 break
         try:
             yield box
         finally:
             entry.users -= 1
             entry.last_used = time.monotonic()
+
+    async def _create(self, entry: _Entry, volume: str, admit: bool) -> Sandbox:
+        assert self._provider is not None
+        async with self._admitted(volume) if admit else contextlib.nullcontext():
+            entry.creating = True  # counted from here, before the admission's lock is released
+        try:
+            spec = self._spec.model_copy(update={"workspace_volume": volume})
+            entry.box = await self._provider.create(spec)
+        finally:
+            entry.creating = False
+        return entry.box
+
+    async def release_idle(self, volume: str) -> bool:
+        """Stop the volume's box if nobody uses it (checked again under its lock; skipped while a
+        request holds the lock); ``True`` when it was stopped."""
+        entry = self._entries.get(volume)
+        if entry is None or entry.lock.locked():
+            return False
+        async with entry.lock:
+            if entry.users or entry.box is None or self._entries.get(volume) is not entry:
+                return False
+            del self._entries[volume]
+            await self._stop(entry)
+            return True
 
     async def release(self, volume: str) -> None:
         """Stop the volume's box (before the volume is removed)."""

@@ -2,8 +2,10 @@
 
 Live boxes are the project's agent runs in progress (each holds a box, or is about to; counted in
 the store, across servers), its boxes kept warm after a run (paused, or pre-started for one of its
-new environments) and its file boxes (the files API's; an environment's file box while a run is in
-progress there is the run's); the last two are this server's own. When a new run or file box would
+new environments) and its file boxes (the files API's, and the boxes that clone or fork into a new
+environment; an environment's file box while a run is in progress there is the run's, as is its
+kept box); the last two are this server's own. Admissions of a project's file boxes run one at a
+time, each counting the boxes still being started. When a new run or file box would
 take the project past its limit, the project's least recently used kept boxes are stopped first to
 make room (their workspaces stay: the next turn starts cold), then its idle file boxes (a cache of
 the files API); a run or file box that still does not fit is refused with 429, ``Retry-After`` and
@@ -15,6 +17,11 @@ project's serialised insert, so concurrent creates on several servers cannot all
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
@@ -38,6 +45,7 @@ class LiveBoxes:
         self._warm = warm
         self._files = files
         self._retry_after = retry_after
+        self._admitting: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def for_run(self, project_id: str, environment_id: str | None) -> int:
         """Make room for a new agent run in ``environment_id``; returns the project's live boxes
@@ -50,14 +58,27 @@ class LiveBoxes:
         runs = await self._store.environments.agent_runs_in_progress(project_id)
         return await self._make_room(project_id, kept, files, runs + 1)
 
-    async def for_file_box(self, volume: str) -> None:
-        """Make room for a file box on ``volume``; raises ``QuotaExceeded`` when none can be made."""
-        if self.limit is None:
+    @contextlib.asynccontextmanager
+    async def admitting(self, volume: str) -> AsyncIterator[None]:
+        """Make room for a file box on ``volume`` (raises ``QuotaExceeded`` when none can be made);
+        the caller takes the place in the body, which runs under the project's admission lock so
+        that concurrent admissions count it."""
+        owner = (
+            (await self._store.environments.projects_of([volume])).get(volume)
+            if self.limit is not None else None
+        )
+        if owner is None:  # no limit, or not an environment's workspace (nothing of a project)
+            yield
             return
-        owner = (await self._store.environments.projects_of([volume])).get(volume)
-        if owner is None:
-            return  # not an environment's workspace (nothing of a project to count)
-        project_id, environment_id = owner
+        lock = self._admitting.get(owner[0])
+        if lock is None:
+            lock = self._admitting[owner[0]] = asyncio.Lock()
+        async with lock:
+            await self._for_file_box(volume, *owner)
+            yield
+
+    async def _for_file_box(self, volume: str, project_id: str, environment_id: str) -> None:
+        assert self.limit is not None
         if await self._store.environments.running_interactions(environment_id):
             return  # a run's own file box (its sources being placed): counted with the run
         kept, files = await self._boxes_of(project_id)
@@ -73,9 +94,11 @@ class LiveBoxes:
         owners = await self._store.environments.projects_of(list({*kept, *files}))
         mine = {volume for volume, (project, _) in owners.items() if project == project_id}
         runs = self._store.environments.running_interactions
-        # A file box where a run is in progress is that run's (placing its sources).
+        # A file box where a run is in progress is that run's (placing its sources); so is a kept
+        # box (a follow-up inserted but not resumed yet): counted once, as the run, and not stopped.
         files = [v for v in files if v in mine and not await runs(owners[v][1])]
-        return [v for v in kept if v in mine], files
+        kept = [v for v in kept if v in mine and not await runs(owners[v][1])]
+        return kept, files
 
     async def _make_room(self, project_id: str, kept: list[str], files: list[str], needed: int) -> int:
         """Stop the project's least recently used kept boxes, then its idle file boxes, while
@@ -83,8 +106,8 @@ class LiveBoxes:
         (the request is refused anyway). Returns how many of ``kept`` and ``files`` are left."""
         assert self.limit is not None
         left = len(kept) + len(files)
-        stoppable = [(self._stop_kept, v) for v in kept]
-        stoppable += [(self._files.release, v) for v in self._files.idle(files)]
+        stoppable: list[tuple[Callable[[str], Awaitable[bool]], str]] = [(self._stop_kept, v) for v in kept]
+        stoppable += [(self._files.release_idle, v) for v in self._files.idle(files)]
         if needed + left - len(stoppable) > self.limit:
             return left
         for stop, volume in stoppable:
@@ -92,13 +115,14 @@ class LiveBoxes:
                 break
             log.info("box stopped: the project is at its live box limit", project_id=project_id,
                      volume=volume, limit=self.limit)
-            await stop(volume)
-            left -= 1
+            if await stop(volume):  # (a file box a request took meanwhile is left alone)
+                left -= 1
         return left
 
-    async def _stop_kept(self, volume: str) -> None:
+    async def _stop_kept(self, volume: str) -> bool:
         assert self._warm is not None
         try:
             await self._warm.discard(volume)
         except HangarError as e:
             log.warning("could not stop kept sandbox", volume=volume, error=e.message)
+        return True

@@ -9,6 +9,7 @@ workspace and replaces the target once complete.
 
 A fork (``from_environment``, an agent ``base_environment`` given as an environment id) copies one
 volume into another in a box without network that mounts the source read-only.
+Clone and fork boxes count against the project's live box limit like file boxes (admitted first).
 
 Each source is placed once per environment: its digest is remembered on the environment, so the
 sources of an agent's ``base_environment`` are in the workspace of every run without overwriting
@@ -101,7 +102,7 @@ class Provisioner:
         spec = self._spec.model_copy(
             update={"network": "none", "workspace_volume": volume, "mounts": (*self._spec.mounts, source)}
         )
-        async with await self._provider.create(spec) as box:
+        async with self._boxes.working(volume), await self._provider.create(spec) as box:
             result = await box.client.exec(
                 ["cp", "-a", "--", f"{FORK_MOUNT}/.", "/workspace/"], timeout_s=CLONE_TIMEOUT_S,
                 max_output_bytes=64 * 1024,
@@ -122,7 +123,7 @@ class Provisioner:
         tmp = f".hangar-clone-{secrets.token_hex(4)}"
         argv = ["bash", "-c", _CLONE, "clone", repo.url, repo.ref or "", target, tmp,
                 str(REPOSITORY_MAX_BYTES)]
-        async with await self._provider.create(spec) as box:
+        async with self._boxes.working(volume), await self._provider.create(spec) as box:
             result = await box.client.exec(
                 argv, env={"GIT_TERMINAL_PROMPT": "0"}, timeout_s=CLONE_TIMEOUT_S, max_output_bytes=64 * 1024
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-import warnings
 from typing import Any
 
 import httpx
@@ -15,24 +14,13 @@ from api_harness import HangarServer
 from google import genai
 from google.genai import _interactions as errors
 from google.genai import errors as genai_errors
+from harness.sdk import agents_of, environments_of
 
 from runtime.llm import call, turn
 
 pytestmark = pytest.mark.docker
 
 WALKTHROUGH = call("update_artifact", artifact="walkthrough", content="# Walkthrough\n", id="wt")
-
-
-def agents_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():  # the SDK flags these surfaces as experimental, once
-        warnings.simplefilter("ignore", UserWarning)
-        return client.agents
-
-
-def environments_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.environments
 
 
 def wait_done(client: genai.Client, interaction_id: str, limit_s: float = 90) -> Any:

@@ -210,3 +210,32 @@ def test_a_runs_own_file_box_is_counted_with_the_run(
     other = run(mine, environment="remote").environment_id
     assert boxes(engine, first.environment_id) == []
     assert [s for _, s in boxes(engine, other)] == ["paused"]
+
+
+def test_reads_and_creates_are_never_refused_after_the_fact(
+    server_of_one: tuple[ServerProcess, list[str]], engine: Any,
+) -> None:
+    """With a limit of one: a GET measures the workspace without stopping the project's kept box
+    nor answering 429; a fork at the limit is refused before it makes anything (no environment is
+    left behind for the client's retry to add to)."""
+    process, (mine_key, _) = server_of_one
+    mine = client(process, mine_key)
+    environments = environments_of(mine)
+    kept = run(mine, environment="remote").environment_id
+    assert [s for _, s in boxes(engine, kept)] == ["paused"]
+    empty = environments.create()
+    assert environments.get(empty.id).id == empty.id  # measured in a file box on `empty`
+    assert [s for _, s in boxes(engine, kept)] == ["paused"]  # the read did not stop the kept box
+
+    long = start_long(mine)  # at the limit, with nothing left to stop
+    assert environments.get(kept).status == "active"  # a read is not refused
+    before = {e.id for e in environments.list(page_size=1000).environments}
+    for _ in range(2):  # a client retrying
+        with pytest.raises(errors.APIStatusError) as refused:
+            environments.create(from_environment=kept)
+        assert refused.value.status_code == 429, refused.value
+        assert "HANGAR_PROJECT_MAX_LIVE_BOXES" in str(refused.value.body)
+    assert {e.id for e in environments.list(page_size=1000).environments} == before
+    assert mine.interactions.cancel(long).status == "cancelled"
+    forked = environments.create(from_environment=kept)  # room again: the fork is made
+    assert forked.id not in before and forked.status == "active"

@@ -15,6 +15,7 @@ import pytest
 from api_harness import HangarServer
 from google import genai
 from google.genai import _interactions as errors
+from harness.sdk import environments_of
 
 from runtime.llm import call, turn
 
@@ -28,12 +29,6 @@ def triggers_of(client: genai.Client) -> Any:
     with warnings.catch_warnings():  # the SDK flags these surfaces as experimental
         warnings.simplefilter("ignore", UserWarning)
         return client.triggers
-
-
-def environments_of(client: genai.Client) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return client.environments
 
 
 def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], limit_s: float = 90) -> Any:

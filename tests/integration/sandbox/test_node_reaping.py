@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runtime.errors import SandboxGone
+from runtime.errors import HangarError, SandboxGone
 from runtime.sandbox import engine as eng
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
@@ -94,3 +94,30 @@ async def test_a_live_node_reaps_a_dead_nodes_boxes_on_the_same_engine(
         await box_b.stop()
     left = list_owned(docker_client, ns, b.sockets_dir)
     assert not left, f"namespace {ns} left resources behind: {left}"
+
+
+async def test_removing_a_volume_spares_a_live_other_nodes_box_on_it(
+    store: Store, spec: SandboxSpec, docker_client: Any, namespace: str, state_dir: Path
+) -> None:
+    """Deleting an environment on node A does not remove node B's box on its workspace while B is
+    alive (the removal fails instead); once B is dead, its box goes with the volume."""
+    ns = f"{namespace}-holders"
+    volume = f"{ns}-ws"
+    async with (
+        node(store, "node-a", ns, state_dir) as (_, a), node(store, "node-b", ns, state_dir) as (beat_b, b),
+    ):
+        box_b = await b.create(spec.model_copy(update={"workspace_volume": volume}))
+        with pytest.raises(HangarError):
+            await a.remove_volume(volume)  # in use by a live node's box
+        assert (await box_b.client.exec(["true"])).exit_code == 0
+        assert docker_client.api.inspect_container(box_b.container_id)["State"]["Running"]
+
+        await _die(beat_b)
+        async with asyncio.timeout(30):
+            while "node-b" in await beat_b.live_owners():  # noqa: ASYNC110 (a row ages; no event)
+                await asyncio.sleep(0.2)
+        await a.remove_volume(volume)
+        assert not eng.volume_exists(docker_client, volume)
+        with pytest.raises(SandboxGone):
+            await box_b.client.exec(["true"])
+        await a.reaper.reap_once()  # what is left of the dead node's box (its socket directory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,22 @@ def test_spec_validates_allowed_domains() -> None:
         SandboxSpec(network="allowlist", allowed_domains=("10.0.0.1",))
     with pytest.raises(ValidationError, match='allowed_domains needs network="allowlist"'):
         SandboxSpec(network="egress", allowed_domains=("pypi.org",))
+
+
+def test_a_replaced_rule_is_seen_though_the_directorys_mtime_did_not_change(tmp_path: Path) -> None:
+    """Coarse timestamps: the write and rename of an adopted box's rule land in the tick of the
+    last scan, so the directory's (inode, mtime) is unchanged; the box's own file still tells."""
+    policies = PolicyDir(tmp_path)
+    write_rule(tmp_path, BoxRule("abc"))  # a pooled box: no domain at all
+    assert policies.scan() and policies.rules == {"abc": BoxRule("abc")}
+    before = tmp_path.stat()
+    adopted = BoxRule("abc", ("pypi.org",))
+    write_rule(tmp_path, adopted)
+    os.utime(tmp_path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tick
+    assert not policies.scan() and policies.rules["abc"] == BoxRule("abc")  # the scan missed it
+    assert policies.refresh("abc") == adopted
+    assert policies.refresh("abc") == adopted  # unchanged: the loaded rule
+    (tmp_path / "abc.json").unlink()
+    assert policies.refresh("abc") is None and "abc" not in policies.rules
+    (tmp_path / "abc.json").write_text("{not json")
+    assert policies.refresh("abc") is None  # unreadable: no rule (fails closed)

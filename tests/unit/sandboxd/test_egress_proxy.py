@@ -5,6 +5,7 @@ before any connection, or parsed only)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from pathlib import Path
 
@@ -134,3 +135,26 @@ async def test_the_proxy_exits_once_it_has_had_no_box_for_a_while(
     monkeypatch.setenv("EGRESS_BOXES_DIR", str(tmp_path / "boxes"))
     monkeypatch.setenv("EGRESS_IDLE_EXIT_S", "0.1")
     assert await asyncio.wait_for(egress_proxy.main(), 5) == 0
+
+
+async def test_an_adopted_boxs_rule_applies_though_the_directorys_mtime_did_not_change(
+    tmp_path: Path,
+) -> None:
+    """The rule of a pooled box is replaced when a run adopts it; on a kernel with coarse
+    timestamps the directory can keep its mtime. The next connection still gets the new rule."""
+    policy, boxes = tmp_path / "policy", tmp_path / "boxes"
+    policy.mkdir()
+    (boxes / "box1").mkdir(parents=True)
+    proxy = EgressProxy(policy, boxes)
+    write_rule(policy, BoxRule("box1"))  # pooled: no domain at all
+    await proxy.sync()
+    sock = boxes / "box1" / SOCKET_NAME
+    try:
+        before = policy.stat()
+        write_rule(policy, BoxRule("box1", ("allowed.example",)))  # adopted
+        os.utime(policy, ns=(before.st_atime_ns, before.st_mtime_ns))  # within the same tick
+        reply = await _ask(sock, b"GET http://other.example/ HTTP/1.1\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 403")
+        assert b"Allowed domains for this sandbox: allowed.example" in reply, reply
+    finally:
+        proxy.close()

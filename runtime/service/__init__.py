@@ -143,7 +143,9 @@ async def open_services(
         live_boxes = LiveBoxes(
             store, settings.project_max_live_boxes, files=boxes,
             warm=provider if isinstance(provider, PooledProvider) else None,
+            elsewhere=node.boxes_elsewhere,  # the other live servers' boxes, as they last published
         )
+        node.publish = live_boxes.published  # this server's, with each heartbeat
         boxes.admit = live_boxes.for_file_box
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),

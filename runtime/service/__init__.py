@@ -145,13 +145,13 @@ async def open_services(
             warm=provider if isinstance(provider, PooledProvider) else None,
             elsewhere=node.boxes_elsewhere,  # the other live servers' boxes, as they last published
         )
-        node.publish = live_boxes.published  # this server's, with each heartbeat
         boxes.admit = live_boxes.for_file_box
         environments = EnvironmentService(
             store, boxes, provider, provisioner=Provisioner(boxes, provider, base),
             policy=EgressPolicy(allow_open=settings.allow_open_egress), credentials=credentials,
             claim=provider.claim_environment if isinstance(provider, PooledProvider) else None,
         )
+        node.publish = live_boxes.published  # this server's live boxes, with each heartbeat
         if provider is not None:
             registry.register(
                 "agent",

@@ -27,21 +27,18 @@ refused.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import structlog
 
 from runtime.errors import HangarError
 from runtime.sandbox.pooled import PooledProvider
 from runtime.service.file_boxes import FileBoxes
+from runtime.service.nodes import Elsewhere
 from runtime.store import Store
 from runtime.store.nodes import ProjectBoxes
 from runtime.store.quotas import live_boxes_exceeded
 from runtime.worker.agent_runner import workspace_volume
 
 log = structlog.get_logger(__name__)
-
-Elsewhere = Callable[[str, str | None], Awaitable[int]]
 
 
 class LiveBoxes:

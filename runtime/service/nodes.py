@@ -51,6 +51,9 @@ log = structlog.get_logger(__name__)
 
 OnDead = Callable[[list[str]], Awaitable[Any]]
 Publish = Callable[[], Awaitable[Mapping[str, ProjectBoxes]]]
+Elsewhere = Callable[[str, str | None], Awaitable[int]]
+"""``(project_id, taking)`` -> the project's boxes on the other live nodes (see
+:meth:`NodeHeartbeat.boxes_elsewhere`)."""
 FORGET_AFTER_S = 24 * 3600.0
 """Rows of nodes silent this long are dropped (their boxes were reaped long ago; an owner with no
 row counts as dead all the same)."""

@@ -150,9 +150,11 @@ class Settings(BaseSettings):
     """Interactions one project may have ``in_progress`` (queued or running) at once; a create past
     it is refused with 429 and ``Retry-After``. ``None`` (the default): no limit."""
     project_max_live_boxes: int | None = Field(default=None, ge=1)
-    """Boxes one project may have live at once: its agent interactions ``in_progress`` (across
-    servers) plus this server's boxes of the project kept warm after a run or serving the files API.
-    At the limit the project's least recently used kept boxes (then idle file boxes) are stopped to
+    """Boxes one project may have live at once: its agent interactions ``in_progress`` plus its
+    boxes kept warm after a run or serving the files API, on every live server of the namespace
+    (the other servers' as they published them with their last heartbeat, so up to one
+    ``HANGAR_NODE_HEARTBEAT_SECONDS`` behind). At the limit this server's least recently used kept
+    boxes of the project (then idle file boxes) are stopped to
     make room; a new run (or files call needing a box) that still does not fit is refused with 429
     and ``Retry-After``.
     ``None`` (the default): no limit."""

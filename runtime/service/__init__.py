@@ -143,6 +143,7 @@ async def open_services(
         live_boxes = LiveBoxes(
             store, settings.project_max_live_boxes, files=boxes,
             warm=provider if isinstance(provider, PooledProvider) else None,
+            elsewhere=node.boxes_elsewhere,  # the other live servers' boxes, as they last published
         )
         boxes.admit = live_boxes.admitting
         environments = EnvironmentService(
@@ -151,6 +152,7 @@ async def open_services(
             claim=provider.claim_environment if isinstance(provider, PooledProvider) else None,
             base_spec=base,
         )
+        node.publish = live_boxes.published  # this server's live boxes, with each heartbeat
         if provider is not None:
             registry.register(
                 "agent",

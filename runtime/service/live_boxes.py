@@ -14,6 +14,17 @@ itself.
 
 The run count is checked again where the run is inserted (:mod:`runtime.store.quotas`), within the
 project's serialised insert, so concurrent creates on several servers cannot all get the last place.
+
+Across servers: the kept and file boxes above are the ones this server stops; the count adds the
+project's kept and file boxes on the namespace's other live servers, as each published them with
+its heartbeat (``elsewhere``, see :mod:`runtime.service.nodes`; :meth:`LiveBoxes.published` is what
+this server publishes). Those numbers may lag by up to one heartbeat: a box another server kept
+warm (or stopped) a moment ago may not count yet (or may still count). A dead or stale server's
+numbers do not count. As on one server, a follow-up run does not count its environment's kept box
+on another server: the run is to take it (should another server's worker claim the run instead,
+that paused box stays until its keep window ends, uncounted meanwhile). The other servers' boxes
+are never stopped from here: when this server's own cannot make room, the run or file box is
+refused.
 """
 
 from __future__ import annotations
@@ -28,7 +39,9 @@ import structlog
 from runtime.errors import HangarError
 from runtime.sandbox.pooled import PooledProvider
 from runtime.service.file_boxes import FileBoxes
+from runtime.service.nodes import Elsewhere
 from runtime.store import Store
+from runtime.store.nodes import ProjectBoxes
 from runtime.store.quotas import live_boxes_exceeded
 from runtime.worker.agent_runner import workspace_volume
 
@@ -38,9 +51,13 @@ log = structlog.get_logger(__name__)
 class LiveBoxes:
     def __init__(
         self, store: Store, limit: int | None, *, warm: PooledProvider | None, files: FileBoxes,
-        retry_after: float = 5.0,
+        retry_after: float = 5.0, elsewhere: Elsewhere | None = None,
     ) -> None:
+        """``elsewhere(project_id, taking)``: the project's kept and file boxes on the other live
+        servers, as they last published them, less one kept for the volume ``taking`` (``None``:
+        a single server)."""
         self._store = store
+        self._elsewhere = elsewhere
         self.limit = limit
         self._warm = warm
         self._files = files
@@ -56,7 +73,8 @@ class LiveBoxes:
         kept, files = await self._boxes_of(project_id)
         kept = [v for v in kept if v != target]  # the run takes that one: not one more box
         runs = await self._store.environments.agent_runs_in_progress(project_id)
-        return await self._make_room(project_id, kept, files, runs + 1)
+        remote = await self._remote(project_id, target)
+        return remote + await self._make_room(project_id, kept, files, runs + remote + 1)
 
     @contextlib.asynccontextmanager
     async def admitting(self, volume: str) -> AsyncIterator[None]:
@@ -83,9 +101,30 @@ class LiveBoxes:
             return  # a run's own file box (its sources being placed): counted with the run
         kept, files = await self._boxes_of(project_id)
         runs = await self._store.environments.agent_runs_in_progress(project_id)
-        others = await self._make_room(project_id, kept, [v for v in files if v != volume], runs + 1)
+        remote = await self._remote(project_id, None)
+        others = remote + await self._make_room(
+            project_id, kept, [v for v in files if v != volume], runs + remote + 1
+        )
         if runs + others + 1 > self.limit:
             raise live_boxes_exceeded(runs, others, self.limit, self._retry_after)
+
+    async def published(self) -> dict[str, ProjectBoxes]:
+        """Per project, this server's boxes the limit counts besides runs (kept warm, serving
+        files; a run's own excluded, as in the count): what this node publishes with its beat."""
+        if self.limit is None:
+            return {}
+        kept = self._warm.kept_volumes() if self._warm is not None else []
+        volumes = list({*kept, *self._files.volumes()})
+        owners = await self._store.environments.projects_of(volumes) if volumes else {}
+        published: dict[str, ProjectBoxes] = {}
+        for project_id in sorted({project for project, _ in owners.values()}):
+            kept_here, files_here = await self._boxes_of(project_id)
+            if kept_here or files_here:
+                published[project_id] = {"kept": kept_here, "files": len(files_here)}
+        return published
+
+    async def _remote(self, project_id: str, taking: str | None) -> int:
+        return await self._elsewhere(project_id, taking) if self._elsewhere is not None else 0
 
     async def _boxes_of(self, project_id: str) -> tuple[list[str], list[str]]:
         """The volumes of the project's kept boxes (least recently kept first) and file boxes."""

@@ -19,6 +19,13 @@ after it (each node is declared once, and only ``on_dead`` removes a dead node's
 workspaces; the periodic reaper leaves workspace volumes alone). A node declared dead
 stays dead: should it still be running (stalled past the window), its next beat is refused and it
 registers again, a new life whose earlier boxes may already be gone.
+
+Each beat also publishes, in the same update as the heartbeat, what ``publish`` returns: per
+project, this node's boxes ``HANGAR_PROJECT_MAX_LIVE_BOXES`` counts besides the project's runs
+(the volumes of its kept boxes, how many file boxes; see :mod:`runtime.service.live_boxes`).
+:meth:`boxes_elsewhere` is the other half: the project's boxes the namespace's other live nodes
+published, as of their last beat (so up to one heartbeat behind). A failed (or slower than a beat)
+``publish`` leaves the last published numbers in place.
 """
 
 from __future__ import annotations
@@ -31,17 +38,22 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from runtime.store import NodeRecord, Store
+from runtime.store.nodes import ProjectBoxes
 
 log = structlog.get_logger(__name__)
 
 OnDead = Callable[[list[str]], Awaitable[Any]]
+Publish = Callable[[], Awaitable[Mapping[str, ProjectBoxes]]]
+Elsewhere = Callable[[str, str | None], Awaitable[int]]
+"""``(project_id, taking)`` -> the project's boxes on the other live nodes (see
+:meth:`NodeHeartbeat.boxes_elsewhere`)."""
 FORGET_AFTER_S = 24 * 3600.0
 """Rows of nodes silent this long are dropped (their boxes were reaped long ago; an owner with no
 row counts as dead all the same)."""
@@ -69,10 +81,11 @@ def claim_node_id(data_dir: Path, namespace: str) -> tuple[str, int | None]:
 class NodeHeartbeat:
     def __init__(
         self, store: Store, node_id: str, namespace: str, *, every: float, dead_after: float,
-        lock_fd: int | None = None, on_dead: OnDead | None = None,
+        lock_fd: int | None = None, on_dead: OnDead | None = None, publish: Publish | None = None,
     ) -> None:
         """``lock_fd``: the lock holding a stable id (released by :meth:`stop`); ``on_dead``: called
-        with the ids of the nodes this one just declared dead."""
+        with the ids of the nodes this one just declared dead; ``publish``: this node's live boxes
+        by project, published with each beat."""
         self.node_id = node_id
         self._lock_fd = lock_fd
         self.namespace = namespace
@@ -80,6 +93,7 @@ class NodeHeartbeat:
         self._store = store
         self._every = every
         self.on_dead = on_dead
+        self.publish = publish
         self._task: asyncio.Task[None] | None = None
         self._reaping: asyncio.Task[None] | None = None
         self._pending: list[str] = []
@@ -109,12 +123,33 @@ class NodeHeartbeat:
         """Ids of the namespace's live nodes (this one included)."""
         return await self._store.nodes.live(self.namespace, time.time(), self.dead_after)
 
-    async def _register(self) -> None:
+    async def boxes_elsewhere(self, project_id: str, taking: str | None = None) -> int:
+        """The project's live boxes (kept warm, serving files) the namespace's other live nodes
+        published with their last beat, less one kept for the volume ``taking`` (a follow-up
+        run's, which takes it)."""
+        return await self._store.nodes.boxes_elsewhere(
+            self.namespace, project_id, exclude=self.node_id, now=time.time(), dead_after=self.dead_after,
+            taking=taking,
+        )
+
+    async def _register(self, live_boxes: Mapping[str, ProjectBoxes] | None = None) -> None:
         now = time.time()
         await self._store.nodes.register(NodeRecord(
             id=self.node_id, namespace=self.namespace, hostname=socket.gethostname()[:255],
-            started=now, heartbeat=now,
+            started=now, heartbeat=now, live_boxes=dict(live_boxes) if live_boxes is not None else None,
         ))
+
+    async def _published(self) -> Mapping[str, ProjectBoxes] | None:
+        """What to publish with this beat; ``None`` (the row keeps its last numbers) when there is
+        no publisher or it failed."""
+        if self.publish is None:
+            return None
+        try:
+            # Bounded: a slow count must not hold back the heartbeat itself.
+            return await asyncio.wait_for(self.publish(), timeout=self._every)
+        except Exception as e:  # the next beat tries again
+            log.warning("node.publish_failed", node_id=self.node_id, error=str(e))
+            return None
 
     async def _loop(self) -> None:
         while True:
@@ -126,9 +161,10 @@ class NodeHeartbeat:
 
     async def beat(self) -> list[str]:
         """Renew the heartbeat and declare the namespace's stale nodes dead; returns their ids."""
-        if not await self._store.nodes.beat(self.node_id, time.time()):
+        published = await self._published()
+        if not await self._store.nodes.beat(self.node_id, time.time(), published):
             log.warning("node.heartbeat_refused", node_id=self.node_id, reason="declared dead")
-            await self._register()
+            await self._register(published)
         now = time.time()
         dead = await self._store.nodes.declare_dead(self.namespace, now, self.dead_after)
         await self._store.nodes.forget_dead(self.namespace, now - max(FORGET_AFTER_S, 2 * self.dead_after))

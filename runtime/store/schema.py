@@ -121,6 +121,9 @@ nodes = Table(
     Column("started", Float, nullable=False),
     Column("heartbeat", Float, nullable=False),
     Column("stopped", Float, nullable=True),  # a clean stop: dead at once, no need to wait
+    # Project id -> this node's boxes HANGAR_PROJECT_MAX_LIVE_BOXES counts besides runs (kept warm,
+    # file boxes), as of its last beat: the other servers add them to their count.
+    Column("live_boxes", JSON, nullable=True),
     Index("ix_nodes_namespace", "namespace", "heartbeat"),
 )
 

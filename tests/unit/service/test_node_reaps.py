@@ -15,7 +15,7 @@ class FakeNodes:
     def __init__(self, batches: list[list[str]]) -> None:
         self.batches = batches
 
-    async def beat(self, node_id: str, when: float) -> bool:
+    async def beat(self, node_id: str, when: float, live_boxes: object = None) -> bool:
         return True
 
     async def declare_dead(self, namespace: str, now: float, dead_after: float) -> list[str]:

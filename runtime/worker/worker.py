@@ -97,6 +97,9 @@ class LogWriter:
         self._last: asyncio.Future[None] | None = None
         """Done once the write asked for last is: writes go one at a time, in the order they were
         asked for (one started in the background, :meth:`soon`, goes before the run's next)."""
+        self._failed: BaseException | None = None
+        """The first write that failed: every later one fails with it (a log with a hole in it,
+        e.g. a missing status event written by :meth:`soon`, must not go on growing)."""
 
     async def __call__(self, event: Event) -> None:
         await self.many([event])
@@ -124,12 +127,18 @@ class LogWriter:
         try:
             if previous is not None:
                 await asyncio.shield(previous)
+            if self._failed is not None:
+                raise InfraError(f"an earlier write to interaction {self._id}'s log failed") from self._failed
             try:
                 await self._store.interactions.append_events(self._id, self._seq + 1, data, lease=self._lease)
             except (IntegrityError, LeaseLost) as e:
+                self._failed = e
                 if self._lost is not None:
                     self._lost.set()
                 raise InfraError(f"lost ownership of interaction {self._id}'s log", retryable=False) from e
+            except Exception as e:
+                self._failed = e
+                raise
             for item in data:
                 self._seq += 1
                 self._broker.publish(self._id, StoredEvent(seq=self._seq, event=item))

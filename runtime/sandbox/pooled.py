@@ -318,20 +318,26 @@ class PooledProvider(Provider):
             task.add_done_callback(self._background.discard)
 
     async def _doze(self, volume: str, entry: _Kept) -> None:
-        """Pause again a woken box nobody took (a stopped one is dropped)."""
+        """Pause again a woken box nobody took (a stopped one is dropped). The box is out of the
+        table while it is paused, so the provider's lock is never held across engine calls and no
+        run takes a box about to be paused; it goes back unless another box was kept meanwhile."""
         async with self._lock:
             if self._kept.get(volume) is not entry or entry.waking is None:
                 return
-            try:
-                await entry.waking
-                await entry.box.pause()
-            except HangarError as e:
-                log.warning("woken sandbox unusable; stopping it", sandbox_id=entry.box.id, error=e.message)
-                del self._kept[volume]
-            else:
-                entry.waking = None
+            del self._kept[volume]
+        try:
+            await entry.waking
+            await entry.box.pause()
+        except HangarError as e:
+            log.warning("woken sandbox unusable; stopping it", sandbox_id=entry.box.id, error=e.message)
+            await entry.box.stop()
+            return
+        entry.waking = None
+        async with self._lock:
+            if volume not in self._kept:
+                self._kept[volume] = entry
                 return
-        await entry.box.stop()
+        await entry.box.stop()  # a newer box is kept for the volume
 
     def kept(self, volume: str) -> Sandbox | None:
         """The box kept for ``volume``, if any."""
@@ -355,6 +361,8 @@ class PooledProvider(Provider):
             return None
         async with self._lock:
             entry = self._kept.get(volume)
+            if entry is not None and not _serves(entry, spec) and entry.waking is not None:
+                self._doze_later(volume, entry)  # woken for a run it does not serve: paused at once
             if entry is None or not _serves(entry, spec):
                 return None  # another spec on this volume (a file box, a changed network): its own box
             del self._kept[volume]

@@ -118,8 +118,6 @@ class InteractionService:
             if self._environments is not None:
                 environment_id = self._environments.new_id(agent)  # a pre-started box's, when one is ready
                 await self._environments.register(project_id, environment_id)
-        if kind == "agent" and environment_id is not None and self._wake is not None:
-            self._wake(environment_id)  # even if the insert then refuses it: the box dozes off again
         now = time.time()
         record = InteractionRecord(
             id="int_" + secrets.token_hex(12),
@@ -146,6 +144,8 @@ class InteractionService:
         inserted = await self._insert(
             record, dump_event(created), idempotency_key, fresh, environment_id, limits
         )
+        if inserted.id == record.id and kind == "agent" and environment_id and self._wake is not None:
+            self._wake(environment_id)  # accepted: its kept box resumes while the worker claims the run
         if inserted.id != record.id and fresh and self._environments is not None and environment_id:
             await self._environments.forget(project_id, environment_id)  # a replay made it for nothing
         self._worker.submit()

@@ -97,6 +97,27 @@ async def test_a_woken_box_nobody_takes_is_paused_again_and_still_kept(
         await pooled.release(again, keep=False)
 
 
+async def test_a_woken_box_the_run_does_not_take_is_paused_at_once(
+    pooled: PooledProvider, make_spec: Callable[..., SandboxSpec], volume: str, docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The environment's spec changed (e.g. its network was tightened): the run starts its own box,
+    and the woken one, still holding the old spec, does not stay running next to it."""
+    monkeypatch.setattr(pooled_module, "WAKE_GRACE_S", 600.0)  # only the mismatch can pause it
+    box = await pooled.create(make_spec(workspace_volume=volume))
+    await pooled.release(box)
+    pooled.wake(volume)
+    await until(lambda: box.state is SandboxState.READY)
+
+    other = await pooled.create(make_spec(workspace_volume=volume, memory_mb=384))
+    try:
+        assert other is not box
+        await until(lambda: box.state is SandboxState.PAUSED)
+        assert paused_in_engine(docker_client, box)
+    finally:
+        await pooled.release(other, keep=False)
+
+
 async def test_waking_a_volume_without_a_kept_box_does_nothing(pooled: PooledProvider) -> None:
     pooled.wake(f"hangar-ws-test-none-{secrets.token_hex(4)}")
     assert pooled._kept == {}

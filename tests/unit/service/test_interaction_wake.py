@@ -67,3 +67,15 @@ async def test_a_refused_request_wakes_nothing(store: Store, tmp_path: Path) -> 
     model = {"model": "gemini-3-flash-preview", "input": "hi", "background": True}
     await interactions.create(DEFAULT_PROJECT, parse_create(model))  # no environment: nothing to wake
     assert woken == []
+
+
+async def test_a_replayed_create_wakes_nothing_again(store: Store, tmp_path: Path) -> None:
+    """Only a run that was accepted wakes its box: an idempotent replay (the insert returns the
+    first run) does not, nor would a run the insert refuses."""
+    woken: list[str] = []
+    interactions = service(store, tmp_path, woken)
+    body = {"agent": "helper", "input": "hi", "environment": "env_0123456789abcdef", "background": True}
+    first = await interactions.create(DEFAULT_PROJECT, parse_create(body), idempotency_key="k1")
+    again = await interactions.create(DEFAULT_PROJECT, parse_create(body), idempotency_key="k1")
+    assert again.id == first.id
+    assert woken == ["env_0123456789abcdef"]

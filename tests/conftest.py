@@ -1,14 +1,18 @@
-"""Test-wide rules: real model calls are impossible (API keys cleared), structlog quiet."""
+"""Test-wide rules: real model calls are impossible (API keys cleared), structlog quiet; the Docker
+client and the sandbox image every tier that runs boxes shares."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
+
+from runtime.sandbox.images import ensure_image
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +45,20 @@ def remove_environment_volumes(data_dir: Path) -> None:
 def drop_environment_volumes() -> Callable[[Path], None]:
     """For fixtures that run a Hangar server: call with its data dir when the server has stopped."""
     return remove_environment_volumes
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """One client to the engine for the whole session (asked for only by tests that need Docker)."""
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException as e:
+        pytest.fail(f"no Docker engine ({e}); run `make engine`")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: Any) -> str:
+    """The sandbox image of this tree's content (built when missing)."""
+    return ensure_image(docker_client, log=lambda _line: None)

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import docker
 import pytest
 import uvicorn
 from api_harness import DEV_KEY, HangarServer, Script
@@ -18,7 +17,6 @@ from api_harness import DEV_KEY, HangarServer, Script
 from runtime.api import create_app
 from runtime.config import Settings
 from runtime.llm.fake_server import FakeGemini
-from runtime.sandbox.images import ensure_image
 from runtime.store import Store
 
 
@@ -30,15 +28,6 @@ async def _make_other_key(settings: Settings) -> str:
         return plaintext
     finally:
         await store.close()
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    client = docker.from_env()
-    try:
-        return ensure_image(client, log=lambda _line: None)
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,17 +13,7 @@ from cli_harness import DEV_KEY, Server, server_thread
 from pydantic import SecretStr
 
 from runtime.config import Settings
-from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    client = docker.from_env()
-    try:
-        return ensure_image(client, log=lambda _line: None)
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session")

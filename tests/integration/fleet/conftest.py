@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import docker
 import pytest
 
 HERE = Path(__file__).parent
@@ -17,8 +16,6 @@ for harness in ("api", "store"):  # server_process.py and pg_cluster.py
 
 from fleet_harness import Fleet  # noqa: E402
 from pg_cluster import Cluster, Unavailable, running_cluster  # noqa: E402
-
-from runtime.sandbox.images import ensure_image  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +36,3 @@ def fleet(fleet_pg: Cluster, drop_environment_volumes: Callable[[Path], None]) -
         yield fleet
     finally:
         fleet.close(drop_environment_volumes)
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    client = docker.from_env()
-    try:
-        return ensure_image(client, log=lambda _line: None)
-    finally:
-        client.close()

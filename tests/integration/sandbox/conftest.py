@@ -10,32 +10,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from runtime.sandbox.base import Provider, Sandbox, SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
 from runtime.sandbox.docker_tcp import DockerTcpProvider, DockerTcpProviderConfig
-from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
 
 BACKENDS = ["docker", "docker-tcp", "local"]
 PROVIDER_FIXTURES = {"docker": "provider", "docker-tcp": "tcp_provider", "local": "local_provider"}
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Any:
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"no Docker engine ({e}); run `make engine`")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def sandbox_image(docker_client: Any) -> str:
-    return ensure_image(docker_client, log=lambda _line: None)
 
 
 @pytest.fixture(scope="session")

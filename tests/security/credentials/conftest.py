@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 API_TESTS = Path(__file__).resolve().parents[2] / "integration" / "api"
@@ -27,24 +26,7 @@ from creds_harness import _SERVER, API_VALUE, TOKEN, UPSTREAM_HOSTS, Upstream, m
 from env_harness import Served, serve, settings_for  # noqa: E402
 
 from runtime.sandbox.base import SandboxSpec  # noqa: E402
-from runtime.sandbox.images import ensure_image  # noqa: E402
 from runtime.service.sandboxes import docker_backend  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    client = docker.from_env()
-    try:
-        return ensure_image(client, log=lambda _line: None)
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[Any]:
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

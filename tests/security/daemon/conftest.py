@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 import uvicorn
 
@@ -30,23 +29,7 @@ from runtime.config import Settings
 from runtime.llm.fake_server import FakeGemini
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
-from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[Any]:
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"no Docker engine ({e}); run `make engine`")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def sandbox_image(docker_client: Any) -> str:
-    return ensure_image(docker_client, log=lambda _line: None)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 API_TESTS = Path(__file__).resolve().parents[2] / "integration" / "api"
@@ -19,24 +18,6 @@ if str(API_TESTS) not in sys.path:
     sys.path.insert(0, str(API_TESTS))
 
 from env_harness import Served, WebHosts, serving, web_hosts  # noqa: E402
-
-from runtime.sandbox.images import ensure_image  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    client = docker.from_env()
-    try:
-        return ensure_image(client, log=lambda _line: None)
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[Any]:
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

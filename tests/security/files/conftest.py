@@ -26,7 +26,6 @@ from files_harness import (
 from runtime.api import create_app
 from runtime.config import Settings
 from runtime.llm.fake_server import FakeGemini
-from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
 
 LIMITS = {
@@ -36,15 +35,6 @@ LIMITS = {
     "workspace_quota_entries": QUOTA_ENTRIES,
     "workspace_quota_check_seconds": 1.0,
 }
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    client = docker.from_env()
-    try:
-        return ensure_image(client, log=lambda _line: None)
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,4 +16,3 @@ _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)
 
 hangar = _fixtures.hangar
-sandbox_image = _fixtures.sandbox_image

@@ -8,31 +8,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from network_harness import EchoServer, HostListener, start_echo_server, stop_echo_server
 
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker import DockerProvider, DockerProviderConfig
-from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="session")
-def net_docker() -> Iterator[Any]:
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"no Docker engine ({e}); run `make engine`")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def net_image(net_docker: Any) -> str:
-    return ensure_image(net_docker, log=lambda _line: None)
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +24,15 @@ def net_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def net_spec(net_image: str) -> SandboxSpec:
-    return SandboxSpec(image=net_image, memory_mb=512, cpus=1.0, tmp_size_mb=64)
+def net_spec(sandbox_image: str) -> SandboxSpec:
+    return SandboxSpec(image=sandbox_image, memory_mb=512, cpus=1.0, tmp_size_mb=64)
 
 
 @pytest.fixture(scope="session")
-def echo(net_docker: Any, net_image: str) -> Iterator[EchoServer]:
-    server = start_echo_server(net_docker, net_image, ["allowed.test", "denied.test"])
+def echo(docker_client: Any, sandbox_image: str) -> Iterator[EchoServer]:
+    server = start_echo_server(docker_client, sandbox_image, ["allowed.test", "denied.test"])
     yield server
-    stop_echo_server(net_docker, server)
+    stop_echo_server(docker_client, server)
 
 
 @pytest.fixture(scope="session")
@@ -76,14 +59,14 @@ async def _provider(state_dir: Path, docker_client: Any, private_hosts: tuple[st
 
 
 @pytest.fixture(scope="session")
-async def ns_a(net_state_dir: Path, net_docker: Any, echo: EchoServer) -> AsyncIterator[DockerProvider]:
+async def ns_a(net_state_dir: Path, docker_client: Any, echo: EchoServer) -> AsyncIterator[DockerProvider]:
     """Namespace A: its operator lets ``allowed.test`` resolve to a private (test) address."""
-    async for provider in _provider(net_state_dir, net_docker, ("allowed.test",)):
+    async for provider in _provider(net_state_dir, docker_client, ("allowed.test",)):
         yield provider
 
 
 @pytest.fixture(scope="session")
-async def ns_b(net_state_dir: Path, net_docker: Any, echo: EchoServer) -> AsyncIterator[DockerProvider]:
+async def ns_b(net_state_dir: Path, docker_client: Any, echo: EchoServer) -> AsyncIterator[DockerProvider]:
     """Namespace B: another Hangar instance (another tenant's server) on the same engine."""
-    async for provider in _provider(net_state_dir, net_docker, ("allowed.test",)):
+    async for provider in _provider(net_state_dir, docker_client, ("allowed.test",)):
         yield provider

@@ -63,11 +63,11 @@ async def make(request: pytest.FixtureRequest, ns_a: DockerProvider) -> AsyncIte
 
 @pytest.fixture(scope="module")
 async def attacker(
-    ns_a: DockerProvider, net_spec: SandboxSpec, net_docker: Any, echo: EchoServer, make: Make
+    ns_a: DockerProvider, net_spec: SandboxSpec, docker_client: Any, echo: EchoServer, make: Make
 ) -> AsyncIterator[DockerSandbox]:
     spec = net_spec.model_copy(update={"network": "allowlist", "allowed_domains": ("allowed.test",)})
     async with await make(spec) as box:
-        attach_proxy(net_docker, ns_a.egress.container_name, echo.network)
+        attach_proxy(docker_client, ns_a.egress.container_name, echo.network)
         yield box
 
 
@@ -77,17 +77,19 @@ async def open_attacker(net_spec: SandboxSpec, make: Make) -> AsyncIterator[Dock
         yield box
 
 
-def _targets(net_docker: Any, provider: DockerProvider, echo: EchoServer) -> list[str]:
+def _targets(docker_client: Any, provider: DockerProvider, echo: EchoServer) -> list[str]:
     """The host's addresses a box could hope for: the gateways of every network involved."""
-    gateways = {network_gateway(net_docker, "bridge"), network_gateway(net_docker, provider.egress.network),
-                echo.gateway}
+    gateways = {
+        network_gateway(docker_client, "bridge"), network_gateway(docker_client, provider.egress.network),
+        echo.gateway,
+    }
     return sorted(g for g in gateways if g)
 
 
 async def test_boxes_cannot_reach_each_other(
-    listening_box: DockerSandbox, attacker: DockerSandbox, open_attacker: DockerSandbox, net_docker: Any
+    listening_box: DockerSandbox, attacker: DockerSandbox, open_attacker: DockerSandbox, docker_client: Any
 ) -> None:
-    victim = net_docker.api.inspect_container(listening_box.container_id)["NetworkSettings"]
+    victim = docker_client.api.inspect_container(listening_box.container_id)["NetworkSettings"]
     assert list(victim["Networks"]) == ["none"] and not victim["IPAddress"]  # nothing to aim at
     name = listening_box.where.container_name
     for box in (attacker, open_attacker):
@@ -102,10 +104,10 @@ async def test_boxes_cannot_reach_each_other(
 
 
 async def test_the_host_does_not_answer_on_any_gateway(
-    attacker: DockerSandbox, open_attacker: DockerSandbox, host_listener: HostListener, net_docker: Any,
+    attacker: DockerSandbox, open_attacker: DockerSandbox, host_listener: HostListener, docker_client: Any,
     ns_a: DockerProvider, echo: EchoServer,
 ) -> None:
-    targets = _targets(net_docker, ns_a, echo)
+    targets = _targets(docker_client, ns_a, echo)
     assert targets
     port = host_listener.port
     for gateway in targets:
@@ -120,23 +122,23 @@ async def test_the_host_does_not_answer_on_any_gateway(
 
 
 async def test_namespaces_share_no_network(
-    ns_a: DockerProvider, ns_b: DockerProvider, net_spec: SandboxSpec, net_docker: Any,
+    ns_a: DockerProvider, ns_b: DockerProvider, net_spec: SandboxSpec, docker_client: Any,
     listening_box: DockerSandbox,
 ) -> None:
     spec = net_spec.model_copy(update={"network": "egress"})
     async with await ns_b.create(spec) as other:
         assert ns_a.egress.network != ns_b.egress.network
         for provider in (ns_a, ns_b):
-            network = net_docker.api.inspect_network(provider.egress.network)
+            network = docker_client.api.inspect_network(provider.egress.network)
             members = {c["Name"] for c in network["Containers"].values()}
             assert members == {provider.egress.container_name}, members
-        networks = net_docker.api.inspect_container(other.container_id)["NetworkSettings"]["Networks"]
+        networks = docker_client.api.inspect_container(other.container_id)["NetworkSettings"]["Networks"]
         assert list(networks) == ["none"]
         # B's proxy cannot resolve or reach A's box, and B's box sees only its own socket.
         _, out = await sh(other, f"curl -sS --max-time 5 http://{listening_box.where.container_name}:8099/")
         assert "Directory listing" not in out and "Hangar egress proxy" in out, out
         assert (await sh(other, "ls /run/egress"))[1] == "proxy.sock\n"
-        mounts = net_docker.api.inspect_container(other.container_id)["Mounts"]
+        mounts = docker_client.api.inspect_container(other.container_id)["Mounts"]
         egress = [m for m in mounts if m["Destination"] == "/run/egress"]
         assert len(egress) == 1 and egress[0]["RW"] is False
         assert egress[0]["Source"].endswith(f"/{ns_b.config.namespace}/egress-proxy/boxes/{other.id}")

@@ -31,11 +31,11 @@ def _start(env: dict[str, str], mine: str, other: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_two_concurrent_allowlist_oneoffs_share_the_proxy(net_image: str, net_docker: Any) -> None:
+def test_two_concurrent_allowlist_oneoffs_share_the_proxy(sandbox_image: str, docker_client: Any) -> None:
     namespace = f"tone-{os.getpid() % 100000}"
     with tempfile.TemporaryDirectory(prefix="hone-") as data_dir:
         env = {**os.environ, "HANGAR_DATA_DIR": data_dir, "HANGAR_SANDBOX_NAMESPACE": namespace,
-               "HANGAR_SANDBOX_IMAGE": net_image}
+               "HANGAR_SANDBOX_IMAGE": sandbox_image}
         since = int(time.time()) - 1
         runs = [_start(env, "one.test", "two.test"), _start(env, "two.test", "one.test")]
         results = [run.communicate(timeout=180) for run in runs]
@@ -45,10 +45,10 @@ def test_two_concurrent_allowlist_oneoffs_share_the_proxy(net_image: str, net_do
             assert out.splitlines() == [f"Allowed domains for this sandbox: {mine}"] * 2, (out, err)
         cli_namespace = f"{namespace}-cli"
         sockets = Path(data_dir) / "sandbox" / "sockets" / cli_namespace
-        assert not list_owned(net_docker, cli_namespace, sockets)
-        assert not net_docker.api.networks(names=[f"hangar-egress-{cli_namespace}"])
+        assert not list_owned(docker_client, cli_namespace, sockets)
+        assert not docker_client.api.networks(names=[f"hangar-egress-{cli_namespace}"])
         # One proxy served both: the second process adopted the first one's.
         proxy = f"hangar-egress-proxy-{cli_namespace}"
-        events = net_docker.api.events(since=since, until=until, decode=True,
+        events = docker_client.api.events(since=since, until=until, decode=True,
                                        filters={"type": "container", "event": "create", "container": proxy})
         assert len(list(events)) == 1

@@ -42,17 +42,17 @@ def rule_of(provider: DockerProvider, box: DockerSandbox) -> dict[str, Any]:
 
 
 async def test_a_pooled_allowlist_box_reaches_only_its_allowlist(
-    pooled: PooledProvider, ns_a: DockerProvider, net_spec: SandboxSpec, net_docker: Any, echo: EchoServer
+    pooled: PooledProvider, ns_a: DockerProvider, net_spec: SandboxSpec, docker_client: Any, echo: EchoServer
 ) -> None:
     spec = allowlist(net_spec, "allowed.test")
     shape = pool_shape(spec)
     pooled.pool.warm(shape)
     await pooled.pool.wait_full(shape)
     waiting = pooled.pool._idle[shape.key()][0].box
-    attach_proxy(net_docker, ns_a.egress.container_name, echo.network)
+    attach_proxy(docker_client, ns_a.egress.container_name, echo.network)
     # Before a run adopts it, a pooled box's rule allows nothing.
     assert isinstance(waiting, DockerSandbox) and rule_of(ns_a, waiting)["domains"] == []
-    before = echo.log(net_docker).count("REQ ")
+    before = echo.log(docker_client).count("REQ ")
     async with await pooled.create(spec) as box:
         assert box is waiting
         _, out = await sh(box, f"{CURL} http://allowed.test:8000/")
@@ -66,11 +66,11 @@ async def test_a_pooled_allowlist_box_reaches_only_its_allowlist(
         assert "IP literal" in out and "host=" not in out, out
         code, out = await sh(box, f"{CURL} --noproxy '*' http://{echo.ip}:8000/")
         assert code != 0, out  # no interface: nothing leaves the box but through its proxy socket
-    assert echo.log(net_docker).count("REQ ") == before + 1  # only the allowed request got there
+    assert echo.log(docker_client).count("REQ ") == before + 1  # only the allowed request got there
 
 
 async def test_a_box_adopted_for_one_environment_never_carries_anothers_rule_or_credentials(
-    pooled: PooledProvider, ns_a: DockerProvider, net_spec: SandboxSpec, net_docker: Any, echo: EchoServer
+    pooled: PooledProvider, ns_a: DockerProvider, net_spec: SandboxSpec, docker_client: Any, echo: EchoServer
 ) -> None:
     assert pooled._workspace_name is not None
     volume_b = pooled._workspace_name(f"env_b{secrets.token_hex(4)}")
@@ -92,7 +92,7 @@ async def test_a_box_adopted_for_one_environment_never_carries_anothers_rule_or_
         spec_a = allowlist(net_spec, "allowed.test", workspace_volume=volumes[-1])
         box_a = await pooled.create(spec_a)
         box_b = await pooled.create(spec_b_creds)  # B again, now with a credential: a box of its own
-        attach_proxy(net_docker, ns_a.egress.container_name, echo.network)
+        attach_proxy(docker_client, ns_a.egress.container_name, echo.network)
         try:
             assert box_a is waiting and isinstance(box_a, DockerSandbox) and isinstance(box_b, DockerSandbox)
             assert box_b is not waiting

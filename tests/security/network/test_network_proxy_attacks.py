@@ -28,14 +28,14 @@ METADATA_SPELLINGS = [
 
 @pytest.fixture(scope="module")
 async def boxes(
-    ns_a: DockerProvider, net_spec: SandboxSpec, net_docker: Any, echo: EchoServer
+    ns_a: DockerProvider, net_spec: SandboxSpec, docker_client: Any, echo: EchoServer
 ) -> AsyncIterator[tuple[DockerSandbox, DockerSandbox]]:
     """An allowlist box (``allowed.test``) and an open-egress box, both of namespace A."""
     allow = net_spec.model_copy(update={"network": "allowlist", "allowed_domains": ("allowed.test",)})
     async with await ns_a.create(allow) as listed, await ns_a.create(
         net_spec.model_copy(update={"network": "egress"})
     ) as open_box:
-        attach_proxy(net_docker, ns_a.egress.container_name, echo.network)
+        attach_proxy(docker_client, ns_a.egress.container_name, echo.network)
         yield listed, open_box
 
 
@@ -61,9 +61,9 @@ async def test_metadata_and_loopback_are_refused_in_every_spelling(
 
 
 async def test_private_test_container_is_refused_by_address_and_by_name(
-    boxes: tuple[DockerSandbox, DockerSandbox], echo: EchoServer, net_docker: Any
+    boxes: tuple[DockerSandbox, DockerSandbox], echo: EchoServer, docker_client: Any
 ) -> None:
-    before = echo.log(net_docker).count("REQ ")
+    before = echo.log(docker_client).count("REQ ")
     listed, open_box = boxes
     for box in boxes:
         for host in _private_spellings(echo.ip):
@@ -75,11 +75,11 @@ async def test_private_test_container_is_refused_by_address_and_by_name(
         assert f"host {name} resolves to" in out and "is a private address" in out, out
         _, out = await sh(listed, f"curl -sS --max-time 5 http://{name}:8000/")
         assert f"host {name} is not in this sandbox's allowlist" in out, out
-    assert echo.log(net_docker).count("REQ ") == before
+    assert echo.log(docker_client).count("REQ ") == before
 
 
 async def test_domain_fronting_upstream_sees_the_checked_host(
-    boxes: tuple[DockerSandbox, DockerSandbox], echo: EchoServer, net_docker: Any
+    boxes: tuple[DockerSandbox, DockerSandbox], echo: EchoServer, docker_client: Any
 ) -> None:
     listed, _ = boxes
     fronted = [
@@ -91,7 +91,7 @@ async def test_domain_fronting_upstream_sees_the_checked_host(
     for flags in fronted:
         code, out = await sh(listed, f"curl -sS --max-time 5 {flags} http://allowed.test:8000/")
         assert code == 0 and out == "host=allowed.test:8000\n", (flags, out)
-    assert "host=denied.test" not in echo.log(net_docker)
+    assert "host=denied.test" not in echo.log(docker_client)
 
 
 TLS_PROBE = r'''
@@ -111,23 +111,23 @@ print(json.dumps([attempt("denied.test"), attempt("allowed.test")]))
 
 
 async def test_tls_server_name_must_be_the_tunnel_host(
-    boxes: tuple[DockerSandbox, DockerSandbox], echo: EchoServer, net_docker: Any
+    boxes: tuple[DockerSandbox, DockerSandbox], echo: EchoServer, docker_client: Any
 ) -> None:
     listed, _ = boxes
-    before = echo.log(net_docker).count("RAW 16")
+    before = echo.log(docker_client).count("RAW 16")
     result = await listed.client.exec(["python3", "-c", TLS_PROBE], timeout_s=30)
     assert result.exit_code == 0, result.stderr
     fronted, matching = json.loads(result.stdout)
     assert fronted != "handshake ok" and matching != "handshake ok"  # the test server speaks no TLS
     # Only the ClientHello naming the tunnel's host reached the server.
-    assert echo.log(net_docker).count("RAW 16") == before + 1
+    assert echo.log(docker_client).count("RAW 16") == before + 1
 
 
 async def test_the_proxy_cannot_write_its_policy_or_swap_box_directories(
-    boxes: tuple[DockerSandbox, DockerSandbox], ns_a: DockerProvider, net_docker: Any
+    boxes: tuple[DockerSandbox, DockerSandbox], ns_a: DockerProvider, docker_client: Any
 ) -> None:
     listed, _ = boxes
-    proxy = net_docker.containers.get(ns_a.egress.container_name)
+    proxy = docker_client.containers.get(ns_a.egress.container_name)
     script = (
         "import os, sys\n"
         f"box = {listed.id!r}\n"
@@ -153,6 +153,6 @@ async def test_the_proxy_cannot_write_its_policy_or_swap_box_directories(
     assert "edit Permission denied" in text or "edit Read-only file system" in text, text
     assert "swap Permission denied" in text and "link Permission denied" in text, text
     assert "uid 65534" in text
-    info = net_docker.api.inspect_container(proxy.id)
+    info = docker_client.api.inspect_container(proxy.id)
     modes = {m["Destination"]: m["RW"] for m in info["Mounts"]}
     assert modes == {"/run/egress/policy": False, "/run/egress/boxes": True}

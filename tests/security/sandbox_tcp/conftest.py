@@ -6,28 +6,11 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import docker
 import pytest
 
 from runtime.sandbox.base import SandboxSpec
 from runtime.sandbox.docker_tcp import DockerTcpProvider, DockerTcpProviderConfig
-from runtime.sandbox.images import ensure_image
 from runtime.sandbox.reaper import list_owned
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[Any]:
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"no Docker engine ({e}); run `make engine`")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def sandbox_image(docker_client: Any) -> str:
-    return ensure_image(docker_client, log=lambda _line: None)
 
 
 @pytest.fixture(scope="session")

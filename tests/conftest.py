@@ -59,6 +59,11 @@ def docker_client() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def sandbox_image(docker_client: Any) -> str:
-    """The sandbox image of this tree's content (built when missing)."""
-    return ensure_image(docker_client, log=lambda _line: None)
+def sandbox_image() -> str:
+    """The sandbox image of this tree's content (built when missing). Its own client: test modules
+    may narrow ``docker_client`` to their own scope."""
+    client = docker.from_env()
+    try:
+        return ensure_image(client, log=lambda _line: None)
+    finally:
+        client.close()

@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-import docker
 import httpx
 import pytest
 from env_harness import Served, WebHosts, probe_agent, serving, web_hosts
@@ -30,13 +29,6 @@ PROBE = (
     "for h in allowed.test denied.test; do "
     "printf '%s=' $h; curl -s -o /dev/null -w '%{http_code}\\n' --max-time 5 http://$h:8000/hello.txt; done"
 )
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[Any]:
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

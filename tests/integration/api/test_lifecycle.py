@@ -29,13 +29,6 @@ RETENTION_S = 4.0
 
 
 @pytest.fixture(scope="module")
-def docker_client() -> Iterator[Any]:
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory, sandbox_image: str, drop_environment_volumes: Any
 ) -> Iterator[Served]:

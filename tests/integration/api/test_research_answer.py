@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from env_harness import Served, WebHosts, serve, settings_for, start_test_hosts, stop_test_hosts
 from google import genai
@@ -48,13 +47,6 @@ There are 42 widgets [1]; some say 50 [2].
 2. A blog nobody opened — {UNOPENED}
 """
 ANSWER = "There are 42 widgets [1], not 50 [2]; see report.md."
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[Any]:
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

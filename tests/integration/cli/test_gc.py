@@ -10,7 +10,6 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,6 @@ from runtime.store import EnvironmentRecord, NodeRecord, Store
 from runtime.worker.agent_runner import workspace_volume
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def docker_client() -> Iterator[Any]:
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 async def _seed(url: str, namespace: str) -> None:
